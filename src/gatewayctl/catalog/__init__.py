@@ -1,0 +1,214 @@
+"""The channel catalog: family ids, table names, aliases and classes.
+
+Owns the 29 surfaces of the config model (../shared/spec/config-model.md)
+and account-id normalization. Field definitions (types, defaults, secret
+marks) live in schemas/config.schema.json, the source of truth; ``fields()``
+reads them from there. Imports only the standard library and
+gatewayctl.diagnostics.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+GATEWAY_SUPERVISED = "gateway-supervised"
+NATIVE_SERVE = "native-serve"
+PLUGIN_BRIDGE = "plugin-bridge"
+OUTBOUND_ONLY = "outbound-only"
+CATALOG_ONLY = "catalog-only"
+
+CLASS_LABELS = {
+    GATEWAY_SUPERVISED: "gateway-supervised",
+    NATIVE_SERVE: "native-serve (standalone)",
+    PLUGIN_BRIDGE: "plugin-bridge",
+    OUTBOUND_ONLY: "outbound-only",
+    CATALOG_ONLY: "catalog-only",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    id: str  # canonical id, e.g. "whatsapp-personal"
+    table: str  # TOML/YAML table name, e.g. "whatsapp_personal"
+    klass: str  # one of the class constants above
+    aliases: tuple[str, ...]
+
+    @property
+    def supervised(self) -> bool:
+        return self.klass == GATEWAY_SUPERVISED
+
+
+def _f(id_, klass, aliases=(), table=None):
+    return Family(id_, table or id_, klass, tuple(aliases))
+
+
+FAMILIES: tuple[Family, ...] = (
+    _f("feishu", GATEWAY_SUPERVISED, ["lark"]),
+    _f("telegram", GATEWAY_SUPERVISED),
+    _f("matrix", GATEWAY_SUPERVISED),
+    _f("wecom", GATEWAY_SUPERVISED, ["wechat-work", "qywx"]),
+    _f("whatsapp", GATEWAY_SUPERVISED, ["wa", "whatsapp-cloud"]),
+    _f("qqbot", GATEWAY_SUPERVISED, ["qq", "qq-bot", "tencent-qq"]),
+    _f("line", NATIVE_SERVE, ["line-bot"]),
+    _f("webhook", NATIVE_SERVE, ["http-webhook"]),
+    _f("weixin", PLUGIN_BRIDGE, ["wechat", "wx", "wechat-clawbot"]),
+    _f("onebot", PLUGIN_BRIDGE, ["onebot-v11", "napcat", "llonebot"]),
+    _f("whatsapp-personal", PLUGIN_BRIDGE, ["whatsapp-web", "wa-personal", "whatsapp-personal-bridge"], "whatsapp_personal"),
+    _f("discord", OUTBOUND_ONLY, ["discord-bot"]),
+    _f("slack", OUTBOUND_ONLY, ["slack-bot"]),
+    _f("dingtalk", OUTBOUND_ONLY, ["ding", "ding-bot"]),
+    _f("email", OUTBOUND_ONLY, ["smtp", "imap"]),
+    _f("google-chat", OUTBOUND_ONLY, ["gchat", "googlechat"], "google_chat"),
+    _f("signal", OUTBOUND_ONLY, ["signal-cli"]),
+    _f("twitch", OUTBOUND_ONLY, ["tmi"]),
+    _f("teams", OUTBOUND_ONLY, ["msteams", "ms-teams"]),
+    _f("mattermost", OUTBOUND_ONLY, ["mm"]),
+    _f("nextcloud-talk", OUTBOUND_ONLY, ["nextcloud", "nextcloudtalk"], "nextcloud_talk"),
+    _f("synology-chat", OUTBOUND_ONLY, ["synologychat", "synochat"], "synology_chat"),
+    _f("irc", OUTBOUND_ONLY),
+    _f("imessage", OUTBOUND_ONLY, ["bluebubbles", "blue-bubbles"]),
+    _f("nostr", OUTBOUND_ONLY),
+    _f("tlon", OUTBOUND_ONLY, ["urbit"]),
+    _f("zalo", CATALOG_ONLY, ["zalo-oa"]),
+    _f("zalo-personal", CATALOG_ONLY, ["zalo-pm"], "zalo_personal"),
+    _f("webchat", CATALOG_ONLY, ["browser-chat", "web-ui"]),
+)
+
+BY_ID: dict[str, Family] = {f.id: f for f in FAMILIES}
+BY_TABLE: dict[str, Family] = {f.table: f for f in FAMILIES}
+_BY_NAME: dict[str, Family] = {}
+for _fam in FAMILIES:
+    _BY_NAME[_fam.id] = _fam
+    _BY_NAME[_fam.table] = _fam
+    for _a in _fam.aliases:
+        _BY_NAME[_a] = _fam
+
+SUPERVISED: tuple[Family, ...] = tuple(f for f in FAMILIES if f.supervised)
+SUPERVISED_IDS: tuple[str, ...] = tuple(f.id for f in SUPERVISED)
+
+
+def resolve(name: str) -> Family | None:
+    """Resolve a selector/CLI channel name (id, table name or alias).
+
+    Matched after trimming and lowercasing, as loong does. TOML table names
+    are *not* resolved through this: ``[lark]`` is not ``[feishu]``.
+    """
+    return _BY_NAME.get(name.strip().lower())
+
+
+def all_names() -> tuple[str, ...]:
+    return tuple(_BY_NAME)
+
+
+_SEP_RUN = re.compile(r"[-_]{2,}")
+
+
+def normalize_account_id(raw: str) -> str:
+    """loong's account-id normalization: "Lark Prod" -> "lark-prod".
+
+    Trim; lowercase ASCII; letters, digits, ``_`` and ``-`` kept; any other
+    character becomes ``-``; runs of separators collapse to one (the first of
+    the run is kept); no leading/trailing separator; empty -> ``default``.
+    """
+    s = raw.strip()
+    out = []
+    for ch in s:
+        if "A" <= ch <= "Z":
+            out.append(ch.lower())
+        elif ("a" <= ch <= "z") or ("0" <= ch <= "9") or ch in "_-":
+            out.append(ch)
+        else:
+            out.append("-")
+    norm = _SEP_RUN.sub(lambda m: m.group(0)[0], "".join(out)).strip("-_")
+    return norm or "default"
+
+
+# ---------------------------------------------------------------- schema view
+
+
+def schema_path(name: str) -> Path:
+    """Locate a shipped JSON Schema (``config``, ``plan`` or ``status``).
+
+    Installed wheels carry schemas/ as package data (gatewayctl/schemas);
+    an editable checkout reads the repository's top-level schemas/.
+    """
+    filename = f"{name}.schema.json"
+    try:
+        packaged = resources.files("gatewayctl") / "schemas" / filename
+        if packaged.is_file():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover
+        pass
+    repo = Path(__file__).resolve().parents[3] / "schemas" / filename
+    return repo
+
+
+@functools.cache
+def load_schema(name: str = "config") -> dict:
+    with open(schema_path(name), "rb") as fh:
+        return json.load(fh)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    types: tuple[str, ...]  # JSON types: "string", "integer", "boolean", "array", "object"
+    secret: bool
+    default: object
+    enum: tuple | None
+    env_sibling: str | None  # "<field>_env" when the field is a secret
+
+
+SECRET_DEF = "#/definitions/secretRef"
+
+
+@functools.cache
+def fields(family_id: str) -> dict[str, FieldSpec]:
+    """The family's fields as the config schema defines them.
+
+    Excludes the structural keys (enabled, account_id, default_account,
+    accounts) and the ``*_env`` siblings, which are reported through their
+    secret field's ``env_sibling``.
+    """
+    schema = load_schema("config")
+    fam = BY_ID[family_id]
+    defs = schema["definitions"]
+    table_schema = _deref(schema, schema["properties"][fam.table])
+    props = table_schema.get("properties", {})
+    out: dict[str, FieldSpec] = {}
+    structural = {"enabled", "account_id", "default_account", "accounts"}
+    for name, sub in props.items():
+        if name in structural or (name.endswith("_env") and name[:-4] in props):
+            continue
+        secret = sub.get("$ref") == SECRET_DEF
+        resolved = _deref(schema, sub)
+        types = resolved.get("type", ())
+        if isinstance(types, str):
+            types = (types,)
+        enum = tuple(resolved["enum"]) if "enum" in resolved else None
+        sibling = f"{name}_env" if secret and f"{name}_env" in props else None
+        out[name] = FieldSpec(name, tuple(types), secret, resolved.get("default", sub.get("default")), enum, sibling)
+    del defs
+    return out
+
+
+def _deref(schema: dict, sub: dict) -> dict:
+    seen = 0
+    while "$ref" in sub and seen < 16:
+        ref = sub["$ref"]
+        assert ref.startswith("#/"), ref
+        node = schema
+        for tok in ref[2:].split("/"):
+            node = node[tok]
+        merged = dict(node)
+        for k, v in sub.items():
+            if k != "$ref":
+                merged[k] = v
+        sub = merged
+        seen += 1
+    return sub

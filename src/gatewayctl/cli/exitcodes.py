@@ -1,0 +1,22 @@
+"""Every exit code gatewayctl uses; documented in docs/cli.md and the README."""
+
+OK = 0
+DIAGNOSTICS = 1  # check/plan found errors (or warnings under --strict)
+USAGE = 2  # bad option, missing file argument (click's own usage errors use 2 too)
+NOT_RUNNING = 3  # `gateway status`: no owner is running (LSB style)
+PLAN_TAMPERED = 4  # saved plan's digest does not match its content
+PLAN_VERSION = 5  # saved plan has a format_version this gatewayctl does not read
+PLAN_STALE = 6  # config changed since the saved plan was made
+PLAN_UNREADABLE = 7  # saved plan cannot be read or is not a plan
+OWNER_ACTIVE = 8  # another gateway owner already holds the runtime slot
+OWNER_FAILED = 9  # the owner shut down because a lane failed
+IO_ERROR = 10  # runtime directory or state file could not be written
+INTERNAL = 70  # a bug in gatewayctl (EX_SOFTWARE); never a traceback on stderr by default
+
+PLAN_ERROR_EXIT = {
+    "tampered": PLAN_TAMPERED,
+    "version": PLAN_VERSION,
+    "stale": PLAN_STALE,
+    "unreadable": PLAN_UNREADABLE,
+    "malformed": PLAN_UNREADABLE,
+}

@@ -1,0 +1,87 @@
+"""Entry point: a lazily-loading click group."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import click
+
+from gatewayctl import __version__
+
+# name -> (module, attribute, short help). Modules import on first use only.
+_COMMANDS = {
+    "check": ("gatewayctl.cli.check", "check", "Lint channel configs: exact locations and fix hints."),
+    "plan": ("gatewayctl.cli.plan", "plan", "Compile a config and selectors into an immutable launch plan."),
+    "channels": ("gatewayctl.cli.plan", "channels", "Show each channel family of a config and how it is classified."),
+    "gateway": ("gatewayctl.cli.gateway", "gateway", "Run, inspect and stop the gateway owner."),
+    "multi-channel-serve": (
+        "gatewayctl.cli.gateway",
+        "multi_channel_serve",
+        "Foreground compatibility wrapper: own the lanes with a live view.",
+    ),
+    "lane": ("gatewayctl.cli.lane", "lane", "Built-in lane workers (run by the gateway owner)."),
+    "schema": ("gatewayctl.cli.schema", "schema", "Print a shipped JSON Schema (config, plan, status)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(name for name, spec in _COMMANDS.items() if _available(spec[0]))
+
+    def get_command(self, ctx, name):
+        spec = _COMMANDS.get(name)
+        if spec is None or not _available(spec[0]):
+            return None
+        module = importlib.import_module(spec[0])
+        return getattr(module, spec[1])
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, _COMMANDS[n][2]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gatewayctl")
+def cli() -> None:
+    """gatewayctl: make multi-channel gateway rollouts safe.
+
+    \b
+    Exit codes (all commands):
+      0  ok                       6  saved plan is stale
+      1  errors found             7  saved plan unreadable / not a plan
+      2  usage error              8  another gateway owner is active
+      3  status: no owner running 9  owner stopped because a lane failed
+      4  saved plan tampered     10  runtime state could not be written
+      5  unknown plan format     70  internal error (a bug: please report)
+    """
+
+
+def main(argv=None) -> None:
+    import importlib.util  # noqa: F401  (LazyGroup uses importlib.util)
+
+    from gatewayctl.cli import exitcodes
+
+    try:
+        cli.main(args=argv, prog_name="gatewayctl", standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: one clear line, the traceback only on request
+        if os.environ.get("GATEWAYCTL_DEBUG"):
+            raise
+        click.echo(
+            f"gatewayctl: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in gatewayctl; re-run with GATEWAYCTL_DEBUG=1 for a traceback.",
+            err=True,
+        )
+        sys.exit(exitcodes.INTERNAL)

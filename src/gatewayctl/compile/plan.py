@@ -1,0 +1,145 @@
+"""The LaunchPlan: frozen, self-contained, canonical.
+
+Standard library only: the runtime and the lane workers import this module
+(and planfile) and nothing else from the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FORMAT_VERSION = 1
+
+MODES = ("gateway_headless", "gateway_attached_cli", "multi_channel_serve")
+ACCOUNT_SOURCES = ("selector", "explicit_default", "mapped_default", "fallback", "single_account")
+RESTART_POLICIES = ("never", "on-failure")
+PORT_SOURCES = ("cli", "ephemeral_cli", "env", "config", "default")
+SECRET_KINDS = ("env", "file", "exec", "inline")
+HANDLER_KINDS = ("exec", "url", "echo")
+
+# Placeholders the runtime expands when it launches a lane (machine-specific,
+# so they never enter the digested plan already expanded):
+#   {gatewayctl}   -> the running interpreter + "-m gatewayctl" (several argv items)
+#   {plan}         -> the path of the plan file the owner runs
+#   {runtime_dir}  -> the owner's runtime directory
+RUNTIME_PLACEHOLDERS = ("{gatewayctl}", "{plan}", "{runtime_dir}")
+DEFAULT_WORKER = ("{gatewayctl}", "lane", "serve", "--plan", "{plan}", "--lane", "{family}")
+
+
+def freeze(value):
+    """Turn JSON-like data into hashable, immutable data (lists->tuples, dicts->sorted pairs)."""
+    if isinstance(value, dict):
+        return FrozenMap(tuple(sorted((str(k), freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    if isinstance(value, FrozenMap):
+        return {k: thaw(v) for k, v in value.items}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenMap:
+    items: tuple[tuple[str, object], ...] = ()
+
+    def get(self, key, default=None):
+        for k, v in self.items:
+            if k == key:
+                return v
+        return default
+
+    def __getitem__(self, key):
+        for k, v in self.items:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        return any(k == key for k, _ in self.items)
+
+    def keys(self):
+        return tuple(k for k, _ in self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """Where a secret comes from; never the secret itself.
+
+    kind env: ``ref`` is the variable name; file: the path; exec: the argv
+    tuple; inline: a JSON pointer into the config file (the value stays
+    there, the plan only points at it).
+    """
+
+    field: str
+    kind: str
+    ref: str | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    family: str
+    alias: str | None  # the channel name the user typed in a selector, if any
+    account_id: str  # normalized account id
+    account_label: str  # the config key (or the implicit id) as written
+    account_source: str  # one of ACCOUNT_SOURCES
+    settings: FrozenMap  # effective non-secret settings, defaults filled, inheritance applied
+    secrets: tuple[SecretRef, ...]
+    worker: tuple[str, ...]  # argv; may contain RUNTIME_PLACEHOLDERS
+    env: tuple[str, ...]  # names of environment variables the lane reads (never values)
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}/{self.account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    policy: str = "never"
+    max_restarts: int = 5
+    window_s: float = 60.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    kind: str  # one of HANDLER_KINDS
+    exec: tuple[str, ...] = ()
+    url: str | None = None
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    bind: str = "127.0.0.1"
+    port: int = 26306
+    port_source: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    config_path: str  # as given by the user
+    config_sha256: str
+    mode: str
+    session: str | None
+    control: Control
+    lanes: tuple[Lane, ...]
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    stop_grace_s: float = 10.0
+    handler: Handler | None = None
+    allow_private_hosts: bool = False
+    generator_name: str = "gatewayctl"
+    generator_version: str = "0"
+    format_version: int = FORMAT_VERSION
+
+    def lane(self, key: str) -> Lane | None:
+        """Find a lane by family id or ``family/account``."""
+        for lane in self.lanes:
+            if key in (lane.family, lane.name):
+                return lane
+        return None

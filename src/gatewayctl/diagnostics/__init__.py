@@ -1,0 +1,153 @@
+"""Diagnostics: the one currency every pipeline stage returns.
+
+Owns Position, Range, Severity, Diagnostic, Finding and the code registry.
+Standard library only; must not import any other gatewayctl package.
+
+A stage produces ``Finding`` values (a code, a JSON pointer into the
+document, a message); one ``locate`` step, owned by the source package,
+turns them into ``Diagnostic`` values with a 1-based source range. Positions
+are therefore computed only for documents that have something to say.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from gatewayctl.diagnostics.codes import CODES, CodeInfo, code_info
+
+__all__ = [
+    "CODES",
+    "CodeInfo",
+    "Diagnostic",
+    "Finding",
+    "Position",
+    "Range",
+    "Severity",
+    "code_info",
+    "escape_pointer_token",
+    "pointer_join",
+    "pointer_split",
+    "sort_diagnostics",
+]
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """1-based line and column (columns count Unicode code points)."""
+
+    line: int
+    column: int
+
+    def to_json(self) -> dict:
+        return {"line": self.line, "column": self.column}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Range:
+    """A span of source text; ``end`` is exclusive."""
+
+    start: Position
+    end: Position
+
+    @classmethod
+    def of(cls, line: int, column: int, end_line: int, end_column: int) -> "Range":
+        return cls(Position(line, column), Position(end_line, end_column))
+
+    def to_json(self) -> dict:
+        return {"start": self.start.to_json(), "end": self.end.to_json()}
+
+
+# Which part of a keyed entry a finding is about: the key itself (unknown
+# key, duplicate key) or its value (wrong type, bad secret).
+TARGET_KEY = "key"
+TARGET_VALUE = "value"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A diagnostic before it is located in source text.
+
+    ``pointer`` is an RFC 6901 JSON pointer into the loaded document.
+    ``severity`` defaults to the code's registered severity.
+    ``column_offset``/``length`` narrow the span inside a string value (used
+    for selectors written in a config list): both count characters of the
+    decoded string, and the locator maps them into the source when it can.
+    """
+
+    code: str
+    pointer: str
+    message: str
+    hint: str = ""
+    target: str = TARGET_VALUE
+    severity: Severity | None = None
+    column_offset: int | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    hint: str
+    path: str
+    pointer: str
+    range: Range | None = None
+    # Extra machine-readable facts (e.g. {"did_you_mean": "bot_token"}); never secrets.
+    data: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_json(self) -> dict:
+        out = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "hint": self.hint,
+            "path": self.path,
+            "pointer": self.pointer,
+            "range": self.range.to_json() if self.range else None,
+        }
+        return out
+
+
+def sort_diagnostics(diags) -> list[Diagnostic]:
+    """Stable reading order: by file, then position, then code."""
+
+    def key(d: Diagnostic):
+        r = d.range
+        pos = (r.start.line, r.start.column) if r else (0, 0)
+        return (d.path, pos, d.code, d.pointer, d.message)
+
+    return sorted(diags, key=key)
+
+
+def escape_pointer_token(token: str) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def pointer_join(*tokens) -> str:
+    return "".join("/" + escape_pointer_token(t) for t in tokens)
+
+
+def pointer_split(pointer: str) -> list[str]:
+    if not pointer:
+        return []
+    if not pointer.startswith("/"):
+        raise ValueError(f"not a JSON pointer: {pointer!r}")
+    return [_unescape(t) for t in pointer[1:].split("/")]

@@ -1,0 +1,80 @@
+"""The registry of stable diagnostic codes.
+
+A code, once published, keeps its meaning forever; a retired code is never
+reused. Every code here has a section in docs/rules.md (a test enforces it).
+
+Ranges:
+  GW0xx  loading: the file could not be read or parsed
+  GW1xx  schema: shape, types, enums, unknown keys
+  GW2xx  accounts and secrets
+  GW3xx  serving requirements, URLs, webhook ingress
+  GW4xx  channel-account selectors
+  GW5xx  launch plans
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    severity: str  # "error" | "warning"
+    title: str
+    summary: str
+
+
+_TABLE = [
+    # -- loading
+    ("GW001", "error", "unreadable-file", "The file could not be read (missing, a directory, no permission, not UTF-8)."),
+    ("GW002", "error", "toml-syntax", "The file is not valid TOML."),
+    ("GW003", "error", "yaml-syntax", "The file is not valid YAML."),
+    ("GW004", "error", "duplicate-key", "A key is defined twice in the same table or mapping."),
+    ("GW005", "error", "json-syntax", "The file is not valid JSON."),
+    ("GW006", "error", "root-not-table", "The top level of a config must be a table (mapping)."),
+    ("GW007", "error", "unsupported-value", "A value has a type the config model cannot hold (YAML tags, TOML dates where text is expected, non-string keys)."),
+    # -- schema
+    ("GW101", "error", "unknown-key", "A key inside a channel table is not a field of that family."),
+    ("GW102", "error", "wrong-type", "A value has the wrong type (for example a quoted Telegram chat id)."),
+    ("GW103", "error", "invalid-enum", "A value is not one of the allowed choices."),
+    ("GW104", "error", "invalid-secret-ref", "A secret reference is malformed: not a string or exactly one of env, file, exec."),
+    ("GW105", "error", "schema-violation", "A value breaks a constraint of the config schema (range, length, pattern)."),
+    ("GW110", "warning", "misspelled-channel-table", "A top-level table looks like a channel family but is not one; loong silently ignores it."),
+    # -- accounts and secrets
+    ("GW201", "error", "default-account-missing", "default_account names no configured account."),
+    ("GW202", "error", "account-id-collision", "Two account keys normalize to the same account id."),
+    ("GW203", "warning", "fallback-default-account", "Several accounts and no explicit default: the lane depends on sort order."),
+    ("GW210", "error", "env-pointer-hygiene", "An environment variable reference does not hold a plain variable name."),
+    ("GW211", "warning", "inline-secret", "A secret is written inline in the config instead of as a reference."),
+    # -- serving, URLs, ingress
+    ("GW301", "error", "missing-credential", "An enabled gateway-supervised account lacks a credential it needs to serve."),
+    ("GW302", "error", "empty-allowlist", "An enabled gateway-supervised account has an empty conversation allowlist."),
+    ("GW303", "error", "webhook-mode-secret-missing", "Feishu webhook mode needs verification_token and encrypt_key."),
+    ("GW304", "error", "matrix-user-id-required", "Matrix needs user_id when ignore_self_messages or require_mention is on."),
+    ("GW305", "error", "missing-setting", "An enabled gateway-supervised account lacks a plain setting it needs to serve."),
+    ("GW310", "error", "url-scheme", "A URL has a scheme the field does not accept."),
+    ("GW311", "error", "url-credentials", "A URL embeds a user name or password."),
+    ("GW312", "error", "base-url-query", "A base URL carries a query string or fragment."),
+    ("GW313", "error", "private-host", "A URL points at a private, loopback or special-use host without [outbound_http] allow_private_hosts."),
+    ("GW314", "error", "invalid-url", "A URL cannot be parsed."),
+    ("GW320", "error", "webhook-path-collision", "Two webhook-served accounts mount the same path."),
+    # -- selectors
+    ("GW401", "error", "selector-syntax", "A channel-account selector is not CHANNEL=ACCOUNT."),
+    ("GW402", "error", "selector-unknown-channel", "A selector names no known channel."),
+    ("GW403", "error", "selector-not-supervised", "A selector names a channel that the gateway owner cannot run."),
+    ("GW404", "error", "selector-duplicate-family", "Two selectors target the same channel family."),
+    ("GW405", "error", "selector-unknown-account", "A selector names an account the family does not configure."),
+    ("GW406", "warning", "selector-lane-disabled", "A selector targets a disabled family or account: that lane will not run."),
+    ("GW407", "error", "selector-family-absent", "A selector names a family that has no table in the config."),
+    # -- plans
+    ("GW501", "error", "inline-secret-refused", "A plan cannot carry an inline secret unless --allow-inline-secrets is given."),
+    ("GW502", "error", "no-lanes", "Nothing to run: no enabled gateway-supervised family and no selector."),
+    ("GW503", "error", "invalid-worker-template", "The [gateway.worker] command template is malformed."),
+]
+
+CODES: dict[str, CodeInfo] = {c: CodeInfo(c, s, t, m) for (c, s, t, m) in _TABLE}
+
+
+def code_info(code: str) -> CodeInfo:
+    return CODES[code]
