@@ -1,0 +1,66 @@
+"""Human output in the style of rustc and taplo: a header, the location, a
+source snippet with a caret under the span, and the hint."""
+
+from __future__ import annotations
+
+from gatewayctl.report import ReportInput
+
+_RESET = "\x1b[0m"
+_STYLE = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m", "bold": "\x1b[1m", "dim": "\x1b[2m"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{_STYLE[style]}{text}{_RESET}" if color else text
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render(inp: ReportInput) -> str:
+    color = inp.color
+    out: list[str] = []
+    for d in inp.diagnostics:
+        sev = d.severity.value
+        out.append(_paint(f"{sev}[{d.code}]", sev, color) + _paint(f": {d.message}", "bold", color))
+        r = d.range
+        loc = f"{d.path}:{r.start.line}:{r.start.column}" if r else d.path
+        lines = inp.sources.get(d.path)
+        if r and lines and 1 <= r.start.line <= len(lines):
+            gutter = len(str(r.start.line))
+            pad = " " * gutter
+            out.append(f"{pad}{_paint('-->', 'note', color)} {loc}")
+            raw = lines[r.start.line - 1]
+            start = max(r.start.column - 1, 0)
+            # Tabs become four spaces on both the line and the caret's lead,
+            # so the caret stays under the same text.
+            src = raw.replace("\t", "    ")
+            if r.end.line == r.start.line:
+                width = max(r.end.column - r.start.column, 1)
+            else:
+                width = max(len(raw) - start, 1)
+            out.append(f"{pad} {_paint('|', 'note', color)}")
+            out.append(f"{_paint(str(r.start.line), 'note', color)} {_paint('|', 'note', color)} {src}")
+            caret = " " * len(raw[:start].replace("\t", "    ")) + "^" * width
+            out.append(f"{pad} {_paint('|', 'note', color)} {_paint(caret, sev, color)}")
+            if d.hint:
+                out.append(f"{pad} {_paint('=', 'note', color)} hint: {d.hint}")
+        else:
+            out.append(f"  {_paint('-->', 'note', color)} {loc}")
+            if d.hint:
+                out.append(f"   {_paint('=', 'note', color)} hint: {d.hint}")
+        out.append("")
+    errors, warnings = inp.error_count, inp.warning_count
+    unloaded = sum(1 for f in inp.files if not f.loaded)
+    files = _plural(len(inp.files), "file")
+    if errors or warnings:
+        summary = f"checked {files}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+        if unloaded:
+            summary += f" ({unloaded} could not be loaded)"
+        if inp.strict and warnings and not errors:
+            summary += " (--strict: warnings fail)"
+        out.append(_paint(summary, "error" if not inp.valid else "warning", color))
+    else:
+        out.append(f"checked {files}: no problems found")
+    return "\n".join(out) + "\n"
+

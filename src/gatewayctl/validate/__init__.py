@@ -1,0 +1,140 @@
+"""Validate: JSON Schema, then semantic rules, then selectors.
+
+Owns the orchestration of the validation stage (this module), the schema
+check (schema.py, the only jsonschema importer), the config model
+(model.py), secret classification (secrets.py) and one rule per module in
+rules/. May import diagnostics, catalog, selectors and source; never
+compile, runtime, report or cli.
+
+Every step runs even when an earlier one found errors: a user sees all of
+a file's problems in one pass. Rules tolerate ill-typed data (the schema
+step reports it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gatewayctl.diagnostics import Diagnostic, Finding, pointer_join
+
+SELECTOR_LIST_POINTER = "/gateway/channel_accounts"
+
+# Keys whose string values are treated as sensitive for redaction even
+# outside the channel model (providers, tools): never echoed in any output.
+_SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|api_key|apikey|private_key|encrypt_key|credential)", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    model: object  # validate.model.ConfigModel
+    selectors: tuple  # validate.rules.selectors.ResolvedSelector, in input order
+    selectors_from: str  # "cli" | "config" | "none"
+    sensitive: tuple[str, ...]  # JSON pointers whose values must never be shown
+
+
+def config_selector_items(data) -> list[tuple[str, str]]:
+    gateway = data.get("gateway") if isinstance(data, dict) else None
+    items = gateway.get("channel_accounts") if isinstance(gateway, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(pointer_join("gateway", "channel_accounts", i), v) for i, v in enumerate(items) if isinstance(v, str)]
+
+
+def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, ...]]:
+    """Run every check on one loaded document.
+
+    ``cli_selectors`` is a ``source.selector_document`` of the command-line
+    selectors; when given it replaces the config's ``[gateway]
+    channel_accounts`` list (no merging). Diagnostics about command-line
+    selectors carry the selector document's path; their semantic messages
+    name the config they were checked against.
+    """
+    from gatewayctl.selectors import parse_selectors
+    from gatewayctl.validate import schema
+    from gatewayctl.validate.model import build_model
+    from gatewayctl.validate.rules import RuleContext, run_all
+    from gatewayctl.validate.rules import selectors as selector_rules
+
+    data = doc.data
+    findings: list[Finding] = list(schema.check(data))
+    model = build_model(data)
+    findings.extend(run_all(RuleContext(data, model)))
+    diags = [doc.diagnostic(f) for f in findings]
+
+    if cli_selectors is not None:
+        items = [(pointer_join(i), v) for i, v in enumerate(cli_selectors.data)]
+        sel_doc, origin = cli_selectors, "cli"
+    else:
+        items = config_selector_items(data)
+        sel_doc, origin = doc, ("config" if items else "none")
+    parsed, syntax = parse_selectors(items)
+    resolved, semantic = selector_rules.check(parsed, model)
+    diags.extend(sel_doc.diagnostic(f) for f in syntax)
+    for f in semantic:
+        d = sel_doc.diagnostic(f)
+        if sel_doc is not doc:
+            # The same command-line selectors are checked against every file.
+            d = _with_message(d, f"{d.message} (checked against {doc.path})")
+        diags.append(d)
+
+    sensitive = tuple(sensitive_pointers(data, model))
+    return Validated(model, tuple(resolved), origin, sensitive), tuple(diags)
+
+
+def _with_message(d: Diagnostic, message: str) -> Diagnostic:
+    from dataclasses import replace
+
+    return replace(d, message=message)
+
+
+def sensitive_pointers(data, model) -> list[str]:
+    """Pointers of every value that may be a secret: inline secret literals,
+    env pointers that hold a pasted secret, URLs with credentials, and any
+    secret-looking key outside the channel model."""
+    from gatewayctl.catalog import BY_TABLE, fields
+    from gatewayctl.validate.secrets import classify, env_name_problem
+
+    out: list[str] = []
+
+    def scan_table(table: dict, base: tuple, family_id: str | None):
+        specs = fields(family_id) if family_id else {}
+        for key, value in table.items():
+            ptr = base + (key,)
+            spec = specs.get(key)
+            if isinstance(value, str):
+                if spec is not None and spec.secret:
+                    if classify(value).kind == "inline":
+                        out.append(pointer_join(*ptr))
+                elif key.endswith("_env") or (spec is None and key == "env"):
+                    if env_name_problem(value):
+                        out.append(pointer_join(*ptr))
+                elif "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
+                    out.append(pointer_join(*ptr))
+                elif spec is None and _SENSITIVE_KEY.search(key) and not key.endswith("_env"):
+                    out.append(pointer_join(*ptr))
+            elif isinstance(value, dict):
+                if key == "accounts" and family_id:
+                    for acc_key, acc in value.items():
+                        if isinstance(acc, dict):
+                            scan_table(acc, ptr + (acc_key,), family_id)
+                elif spec is not None and spec.secret and family_id:
+                    env = value.get("env")
+                    if isinstance(env, str) and env_name_problem(env):
+                        out.append(pointer_join(*ptr, "env"))
+                else:
+                    scan_table(value, ptr, None)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, dict):
+                        scan_table(item, ptr + (i,), None)
+                    elif isinstance(item, str) and spec is None and _SENSITIVE_KEY.search(key):
+                        out.append(pointer_join(*ptr, i))
+
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, dict):
+                continue
+            fam = BY_TABLE.get(key)
+            scan_table(value, (key,), fam.id if fam else None)
+    return out
