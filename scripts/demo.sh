@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run gatewayctl on the bundled example rollout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet -e . >/dev/null
+echo "\$ gatewayctl check examples/gateway-rollout.toml"
+.venv/bin/gatewayctl check examples/gateway-rollout.toml
