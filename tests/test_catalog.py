@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from gatewayctl import catalog
+from gatewayctl.catalog import normalize_account_id as norm
+from gatewayctl.diagnostics import pointer_join, pointer_split
+
+
+def test_catalog_has_the_29_surfaces_and_six_supervised_families():
+    assert len(catalog.FAMILIES) == 29
+    assert catalog.SUPERVISED_IDS == ("feishu", "telegram", "matrix", "wecom", "whatsapp", "qqbot")
+    classes = {f.klass for f in catalog.FAMILIES}
+    assert classes == {
+        catalog.GATEWAY_SUPERVISED,
+        catalog.NATIVE_SERVE,
+        catalog.PLUGIN_BRIDGE,
+        catalog.OUTBOUND_ONLY,
+        catalog.CATALOG_ONLY,
+    }
+
+
+@pytest.mark.parametrize(
+    "name, family",
+    [("lark", "feishu"), (" LARK ", "feishu"), ("qywx", "wecom"), ("wa", "whatsapp"), ("tencent-qq", "qqbot"),
+     ("gchat", "google-chat"), ("google_chat", "google-chat"), ("whatsapp-web", "whatsapp-personal"), ("mm", "mattermost")],
+)
+def test_aliases_resolve_after_trim_and_lowercase(name, family):
+    assert catalog.resolve(name).id == family
+
+
+def test_unknown_names_do_not_resolve():
+    assert catalog.resolve("telegarm") is None
+    assert catalog.resolve("") is None
+
+
+def test_aliases_are_unique_across_families():
+    seen = {}
+    for fam in catalog.FAMILIES:
+        for name in (fam.id, fam.table, *fam.aliases):
+            assert seen.setdefault(name, fam.id) == fam.id, name
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("Lark Prod", "lark-prod"), ("work", "work"), ("", "default"), ("   ", "default"), ("--x--", "x"),
+     ("a  b", "a-b"), ("Bot_123456", "bot_123456"), ("a/b.c", "a-b-c"), ("é", "default"), ("DEFAULT", "default")],
+)
+def test_account_id_normalization(raw, expected):
+    assert norm(raw) == expected
+
+
+@given(st.text())
+def test_normalization_is_idempotent_and_well_formed(raw):
+    n = norm(raw)
+    assert norm(n) == n
+    assert n and n[0] not in "-_" and n[-1] not in "-_"
+    assert all(c.isascii() and (c.isalnum() or c in "-_") for c in n)
+    assert n == n.lower()
+
+
+@given(st.lists(st.one_of(st.text(), st.integers(min_value=0, max_value=99))))
+def test_pointer_round_trip(tokens):
+    assert pointer_split(pointer_join(*tokens)) == [str(t) for t in tokens]
