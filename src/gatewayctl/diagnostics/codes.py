@@ -71,6 +71,7 @@ _TABLE = [
     ("GW501", "error", "inline-secret-refused", "A plan cannot carry an inline secret unless --allow-inline-secrets is given."),
     ("GW502", "error", "no-lanes", "Nothing to run: no enabled gateway-supervised family and no selector."),
     ("GW503", "error", "invalid-worker-template", "The [gateway.worker] command template is malformed."),
+    ("GW504", "error", "invalid-control-port", "GATEWAYCTL_GATEWAY_PORT does not hold a port number (0-65535)."),
 ]
 
 CODES: dict[str, CodeInfo] = {c: CodeInfo(c, s, t, m) for (c, s, t, m) in _TABLE}
