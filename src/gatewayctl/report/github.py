@@ -1,0 +1,61 @@
+"""GitHub Actions workflow commands: one `::error`/`::warning` line per
+diagnostic, which the runner turns into annotations on the pull request.
+
+Owns the escaping of workflow-command data and properties. Imports only
+gatewayctl.diagnostics and gatewayctl.report; must not import source,
+selectors, validate, compile or runtime.
+"""
+
+from __future__ import annotations
+
+from gatewayctl.diagnostics import Diagnostic
+from gatewayctl.report import ReportInput
+
+
+def escape_data(text: str) -> str:
+    """The message part (after `::`): the runner decodes %25, %0D, %0A."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A property value: ':' and ',' would end the value early, so they are
+    encoded too (the runner's own toolkit does the same)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _properties(d: Diagnostic) -> list[tuple[str, str]]:
+    props: list[tuple[str, str]] = [("file", d.path)]
+    r = d.range
+    if r is not None:
+        props.append(("line", str(r.start.line)))
+        # Columns are only valid when the span stays on one line (GitHub's
+        # toolkit: they "cannot be sent when startLine and endLine differ").
+        same_line = r.end.line == r.start.line
+        if same_line:
+            props.append(("col", str(r.start.column)))
+        props.append(("endLine", str(r.end.line)))
+        if same_line:
+            props.append(("endColumn", str(r.end.column)))
+    props.append(("title", d.code))
+    return props
+
+
+def command(d: Diagnostic) -> str:
+    kind = "error" if d.is_error else "warning"
+    props = ",".join(f"{k}={escape_property(v)}" for k, v in _properties(d))
+    text = d.message if not d.hint else f"{d.message}\nhint: {d.hint}"
+    return f"::{kind} {props}::{escape_data(text)}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render(inp: ReportInput) -> str:
+    lines = [command(d) for d in inp.diagnostics]
+    # A plain line for the log reader; the runner ignores non-command lines.
+    lines.append(
+        f"gatewayctl: checked {_plural(len(inp.files), 'file')}: "
+        f"{_plural(inp.error_count, 'error')}, {_plural(inp.warning_count, 'warning')}"
+    )
+    return "\n".join(lines) + "\n"
