@@ -1,0 +1,210 @@
+"""Shared pieces of every lane loop: failures, clock, backoff, the inbound
+message pipeline (allowlists -> handler -> reply) and the lane context.
+
+Imports only the standard library, gatewayctl.compile.plan and sibling
+worker modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from gatewayctl.compile.plan import Lane, LaunchPlan
+
+log = logging.getLogger("gatewayctl.workers")
+
+
+class LaneFailure(Exception):
+    """A condition the lane cannot recover from by itself (bad credentials,
+    a conflicting poller, a missing secret). The message is one line, names
+    references but never secret values."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Clock:
+    """Time goes through one object so tests can drive it."""
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class Backoff:
+    """Exponential backoff for transient failures (network, 5xx)."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def next_delay(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One inbound text message, family-neutral."""
+
+    conversation_id: str
+    sender_id: str
+    message_id: str
+    text: str
+
+
+@dataclass(slots=True)
+class LaneContext:
+    plan: LaunchPlan
+    lane: Lane
+    secrets: "object"  # workers.secrets.Secrets
+    handler: "object"  # workers.handlers.Handler
+    status: "object"  # workers.status.StatusWriter
+    state_dir: str | None
+    clock: Clock = field(default_factory=Clock)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def setting(self, key: str, default=None):
+        return self.lane.settings.get(key, default)
+
+    def redact(self, text: str) -> str:
+        return self.secrets.redact(text)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the lane is asked to stop."""
+        if seconds <= 0 or self.stop.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
+def allowed(value, allowlist, *, empty_means_all: bool) -> bool:
+    """Membership by string form, so an int chat id matches "123" and 123."""
+    if not allowlist:
+        return empty_means_all
+    wanted = str(value)
+    return any(str(item) == wanted for item in allowlist)
+
+
+async def handle_inbound(ctx: LaneContext, msg: Inbound, send: Callable[[str], Awaitable[None]]) -> None:
+    """Ask the handler about one admitted message and send its reply.
+
+    Handler failures are counted and logged, never raised: one bad turn must
+    not stop the lane. ``send`` may raise LaneFailure (fatal) which passes up.
+    """
+    request = {
+        "id": f"{ctx.lane.family}:{msg.conversation_id}:{msg.message_id}",
+        "family": ctx.lane.family,
+        "account": ctx.lane.account_id,
+        "conversation_id": msg.conversation_id,
+        "sender_id": msg.sender_id,
+        "message_id": msg.message_id,
+        "text": msg.text,
+    }
+    try:
+        reply = await ctx.handler.ask(request)
+    except HandlerError as exc:
+        ctx.status.handler_error(ctx.redact(str(exc)))
+        log.warning("%s: handler: %s", ctx.lane.name, ctx.redact(str(exc)))
+        return
+    if reply is None or reply == "":
+        return
+    try:
+        await send(reply)
+    except SendError as exc:
+        ctx.status.error(ctx.redact(str(exc)))
+        log.warning("%s: reply dropped: %s", ctx.lane.name, ctx.redact(str(exc)))
+        return
+    ctx.status.reply_sent()
+
+
+class HandlerError(Exception):
+    """The handler gave no usable answer for one request."""
+
+
+class SendError(Exception):
+    """The platform refused one reply for good (not a transient failure)."""
+
+
+class Stopped(Exception):
+    """The lane was asked to stop while waiting."""
+
+
+async def until_stopped(ctx: "LaneContext", awaitable):
+    """Await ``awaitable`` unless the lane is stopped first (then cancel it).
+
+    Long polls go through here, so SIGTERM never waits out a 30 s poll while
+    the handling of a message already received is never cut in half.
+    """
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(ctx.stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        stopper.cancel()
+        raise
+    if task in done:
+        stopper.cancel()
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    raise Stopped()
+
+
+def cursor_path(ctx: "LaneContext") -> str | None:
+    if not ctx.state_dir:
+        return None
+    import os
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{ctx.lane.family}-{ctx.lane.account_id}")
+    return os.path.join(ctx.state_dir, f"cursor-{safe}.json")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split a reply into chunks of at most ``limit`` UTF-16 code units
+    (Telegram and WhatsApp count that way), preferring line breaks."""
+
+    def units(s: str) -> int:
+        return len(s.encode("utf-16-le")) // 2
+
+    if units(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    rest = text
+    while rest:
+        if units(rest) <= limit:
+            chunks.append(rest)
+            break
+        # largest prefix that fits, by code points, then back off to a newline
+        lo, hi = 1, len(rest)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if units(rest[:mid]) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        cut = lo
+        nl = rest.rfind("\n", 0, cut)
+        if nl > cut // 2:
+            cut = nl + 1
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    return chunks

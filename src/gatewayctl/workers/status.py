@@ -1,0 +1,142 @@
+"""The live lane status file ($GATEWAYCTL_LANE_STATUS).
+
+The owner reads this file and folds it into ``gateway status --json`` under
+the lane's ``worker`` key. Keys: state, connected, messages_received,
+messages_ignored, replies_sent, handler_errors, last_inbound_at_ms,
+last_error, updated_at_ms, pid, family, account. Writes are atomic (temp
+file in the same directory + os.replace) and coalesced so a busy lane does
+not rewrite the file per message. Standard library only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+
+STATES = ("starting", "running", "backoff", "stopped", "failed")
+_MIN_INTERVAL_S = 0.2
+
+
+class StatusWriter:
+    def __init__(self, path: str | None, *, family: str, account: str, clock):
+        self.path = path
+        self._clock = clock
+        self._last_write = 0.0
+        self._pending: asyncio.TimerHandle | None = None
+        self.data = {
+            "family": family,
+            "account": account,
+            "pid": os.getpid(),
+            "state": "starting",
+            "connected": False,
+            "messages_received": 0,
+            "messages_ignored": 0,
+            "replies_sent": 0,
+            "handler_errors": 0,
+            "last_inbound_at_ms": None,
+            "last_error": None,
+            "updated_at_ms": clock.now_ms(),
+        }
+
+    # The only writers of the state fields; each labels its transition.
+    def set_state(self, state: str, *, connected: bool | None = None, error: str | None = None) -> None:
+        assert state in STATES, state
+        self.data["state"] = state  # any -> state
+        if connected is not None:
+            self.data["connected"] = connected
+        if error is not None:
+            self.data["last_error"] = error
+        self.flush()  # transitions are rare and worth seeing at once
+
+    def connected(self, value: bool, error: str | None = None) -> None:
+        changed = self.data["connected"] != value or error is not None
+        self.data["connected"] = value
+        if value and self.data["state"] in ("starting", "backoff"):
+            self.data["state"] = "running"  # starting|backoff -> running
+        elif not value and self.data["state"] == "running":
+            self.data["state"] = "backoff"  # running -> backoff
+        if error is not None:
+            self.data["last_error"] = error
+        if changed:
+            self.flush()
+
+    def message_received(self) -> None:
+        self.data["messages_received"] += 1
+        self.data["last_inbound_at_ms"] = self._clock.now_ms()
+        self._soon()
+
+    def message_ignored(self) -> None:
+        self.data["messages_ignored"] += 1
+        self._soon()
+
+    def reply_sent(self) -> None:
+        self.data["replies_sent"] += 1
+        self._soon()
+
+    def handler_error(self, message: str) -> None:
+        self.data["handler_errors"] += 1
+        self.data["last_error"] = message
+        self._soon()
+
+    def error(self, message: str) -> None:
+        self.data["last_error"] = message
+        self._soon()
+
+    def _soon(self) -> None:
+        if self.path is None:
+            return
+        now = self._clock.monotonic()
+        if now - self._last_write >= _MIN_INTERVAL_S:
+            self.flush()
+            return
+        if self._pending is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            delay = _MIN_INTERVAL_S - (now - self._last_write)
+            self._pending = loop.call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if self.path is None:
+            return
+        self.data["updated_at_ms"] = self._clock.now_ms()
+        self._last_write = self._clock.monotonic()
+        try:
+            write_json_atomic(self.path, self.data)
+        except OSError:
+            # The status file is a view for the owner; losing one update must
+            # not take the lane down (the next write retries).
+            pass
+
+
+def write_json_atomic(path: str, obj) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: str):
+    """The cursor files' reader: a missing or unreadable file is None."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
