@@ -120,7 +120,8 @@ def loads(data: bytes | str, *, source: str = "plan") -> LaunchPlan:
     if not isinstance(obj, dict) or "format_version" not in obj:
         raise PlanError("malformed", f"{source}: not a plan file (no format_version)")
     version = obj["format_version"]
-    if version != FORMAT_VERSION:
+    # bool is an int subclass: `true` must not pass for version 1.
+    if type(version) is not int or version != FORMAT_VERSION:
         raise PlanError(
             "version",
             f"{source}: plan format_version {version!r} is not supported by this gatewayctl "
@@ -238,3 +239,16 @@ def check_stale(plan: LaunchPlan, *, base_dir: str | None = None) -> Staleness:
     if current != plan.config_sha256:
         return Staleness(True, f"saved plan is stale: {plan.config_path} changed since the plan was made")
     return Staleness(False, "plan matches its config")
+
+
+def load_verified(path: str, *, base_dir: str | None = None, allow_stale: bool = False) -> LaunchPlan:
+    """Everything an executor must check before running a saved plan: the
+    file is readable, its format_version is known, its digest matches, and
+    (unless ``allow_stale``) its config has not changed since. Raises
+    PlanError whose ``kind`` names the first failed check."""
+    plan = load(path)
+    if not allow_stale:
+        state = check_stale(plan, base_dir=base_dir)
+        if state.stale:
+            raise PlanError("stale", state.message)
+    return plan

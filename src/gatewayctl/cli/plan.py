@@ -1,0 +1,432 @@
+"""`gatewayctl plan` (compile, show, verify) and `gatewayctl channels`.
+
+The click commands only fill settings objects; run_plan(), run_show(),
+run_verify() and run_channels() do the work and return an outcome (text and
+exit code), so tests call them without a process. Exit codes come from
+cli/exitcodes.py and are decided here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+
+from gatewayctl.cli import exitcodes
+from gatewayctl.compile.plan import MODES
+
+PORT_ENV = "GATEWAYCTL_GATEWAY_PORT"
+
+_EXIT_EPILOG = (
+    "\b\nExit codes:\n"
+    "  0  plan written\n"
+    "  1  the config or the selectors have errors (diagnostics printed, no plan written)\n"
+    "  2  usage error (bad option, missing --config)\n"
+    "\b\nplan verify / plan show exit codes:\n"
+    "  0  plan is intact, of a known format and (verify) its config is unchanged\n"
+    "  4  tampered: the plan's content does not match its plan_sha256\n"
+    "  5  unknown format_version: made by another gatewayctl version\n"
+    "  6  stale: the config changed since the plan was made (verify only)\n"
+    "  7  unreadable: missing file or not a plan\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSettings:
+    config: str
+    selectors: tuple[str, ...] = ()  # raw CLI selector texts; empty: use the config's list
+    mode: str = "gateway_headless"
+    session: str | None = None
+    port: int | None = None
+    env_port: str | None = None
+    allow_inline_secrets: bool = False
+    out: str | None = None
+    fmt: str = "text"
+    color: bool = False
+
+
+# ------------------------------------------------------------------- plan
+
+
+def run_plan(settings: PlanSettings) -> Outcome:
+    """check + compile; writes the plan only when there is no error."""
+    from gatewayctl import __version__
+    from gatewayctl.cli.check import mask_lines, scrub, sensitive_values
+    from gatewayctl.compile import planfile
+    from gatewayctl.compile.compiler import CompileOptions, compile_plan
+    from gatewayctl.diagnostics import sort_diagnostics
+    from gatewayctl.report import FileResult, ReportInput, get_reporter
+    from gatewayctl.source import load_document, selector_document
+    from gatewayctl.validate import validate
+
+    options = CompileOptions(
+        mode=settings.mode,
+        session=settings.session,
+        port=settings.port,
+        env_port=settings.env_port,
+        allow_inline_secrets=settings.allow_inline_secrets,
+        generator_version=__version__,
+    )
+    problem = options.problem()
+    if problem is not None:
+        return Outcome("", f"Error: {problem}\n", exitcodes.USAGE)
+
+    cli_doc = selector_document(list(settings.selectors)) if settings.selectors else None
+    doc, load_diags = load_document(settings.config)
+    diags = list(load_diags)
+    sources: dict[str, tuple[str, ...]] = {}
+    if cli_doc is not None:
+        sources[cli_doc.path] = tuple(cli_doc.text.splitlines())
+    plan = None
+    if doc is not None:
+        validated, vdiags = validate(doc, cli_selectors=cli_doc)
+        secrets = sensitive_values(doc, validated.sensitive)
+        sources[doc.path] = mask_lines(doc, validated.sensitive)
+        diags.extend(scrub(d, secrets) for d in vdiags)
+        if not any(d.is_error for d in diags):
+            plan, findings = compile_plan(doc, validated, options)
+            diags.extend(scrub(doc.diagnostic(f), secrets) for f in findings)
+
+    has_error = any(d.is_error for d in diags)
+    stderr = ""
+    if diags:
+        report = ReportInput(
+            diagnostics=tuple(sort_diagnostics(_dedupe(diags))),
+            files=(FileResult(settings.config, valid=not has_error, loaded=doc is not None),),
+            sources=sources,
+            color=settings.color,
+            tool_version=__version__,
+        )
+        stderr = get_reporter(settings.fmt)(report)
+        if has_error:
+            stderr += "no plan written: fix the errors above and run `gatewayctl plan` again\n"
+    if has_error or plan is None:
+        return Outcome("", stderr, exitcodes.DIAGNOSTICS)
+
+    data = planfile.dumps(plan)
+    if settings.out is None:
+        return Outcome(data.decode("utf-8"), stderr, exitcodes.OK)
+    try:
+        digest = planfile.write(plan, settings.out)
+    except OSError as exc:
+        return Outcome("", stderr + f"cannot write plan {settings.out}: {exc.strerror or exc}\n", exitcodes.IO_ERROR)
+    lanes = ", ".join(lane.name for lane in plan.lanes)
+    if settings.fmt == "json":
+        summary = json.dumps(
+            {"plan": settings.out, "plan_sha256": digest, "lanes": [lane.name for lane in plan.lanes]}, sort_keys=True
+        )
+    else:
+        summary = f"wrote {settings.out}: {len(plan.lanes)} lane{'s' if len(plan.lanes) != 1 else ''} ({lanes}), plan_sha256 {digest}"
+    return Outcome(summary + "\n", stderr, exitcodes.OK)
+
+
+def _dedupe(diags):
+    seen = {}
+    for d in diags:
+        seen.setdefault((d.path, d.code, d.range, d.message), d)
+    return list(seen.values())
+
+
+# ------------------------------------------------------------ show/verify
+
+
+def _plan_error_outcome(exc) -> Outcome:
+    return Outcome("", f"error: {exc.message}\n", exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE))
+
+
+def run_show(path: str, *, base_dir: str | None = None, as_json: bool = False) -> Outcome:
+    from gatewayctl.compile import planfile
+
+    try:
+        plan = planfile.load(path)
+    except planfile.PlanError as exc:
+        return _plan_error_outcome(exc)
+    state = planfile.check_stale(plan, base_dir=base_dir)
+    if as_json:
+        with open(path, "rb") as fh:
+            body = json.loads(fh.read())
+        body["stale"] = state.stale
+        return Outcome(json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n", "", exitcodes.OK)
+    return Outcome(describe(plan, planfile.digest(plan), state.message), "", exitcodes.OK)
+
+
+def describe(plan, digest: str, config_state: str | None = None) -> str:
+    """A human summary of a plan: what would run, from where, and why."""
+    from gatewayctl.compile.plan import thaw
+
+    lines = [
+        f"plan {digest}",
+        f"  made by      {plan.generator_name} {plan.generator_version} (format_version {plan.format_version})",
+        f"  config       {plan.config_path} (sha256 {plan.config_sha256[:16]}...)"
+        + (f": {config_state}" if config_state else ""),
+        f"  owner        {plan.mode}" + (f", session {plan.session!r}" if plan.session else ""),
+        f"  control      {plan.control.bind}:{plan.control.port}"
+        + (" (ephemeral)" if plan.control.port == 0 else "")
+        + f" (port from {plan.control.port_source})",
+        "  restart      "
+        + (
+            "never (fail closed on the first lane failure)"
+            if plan.restart.policy == "never"
+            else f"on-failure, at most {plan.restart.max_restarts} in {plan.restart.window_s:g}s, "
+            f"backoff {plan.restart.backoff_initial_s:g}s..{plan.restart.backoff_max_s:g}s, then fail closed"
+        ),
+        f"  stop grace   {plan.stop_grace_s:g}s",
+        "  handler      " + _handler_text(plan.handler),
+        f"  private hosts {'allowed' if plan.allow_private_hosts else 'refused'}",
+        f"  lanes ({len(plan.lanes)}):",
+    ]
+    for lane in plan.lanes:
+        why = {
+            "selector": f"selected by {lane.alias}={lane.account_label}",
+            "explicit_default": "default_account names it",
+            "mapped_default": "its key normalizes to `default`",
+            "fallback": "first account in sort order (no default_account)",
+            "single_account": "single-account family",
+        }.get(lane.account_source, lane.account_source)
+        lines.append(f"    {lane.name}  ({why})")
+        lines.append(f"      worker    {' '.join(_quote(a) for a in lane.worker)}")
+        for s in lane.secrets:
+            ref = " ".join(s.ref) if isinstance(s.ref, tuple) else s.ref
+            lines.append(f"      secret    {s.field} <- {s.kind} {ref}")
+        if lane.env:
+            lines.append(f"      env       {', '.join(lane.env)}")
+        settings = thaw(lane.settings)
+        for key in sorted(settings):
+            lines.append(f"      setting   {key} = {json.dumps(settings[key], ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
+
+
+def _handler_text(handler) -> str:
+    if handler is None:
+        return "none"
+    if handler.kind == "exec":
+        return f"exec {' '.join(_quote(a) for a in handler.exec)} (timeout {handler.timeout_s:g}s)"
+    if handler.kind == "url":
+        return f"url {handler.url} (timeout {handler.timeout_s:g}s)"
+    return "echo (built-in)"
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg) if arg and not arg.startswith("{") else (arg or "''")
+
+
+def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False) -> Outcome:
+    """Verify each plan; the exit code is that of the first failing file."""
+    from gatewayctl.compile import planfile
+
+    out: list[str] = []
+    err: list[str] = []
+    code = exitcodes.OK
+    for path in paths:
+        try:
+            plan = planfile.load_verified(path, base_dir=base_dir, allow_stale=allow_stale)
+        except planfile.PlanError as exc:
+            err.append(f"{path}: {_LABEL.get(exc.kind, exc.kind)}: {exc.message}")
+            if code == exitcodes.OK:
+                code = exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE)
+            continue
+        out.append(
+            f"{path}: ok: plan_sha256 {planfile.digest(plan)}, {len(plan.lanes)} lane"
+            f"{'s' if len(plan.lanes) != 1 else ''}, config {plan.config_path} unchanged"
+        )
+    return Outcome("".join(line + "\n" for line in out), "".join(line + "\n" for line in err), code)
+
+
+_LABEL = {
+    "tampered": "tampered",
+    "version": "unknown format version",
+    "stale": "stale",
+    "unreadable": "unreadable",
+    "malformed": "not a plan",
+}
+
+
+# --------------------------------------------------------------- channels
+
+
+def run_channels(config: str, *, as_json: bool = False) -> Outcome:
+    from gatewayctl.compile.channels import describe_channels
+    from gatewayctl.source import load_document
+    from gatewayctl.validate.model import build_model
+
+    doc, diags = load_document(config)
+    if doc is None:
+        return Outcome("", "".join(f"{d.path}: error[{d.code}]: {d.message}\n" for d in diags), exitcodes.DIAGNOSTICS)
+    rows = describe_channels(build_model(doc.data))
+    if as_json:
+        body = {"config": config, "families": [r.to_json() for r in rows]}
+        return Outcome(json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n", "", exitcodes.OK)
+    if not rows:
+        return Outcome(f"{config}: no channel families configured\n", "", exitcodes.OK)
+    lines = []
+    for r in rows:
+        state = "enabled" if r.enabled else "disabled"
+        lines.append(f"{r.family} [{r.table}]  {r.class_label}, {state}")
+        if r.runs_in_gateway is not None:
+            lines.append(f"  gateway     {r.runs_in_gateway}")
+        if r.accounts:
+            shown = ", ".join(a.id + ("" if a.enabled else " (disabled)") for a in r.accounts)
+            lines.append(f"  accounts    {shown}")
+        else:
+            lines.append("  accounts    single-account shape (no [accounts] table)")
+        lines.append(f"  default     {r.default_id or '(derived from credentials at run time)'}: {r.default_reason}")
+    return Outcome("\n".join(lines) + "\n", "", exitcodes.OK)
+
+
+# ------------------------------------------------------------------ click
+
+
+def _want_color(flag):
+    from gatewayctl.cli.check import _want_color as want
+
+    return want(flag)
+
+
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(
+    "plan",
+    invoke_without_command=True,
+    context_settings=_CONTEXT,
+    epilog=_EXIT_EPILOG,
+    subcommand_metavar="[show PLAN | verify PLAN...]",
+)
+@click.option("--config", "config", metavar="FILE", help="The config to compile (TOML, YAML or JSON).")
+@click.option(
+    "--channel-account",
+    "channel_accounts",
+    multiple=True,
+    metavar="CHANNEL=ACCOUNT",
+    help="Select the account a family runs (repeatable). Command-line selectors REPLACE the config's "
+    "[gateway] channel_accounts list; they do not merge with it.",
+)
+@click.option(
+    "--selectors",
+    multiple=True,
+    metavar="LIST",
+    help='Comma-separated selectors, e.g. "lark=work,wecom=alerts"; combines with --channel-account, '
+    "and together they replace the config's list.",
+)
+@click.option("--session", metavar="NAME", help="Attached CLI session name (implies --mode gateway_attached_cli).")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    help="Owner mode. Default: gateway_attached_cli with --session, else gateway_headless. "
+    "multi_channel_serve needs --session.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help=f"Control API port (0: a free port picked at run time). Else ${PORT_ENV}, else [gateway] port, else 26306.",
+)
+@click.option(
+    "--allow-inline-secrets",
+    is_flag=True,
+    help="Accept inline secret literals: the plan then holds a JSON pointer into the config, never the value.",
+)
+@click.option("--out", metavar="FILE", help="Write the plan here (atomically) instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of the diagnostics (printed on stderr) and of the --out summary.",
+)
+@click.option("--color/--no-color", "color", default=None, help="Colour the diagnostics.")
+@click.pass_context
+def plan(ctx, config, channel_accounts, selectors, session, mode, port, allow_inline_secrets, out, fmt, color):
+    """Compile a config and selectors into an immutable launch plan.
+
+    Runs everything `gatewayctl check` runs; on any error it prints the
+    diagnostics and exits 1 without writing a plan. The plan is canonical
+    JSON with a plan_sha256 digest: the same inputs give the same bytes on
+    any machine. Enabled gateway-supervised families that are not selected
+    run their default account.
+
+    \b
+    gatewayctl plan --config config.toml --channel-account lark=work --out plan.json
+    gatewayctl plan show plan.json
+    gatewayctl plan verify plan.json [--config-dir DIR]
+    """
+    if ctx.invoked_subcommand is not None:
+        if config or channel_accounts or selectors or session or mode or port is not None or out or allow_inline_secrets:
+            raise click.UsageError(f"plan options go without a subcommand, not before `{ctx.invoked_subcommand}`")
+        return
+    if not config:
+        raise click.UsageError("--config FILE is required (or use `plan show PLAN` / `plan verify PLAN`)")
+    if not os.path.exists(config):
+        raise click.UsageError(f"config file {config!r} does not exist")
+    if mode is None:
+        mode = "gateway_attached_cli" if session is not None else "gateway_headless"
+    settings = PlanSettings(
+        config=config,
+        selectors=tuple(channel_accounts) + tuple(selectors),
+        mode=mode,
+        session=session,
+        port=port,
+        env_port=os.environ.get(PORT_ENV),
+        allow_inline_secrets=allow_inline_secrets,
+        out=out,
+        fmt=fmt,
+        color=_want_color(color),
+    )
+    _finish(run_plan(settings))
+
+
+@plan.command("show", context_settings=_CONTEXT, epilog=_EXIT_EPILOG)
+@click.argument("plan_file", metavar="PLAN")
+@click.option("--config-dir", metavar="DIR", help="Resolve a relative config path against DIR (default: current directory).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan JSON (verified) with a `stale` flag.")
+def show(plan_file, config_dir, as_json):
+    """Human summary of a saved plan (its digest and version are checked)."""
+    _finish(run_show(plan_file, base_dir=config_dir, as_json=as_json))
+
+
+@plan.command("verify", context_settings=_CONTEXT, epilog=_EXIT_EPILOG)
+@click.argument("plan_files", metavar="PLAN...", nargs=-1, required=True)
+@click.option("--config-dir", metavar="DIR", help="Resolve a relative config path against DIR (default: current directory).")
+@click.option("--allow-stale", is_flag=True, help="Do not fail when the config changed since the plan was made.")
+def verify(plan_files, config_dir, allow_stale):
+    """Check saved plans: format version, digest (tampering) and staleness.
+
+    A plan is stale when its config file's SHA-256 differs from the one
+    recorded in the plan. Several plans may be given (pre-commit passes
+    many); the exit code is that of the first one that fails.
+    """
+    _finish(run_verify(plan_files, base_dir=config_dir, allow_stale=allow_stale))
+
+
+@click.command("channels", context_settings=_CONTEXT)
+@click.option("--config", "config", metavar="FILE", required=True, help="The config to describe.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def channels(config, as_json):
+    """Show each channel family of a config: its catalog class (gateway-supervised,
+    native-serve, plugin-bridge, outbound-only, catalog-only), whether it is
+    enabled, its accounts, and its default account and why."""
+    if not os.path.exists(config):
+        raise click.UsageError(f"config file {config!r} does not exist")
+    _finish(run_channels(config, as_json=as_json))
+
+
+def _finish(outcome: Outcome) -> None:
+    if outcome.stderr:
+        sys.stderr.write(outcome.stderr)
+        sys.stderr.flush()
+    if outcome.stdout:
+        sys.stdout.write(outcome.stdout)
+        sys.stdout.flush()
+    sys.exit(outcome.exit_code)
