@@ -1,0 +1,265 @@
+"""One lane: a supervised worker process, its restart policy and its state.
+
+``LaneRunner._transition`` is the only writer of a lane's state; every call
+names the transition it makes. Time, process creation and signals go
+through the injected ``System``, so the policy (backoff, cap within a
+window, exit 0 counted as a failure) is unit-tested with a fake clock and
+fake processes, and then again with real ones.
+
+Imports the plan (``gatewayctl.compile.plan``) and the runtime's own
+modules; never the config pipeline.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+from typing import Callable
+
+from gatewayctl.compile.plan import Lane, RestartPolicy
+from gatewayctl.runtime import statefiles
+from gatewayctl.runtime.logs import LaneLog
+from gatewayctl.runtime.states import LANE_HAS_PROCESS, LaneState, check_lane_transition
+from gatewayctl.runtime.system import System
+
+# A lane that has not said it is ready counts as running once it has stayed
+# up this long (supervisord's startsecs).
+DEFAULT_START_SECONDS = 1.0
+WORKER_STATUS_MAX_BYTES = 64 * 1024
+READY_STATES = frozenset({"ready", "running", "connected", "serving"})
+
+
+def describe_exit(returncode: int) -> tuple[dict, str]:
+    """(last_exit JSON, human text) for a Popen returncode."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return {"code": None, "signal": name}, f"killed by {name}"
+    return {"code": returncode, "signal": None}, f"exit code {returncode}"
+
+
+class LaneRunner:
+    def __init__(
+        self,
+        lane: Lane,
+        *,
+        argv: tuple[str, ...],
+        env: dict[str, str],
+        cwd: str | None,
+        policy: RestartPolicy,
+        system: System,
+        log: LaneLog,
+        status_path: str,
+        start_seconds: float = DEFAULT_START_SECONDS,
+        on_output_fd: Callable[["LaneRunner", int], None] | None = None,
+    ):
+        self.lane = lane
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.policy = policy
+        self.system = system
+        self.log = log
+        self.status_path = status_path
+        self.start_seconds = start_seconds
+        self.on_output_fd = on_output_fd
+
+        self.state = LaneState.STOPPED
+        self.proc = None
+        self.pid: int | None = None
+        self.pgid: int | None = None
+        self.start_ticks: int | None = None
+        self.restarts = 0
+        self.started_at_ms: int | None = None
+        self._started_mono: float | None = None
+        self.last_exit: dict | None = None
+        self.last_error: str | None = None
+        self.next_start_at: float | None = None
+        self.worker: dict | None = None
+        self._worker_mtime: int | None = None
+        self._failures: collections.deque[float] = collections.deque()
+        self.changed = True  # something a status reader would see has changed
+        self.groups_changed = False  # a new process group must be recorded for reaping
+
+    # -- the one writer of self.state ---------------------------------------
+
+    def _transition(self, new: str, note: str) -> None:
+        check_lane_transition(self.state, new)
+        self.state = new
+        self.changed = True
+        self.log.note(f"{self.lane.name}: {note}")
+
+    # -- commands -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the worker (first start, or a restart due from backoff)."""
+        statefiles.remove(self.status_path)
+        self.worker = None
+        self._worker_mtime = None
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = self.system.spawn(self.argv, self.env, self.cwd, write_fd)
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            self._spawned_nothing(f"cannot start worker {self.argv[0]!r}: {exc.strerror or exc}")
+            return
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self.proc = proc
+        self.pid = proc.pid
+        self.pgid = proc.pid  # start_new_session: the worker leads its own group
+        self.start_ticks = self.system.proc_start_ticks(proc.pid) or 0
+        self.started_at_ms = self.system.now_ms()
+        self._started_mono = self.system.monotonic()
+        self.groups_changed = True
+        if self.on_output_fd is not None:
+            self.on_output_fd(self, read_fd)
+        else:
+            os.close(read_fd)
+        # STOPPED -> STARTING (first start) or BACKOFF -> STARTING (restart)
+        self._transition(LaneState.STARTING, f"started pid={proc.pid}")
+
+    def _spawned_nothing(self, error: str) -> None:
+        # A worker that cannot even be executed fails like one that crashed
+        # at once, so the same policy (and the same cap) applies.
+        self.last_exit = None
+        self.last_error = error
+        # STOPPED/BACKOFF -> STARTING: the attempt happened, then failed
+        self._transition(LaneState.STARTING, "start attempted")
+        self._after_failure(error)
+
+    def stop(self) -> None:
+        """Ask the lane to stop: SIGTERM to its whole process group."""
+        if self.state == LaneState.BACKOFF:
+            # BACKOFF -> STOPPED: nothing runs, just cancel the restart
+            self.next_start_at = None
+            self._transition(LaneState.STOPPED, "restart cancelled by shutdown")
+        elif self.state in (LaneState.STARTING, LaneState.RUNNING):
+            self.system.killpg(self.pgid, signal.SIGTERM)
+            # STARTING/RUNNING -> STOPPING
+            self._transition(LaneState.STOPPING, f"stop requested: SIGTERM to process group {self.pgid}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (grace period over, or cleanup after an exit)."""
+        if self.pgid is not None:
+            if self.system.killpg(self.pgid, signal.SIGKILL) and self.state == LaneState.STOPPING:
+                self.log.note(f"{self.lane.name}: grace period over: SIGKILL to process group {self.pgid}")
+
+    # -- events -------------------------------------------------------------
+
+    def poll(self) -> bool:
+        """Reap the worker if it exited; True when it did."""
+        if self.proc is None:
+            return False
+        code = self.proc.poll()
+        if code is None:
+            return False
+        self._on_exit(code)
+        return True
+
+    def _on_exit(self, returncode: int) -> None:
+        self.proc = None
+        self.pid = None
+        self.last_exit, text = describe_exit(returncode)
+        # Whatever the leader did, nothing it started may outlive it.
+        self.system.killpg(self.pgid, signal.SIGKILL)
+        if self.state == LaneState.STOPPING:
+            # STOPPING -> STOPPED
+            self._transition(LaneState.STOPPED, f"stopped ({text})")
+            return
+        if returncode == 0:
+            error = "exited with code 0 without a stop request"
+        else:
+            error = text
+        self.last_error = error
+        self._after_failure(error)
+
+    def _after_failure(self, error: str) -> None:
+        now = self.system.monotonic()
+        policy = self.policy
+        if policy.policy != "on-failure":
+            # STARTING/RUNNING -> FATAL (restart = "never": fail closed)
+            self._fatal(f"{error}; restart policy is never")
+            return
+        while self._failures and now - self._failures[0] > policy.window_s:
+            self._failures.popleft()
+        if len(self._failures) >= policy.max_restarts:
+            # STARTING/RUNNING -> FATAL (cap reached)
+            self.last_error = (
+                f"{error} (gave up after {len(self._failures)} restarts within {policy.window_s:g} s)"
+            )
+            self._fatal(self.last_error)
+            return
+        delay = min(policy.backoff_initial_s * (2 ** len(self._failures)), policy.backoff_max_s)
+        self._failures.append(now)
+        self.next_start_at = now + delay
+        # STARTING/RUNNING -> BACKOFF
+        self._transition(LaneState.BACKOFF, f"{error}; restarting in {delay:g} s")
+
+    def _fatal(self, note: str) -> None:
+        self._transition(LaneState.FATAL, note)
+
+    def tick(self) -> None:
+        """Time-driven steps: a due restart, and STARTING -> RUNNING."""
+        now = self.system.monotonic()
+        if self.state == LaneState.BACKOFF and self.next_start_at is not None and now >= self.next_start_at:
+            self.next_start_at = None
+            self.restarts += 1
+            self.start()
+            return
+        if self.state == LaneState.STARTING:
+            if self._worker_ready() or (self._started_mono is not None and now - self._started_mono >= self.start_seconds):
+                # STARTING -> RUNNING
+                self._transition(LaneState.RUNNING, "running")
+
+    def _worker_ready(self) -> bool:
+        worker = self.worker or {}
+        return worker.get("ready") is True or worker.get("state") in READY_STATES
+
+    def refresh_worker_status(self) -> None:
+        """Fold the worker's own status file in, when it changed."""
+        try:
+            st = os.stat(self.status_path)
+        except OSError:
+            return
+        if st.st_mtime_ns == self._worker_mtime or st.st_size > WORKER_STATUS_MAX_BYTES:
+            return
+        self._worker_mtime = st.st_mtime_ns
+        data = statefiles.read_json(self.status_path)
+        if data is not None and data != self.worker:
+            self.worker = data
+            self.changed = True
+
+    # -- views --------------------------------------------------------------
+
+    @property
+    def has_process(self) -> bool:
+        return self.state in LANE_HAS_PROCESS and self.proc is not None
+
+    def group_record(self) -> dict | None:
+        if self.pgid is None:
+            return None
+        return {
+            "family": self.lane.family,
+            "account": self.lane.account_id,
+            "pgid": self.pgid,
+            "start_ticks": self.start_ticks or 0,
+        }
+
+    def snapshot(self) -> dict:
+        return {
+            "family": self.lane.family,
+            "account": self.lane.account_id,
+            "state": self.state,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            "started_at_ms": self.started_at_ms,
+            "last_exit": self.last_exit,
+            "last_error": self.last_error,
+            "log_path": self.log.path,
+            "worker": self.worker,
+        }

@@ -1,0 +1,567 @@
+"""The gateway owner: claims the slot, runs the plan's lanes, answers stop, finalizes.
+
+``Owner._set_phase`` is the only writer of the owner's phase. The loop is
+single-threaded (the control API thread only reads files and writes stop
+requests): it waits on the lanes' output pipes and a signal wake-up pipe,
+reaps exited lanes, applies the restart policy, polls for a stop request
+about every 100 ms and rewrites the heartbeat every 5 s. Because the
+heartbeat comes from the loop itself, a hung loop shows up as a stale owner.
+
+Imports ``gatewayctl.compile.plan`` / ``planfile`` and the runtime's own
+modules only: the owner runs what the plan says and never re-reads a config.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import selectors
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from gatewayctl.compile import planfile
+from gatewayctl.compile.plan import Lane, LaunchPlan
+from gatewayctl.runtime import slot, statefiles
+from gatewayctl.runtime.control import LOOPBACK, ControlServer
+from gatewayctl.runtime.lanes import DEFAULT_START_SECONDS, LaneRunner
+from gatewayctl.runtime.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, LaneLog
+from gatewayctl.runtime.states import (
+    FAILED,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    LaneState,
+    check_owner_transition,
+)
+from gatewayctl.runtime.system import System
+
+# Variables every lane gets from the owner's environment besides the ones
+# its plan names: what a process needs to run and reach the network, never
+# credentials (those are named in the plan, per lane).
+BASE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "GATEWAYCTL_HOME",
+)
+
+OWNER_LABELS = {
+    "gateway_headless": "gateway owner",
+    "gateway_attached_cli": "gateway owner",
+    "multi_channel_serve": "multi-channel-serve",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerOptions:
+    version: str
+    cwd: str | None = None  # lanes' working directory (the owner's by default)
+    heartbeat_s: float = slot.HEARTBEAT_S
+    stop_poll_s: float = 0.1
+    start_seconds: float = DEFAULT_START_SECONDS
+    log_max_bytes: int = DEFAULT_MAX_BYTES
+    log_backups: int = DEFAULT_BACKUPS
+    handle_signals: bool = True  # False when not on the main thread (tests of the loop)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerResult:
+    phase: str  # "stopped" or "failed"
+    shutdown_reason: str | None
+    last_error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.phase == STOPPED
+
+
+def expand_argv(worker: tuple[str, ...], lane: Lane, *, plan_path: str, runtime_dir: str) -> tuple[str, ...]:
+    """Replace the runtime placeholders; ``{gatewayctl}`` stands for several argv items."""
+    out: list[str] = []
+    for item in worker:
+        if item == "{gatewayctl}":
+            out.extend((sys.executable, "-m", "gatewayctl"))
+            continue
+        out.append(
+            item.replace("{plan}", plan_path)
+            .replace("{runtime_dir}", runtime_dir)
+            .replace("{family}", lane.family)
+            .replace("{account}", lane.account_id)
+        )
+    return tuple(out)
+
+
+def lane_environment(lane: Lane, environ: dict[str, str], *, status_path: str, runtime_dir: str) -> dict[str, str]:
+    env = {name: environ[name] for name in BASE_ENV if name in environ}
+    env.update({name: value for name, value in environ.items() if name.startswith("LC_")})
+    for name in lane.env:
+        if name in environ:
+            env[name] = environ[name]
+    env["GATEWAYCTL_LANE_STATUS"] = status_path
+    env["GATEWAYCTL_RUNTIME_DIR"] = runtime_dir
+    env["GATEWAYCTL_LANE"] = lane.name
+    return env
+
+
+class Owner:
+    def __init__(
+        self,
+        plan: LaunchPlan,
+        paths: statefiles.RuntimePaths,
+        options: OwnerOptions,
+        *,
+        system: System | None = None,
+        environ: dict[str, str] | None = None,
+        on_change: Callable[[dict], None] | None = None,
+    ):
+        self.plan = plan
+        self.paths = paths
+        self.options = options
+        self.system = system or System()
+        self.environ = dict(os.environ if environ is None else environ)
+        self.on_change = on_change
+        self.plan_sha256 = planfile.digest(plan)
+        self.label = OWNER_LABELS.get(plan.mode, "gateway owner")
+
+        self.phase = STARTING
+        self.pid = self.system.getpid()
+        self.started_ns = self.system.now_ns()
+        self.started_at_ms = self.started_ns // 1_000_000
+        # Unique per run: stop requests and the final slot removal match on it.
+        self.token = f"{self.pid}-{self.started_ns}"
+        self.last_heartbeat_at = self.started_at_ms
+        self.stopped_at_ms: int | None = None
+        self.shutdown_reason: str | None = None
+        self.last_error: str | None = None
+        self.bind_address: str | None = None
+        self.port: int | None = None
+        self.port_source: str | None = None
+        self.token_path: str | None = None
+
+        self.lanes: list[LaneRunner] = []
+        self._claimed = False
+        self._dirty = True
+        self._selector: selectors.BaseSelector | None = None
+        self._fd_lane: dict[int, LaneRunner] = {}
+        self._wake_r: int | None = None
+        self._wake_w: int | None = None
+        self._signal_reason: str | None = None
+        self._hurry = False
+        self._child_event = False
+        self._control: ControlServer | None = None
+        self._api_lock = threading.Lock()
+
+    # -- the one writer of self.phase ------------------------------------------
+
+    def _set_phase(self, new: str) -> None:
+        check_owner_transition(self.phase, new)
+        self.phase = new
+        self._dirty = True
+
+    # -- records ------------------------------------------------------------
+
+    def _record(self, *, running: bool, with_lanes: bool) -> dict:
+        doc = {
+            "runtime_dir": self.paths.runtime_dir,
+            "phase": self.phase,
+            "running": running,
+            "stale": False,
+            "pid": self.pid,
+            "mode": self.plan.mode,
+            "version": self.options.version,
+            "config_path": self.plan.config_path,
+            "attached_cli_session": self.plan.session,
+            "started_at_ms": self.started_at_ms,
+            "last_heartbeat_at": self.last_heartbeat_at,
+            "stopped_at_ms": self.stopped_at_ms,
+            "shutdown_reason": self.shutdown_reason,
+            "last_error": self.last_error,
+            "configured_surface_count": len(self.plan.lanes),
+            "running_surface_count": sum(1 for r in self.lanes if r.state == LaneState.RUNNING),
+            "bind_address": self.bind_address,
+            "port": self.port,
+            "port_source": self.port_source,
+            "token_path": self.token_path,
+            "format_version": slot.STATUS_FORMAT_VERSION,
+            "plan_sha256": self.plan_sha256,
+            "lanes": [r.snapshot() for r in self.lanes] if with_lanes else [],
+        }
+        return doc
+
+    def _slot_record(self) -> dict:
+        rec = self._record(running=True, with_lanes=False)
+        rec["owner_token"] = self.token
+        rec["pid_start_ticks"] = self.system.proc_start_ticks(self.pid)
+        return rec
+
+    def status(self) -> dict:
+        return self._record(running=self.phase in (STARTING, RUNNING, STOPPING), with_lanes=True)
+
+    # -- claim ---------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Take the slot (raises slot.OwnerActive or OSError), then reap a dead owner's leftovers."""
+        slot.claim(self.paths, self.system, self._slot_record())
+        self._claimed = True
+        slot.reap_leftovers(self.paths, self.system, self.token)
+        statefiles.remove(self.paths.lane_groups)
+
+    # -- run -----------------------------------------------------------------
+
+    def run(self) -> OwnerResult:
+        """Run until stopped or failed, then finalize. The slot must be claimed."""
+        assert self._claimed, "claim() first"
+        old_handlers = {}
+        try:
+            self._setup_loop()
+            if self.options.handle_signals:
+                old_handlers = self._install_signals()
+            self._prepare_dirs()
+            self._publish()
+            self._start_control()
+            for runner in self.lanes:
+                runner.start()
+            self._flush()
+            self._loop()
+        except OSError as exc:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            self._fail(f"{self.label} failed: {exc.strerror or exc}{where}")
+        finally:
+            if any(r.has_process or r.state == LaneState.BACKOFF for r in self.lanes):
+                self._drain_lanes()
+            self._finalize()
+            if old_handlers:
+                self._restore_signals(old_handlers)
+            self._teardown_loop()
+        return OwnerResult(self.phase, self.shutdown_reason, self.last_error)
+
+    def _prepare_dirs(self) -> None:
+        for d in (self.paths.logs_dir, self.paths.lanes_dir):
+            statefiles.ensure_dir(d)
+        statefiles.atomic_write_bytes(self.paths.plan, planfile.dumps(self.plan))
+        for lane in self.plan.lanes:
+            status_path = self.paths.lane_status(lane.family, lane.account_id)
+            self.lanes.append(
+                LaneRunner(
+                    lane,
+                    argv=expand_argv(lane.worker, lane, plan_path=self.paths.plan, runtime_dir=self.paths.runtime_dir),
+                    env=lane_environment(lane, self.environ, status_path=status_path, runtime_dir=self.paths.runtime_dir),
+                    cwd=self.options.cwd,
+                    policy=self.plan.restart,
+                    system=self.system,
+                    log=LaneLog(
+                        self.paths.lane_log(lane.family, lane.account_id),
+                        self.options.log_max_bytes,
+                        self.options.log_backups,
+                    ),
+                    status_path=status_path,
+                    start_seconds=self.options.start_seconds,
+                    on_output_fd=self._watch_output,
+                )
+            )
+
+    def _start_control(self) -> None:
+        token = secrets.token_urlsafe(32)
+        statefiles.atomic_write_bytes(self.paths.control_token, (token + "\n").encode("ascii"))
+        self._control = ControlServer(
+            self.plan.control.port,
+            token,
+            status_fn=lambda: slot.load_status(self.paths, self.system),
+            stop_fn=self._api_stop,
+        )
+        try:
+            port = self._control.start()
+        except OSError as exc:
+            self._control = None
+            statefiles.remove(self.paths.control_token)
+            raise OSError(
+                exc.errno,
+                f"control API cannot bind {LOOPBACK}:{self.plan.control.port} "
+                f"(port from {self.plan.control.port_source}): {exc.strerror or exc}",
+            ) from None
+        self.bind_address, self.port = LOOPBACK, port
+        self.port_source = self.plan.control.port_source
+        self.token_path = self.paths.control_token
+        self._write_slot()
+
+    def _api_stop(self) -> str:
+        with self._api_lock:
+            outcome = slot.request_stop(self.paths, self.system)
+        self._wake()
+        return outcome
+
+    # -- the loop ------------------------------------------------------------
+
+    def _setup_loop(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+
+    def _teardown_loop(self) -> None:
+        for fd in list(self._fd_lane):
+            self._unwatch(fd)
+        if self._selector is not None:
+            self._selector.close()
+        for fd in (self._wake_r, self._wake_w):
+            if fd is not None:
+                os.close(fd)
+        self._wake_r = self._wake_w = None
+
+    def _install_signals(self) -> dict:
+        old = {}
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        old["wakeup"] = True
+        for signum, reason in ((signal.SIGTERM, "sigterm received"), (signal.SIGINT, "ctrl-c received")):
+            old[signum] = signal.signal(signum, self._make_stop_handler(reason))
+        old[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._on_sigchld)
+        return old
+
+    def _restore_signals(self, old: dict) -> None:
+        for signum, handler in old.items():
+            if signum == "wakeup":
+                signal.set_wakeup_fd(-1)
+            else:
+                signal.signal(signum, handler)
+
+    def _make_stop_handler(self, reason: str):
+        def handler(signum, frame):
+            if self._signal_reason is None:
+                self._signal_reason = reason
+            else:
+                # A second Ctrl-C or SIGTERM: do not wait out the grace period.
+                self._hurry = True
+
+        return handler
+
+    def _on_sigchld(self, signum, frame) -> None:
+        self._child_event = True
+
+    def _wake(self) -> None:
+        if self._wake_w is not None:
+            try:
+                os.write(self._wake_w, b"w")
+            except OSError:
+                pass  # a full pipe already means "wake up"
+
+    def _watch_output(self, runner: LaneRunner, fd: int) -> None:
+        self._fd_lane[fd] = runner
+        self._selector.register(fd, selectors.EVENT_READ, runner)
+
+    def _unwatch(self, fd: int) -> None:
+        self._fd_lane.pop(fd, None)
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+
+    def _wait(self, timeout: float) -> None:
+        """Block until output, a signal, or ``timeout``; copy lane output to the logs."""
+        for key, _ in self._selector.select(max(0.0, timeout)):
+            fd = key.fd
+            if fd == self._wake_r:
+                try:
+                    while os.read(fd, 4096):
+                        pass
+                except (BlockingIOError, InterruptedError):
+                    pass
+                continue
+            runner = self._fd_lane.get(fd)
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if data:
+                runner.log.write(data)
+            else:
+                self._unwatch(fd)
+
+    def _reap(self) -> None:
+        self._child_event = False
+        for runner in self.lanes:
+            runner.poll()
+
+    def _loop(self) -> None:
+        mono = self.system.monotonic
+        next_beat = mono() + self.options.heartbeat_s
+        next_poll = mono()
+        next_sweep = mono() + 1.0
+        while True:
+            now = mono()
+            if self._signal_reason is not None:
+                self._shutdown(self._signal_reason)
+                return
+            if now >= next_poll:
+                next_poll = now + self.options.stop_poll_s
+                if slot.stop_requested_for(self.paths, self.token):
+                    self._shutdown("gateway stop requested")
+                    return
+            sweep = now >= next_sweep
+            if sweep:
+                next_sweep = now + 1.0
+            if self._child_event or sweep:
+                self._reap()
+            for runner in self.lanes:
+                # A starting lane's readiness comes from its status file, so
+                # read it eagerly then; afterwards once a second is plenty.
+                if sweep or runner.state == LaneState.STARTING:
+                    runner.refresh_worker_status()
+                runner.tick()
+            failed = next((r for r in self.lanes if r.state == LaneState.FATAL), None)
+            if failed is not None:
+                self._fail(self._failure_message(failed))
+                self._drain_lanes()
+                return
+            if self.phase == STARTING and all(r.state == LaneState.RUNNING for r in self.lanes):
+                # STARTING -> RUNNING: every lane is up
+                self._set_phase(RUNNING)
+            if now >= next_beat:
+                next_beat = now + self.options.heartbeat_s
+                self._heartbeat()
+            self._flush()
+            deadlines = [next_poll, next_beat, next_sweep]
+            deadlines += [r.next_start_at for r in self.lanes if r.next_start_at is not None]
+            if any(r.state == LaneState.STARTING for r in self.lanes):
+                deadlines.append(now + 0.05)  # readiness comes from files and uptime, not events
+            self._wait(min(deadlines) - mono())
+
+    def _failure_message(self, runner: LaneRunner) -> str:
+        lane = runner.lane
+        return f"{self.label} failed because {lane.family}(account={lane.account_id}) exited unexpectedly: {runner.last_error}"
+
+    # -- shutdown ------------------------------------------------------------
+
+    def _shutdown(self, reason: str) -> None:
+        self.shutdown_reason = f"shutdown requested: {reason}"
+        # STARTING/RUNNING -> STOPPING
+        self._set_phase(STOPPING)
+        self._flush()
+        self._drain_lanes()
+        if self.phase == STOPPING:
+            # STOPPING -> STOPPED
+            self._set_phase(STOPPED)
+
+    def _fail(self, message: str) -> None:
+        self.last_error = message
+        self.shutdown_reason = message
+        if self.phase in (STARTING, RUNNING):
+            # STARTING/RUNNING -> STOPPING: drain the other lanes before failing
+            self._set_phase(STOPPING)
+        self._flush()
+
+    def _drain_lanes(self) -> None:
+        """Graceful stop to every lane, SIGKILL to whatever outlives the grace period."""
+        mono = self.system.monotonic
+        for runner in self.lanes:
+            runner.stop()
+        self._flush()
+        deadline = mono() + self.plan.stop_grace_s
+        while any(r.has_process for r in self.lanes):
+            if self._hurry or mono() >= deadline:
+                break
+            self._reap()
+            self._flush()
+            self._wait(min(0.05, max(0.0, deadline - mono())))
+        for runner in self.lanes:
+            runner.kill()
+        hard_deadline = mono() + 5.0
+        while any(r.has_process for r in self.lanes) and mono() < hard_deadline:
+            self._reap()
+            self._wait(0.02)
+        # Grandchildren outlive a leader that exits; their groups get SIGKILL too.
+        for runner in self.lanes:
+            runner.kill()
+        while mono() < hard_deadline and any(
+            r.pgid is not None and self.system.group_members(r.pgid, r.start_ticks or 0) for r in self.lanes
+        ):
+            self._wait(0.02)
+        # Read what the lanes wrote last.
+        while self._fd_lane and mono() < hard_deadline:
+            self._wait(0.02)
+        self._flush()
+
+    # -- state files ---------------------------------------------------------
+
+    def _write_slot(self) -> None:
+        current = statefiles.read_json(self.paths.owner_active)
+        if current is not None and current.get("owner_token") == self.token:
+            statefiles.atomic_write_json(self.paths.owner_active, self._slot_record())
+
+    def _heartbeat(self) -> None:
+        self.last_heartbeat_at = self.system.now_ms()
+        self._write_slot()
+        self._dirty = True
+
+    def _flush(self) -> None:
+        """Publish what changed: the lane groups first (for a later reaper), then status."""
+        if any(r.groups_changed for r in self.lanes):
+            for r in self.lanes:
+                r.groups_changed = False
+            groups = [g for g in (r.group_record() for r in self.lanes) if g is not None]
+            slot.write_lane_groups(self.paths, self.token, groups)
+        if self._dirty or any(r.changed for r in self.lanes):
+            self._publish()
+
+    def _publish(self) -> None:
+        self._dirty = False
+        for r in self.lanes:
+            r.changed = False
+        doc = self.status()
+        statefiles.atomic_write_json(self.paths.status, doc)
+        if self.on_change is not None:
+            self.on_change(slot.public_status(doc, self.paths))
+
+    def _finalize(self) -> None:
+        """The contract's order: heartbeat off, final status, stop request, slot, token."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self.phase == STOPPING:
+            # STOPPING -> FAILED (a failure while draining) or already final
+            self._set_phase(FAILED if self.last_error else STOPPED)
+        elif self.phase in (STARTING, RUNNING):
+            # STARTING/RUNNING -> FAILED: the loop ended without a shutdown (a bug path)
+            self.last_error = self.last_error or f"{self.label} stopped unexpectedly"
+            self._set_phase(FAILED)
+        self.stopped_at_ms = self.system.now_ms()
+        self.last_heartbeat_at = self.stopped_at_ms
+        self.bind_address = self.port = self.port_source = self.token_path = None
+        for runner in self.lanes:
+            runner.log.close()
+        try:
+            doc = self._record(running=False, with_lanes=True)
+            statefiles.atomic_write_json(self.paths.status, doc)
+            if self.on_change is not None:
+                self.on_change(slot.public_status(doc, self.paths))
+        except OSError:
+            pass  # the slot must still be released below
+        statefiles.remove(self.paths.stop_request)
+        statefiles.remove(self.paths.lane_groups)
+        slot.release(self.paths, self.token)
+        statefiles.remove(self.paths.control_token)

@@ -1,0 +1,73 @@
+"""Owner phases and lane states, and which transitions between them are legal.
+
+No dependencies at all (not even the plan): the state machines in
+``owner.py`` and ``lanes.py`` consult these tables in the one function each
+that writes a state, so an illegal transition is caught as a bug at the
+point it happens instead of showing up later as a confusing status.
+"""
+
+from __future__ import annotations
+
+# Owner phases (the contract's names; they appear verbatim in status JSON).
+STARTING = "starting"
+RUNNING = "running"
+STOPPING = "stopping"
+STOPPED = "stopped"
+FAILED = "failed"
+
+OWNER_PHASES = (STARTING, RUNNING, STOPPING, STOPPED, FAILED)
+
+OWNER_TRANSITIONS: dict[str, frozenset[str]] = {
+    STARTING: frozenset({RUNNING, STOPPING, FAILED}),
+    RUNNING: frozenset({STOPPING, FAILED}),
+    # A lane may fail while the owner is draining the others; the run then
+    # still ends as failed, because the failure is what the operator must see.
+    STOPPING: frozenset({STOPPED, FAILED}),
+    STOPPED: frozenset(),
+    FAILED: frozenset(),
+}
+
+
+class LaneState:
+    STOPPED = "stopped"  # not started yet, or stopped on request
+    STARTING = "starting"  # spawned, not yet ready
+    RUNNING = "running"  # worker reported ready, or survived the start period
+    BACKOFF = "backoff"  # exited unexpectedly, restart scheduled
+    STOPPING = "stopping"  # asked to stop, waiting for the process to exit
+    FATAL = "fatal"  # exited unexpectedly and will not be restarted
+
+
+LANE_STATES = (
+    LaneState.STOPPED,
+    LaneState.STARTING,
+    LaneState.RUNNING,
+    LaneState.BACKOFF,
+    LaneState.STOPPING,
+    LaneState.FATAL,
+)
+
+LANE_TRANSITIONS: dict[str, frozenset[str]] = {
+    LaneState.STOPPED: frozenset({LaneState.STARTING}),
+    LaneState.STARTING: frozenset({LaneState.RUNNING, LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPING}),
+    LaneState.RUNNING: frozenset({LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPING}),
+    LaneState.BACKOFF: frozenset({LaneState.STARTING, LaneState.STOPPED, LaneState.FATAL}),
+    LaneState.STOPPING: frozenset({LaneState.STOPPED}),
+    LaneState.FATAL: frozenset(),
+}
+
+# States in which the lane has a live process we are responsible for.
+LANE_HAS_PROCESS = frozenset({LaneState.STARTING, LaneState.RUNNING, LaneState.STOPPING})
+
+
+class IllegalTransition(RuntimeError):
+    """A state writer was asked for a transition the tables forbid (a bug)."""
+
+
+def check_owner_transition(old: str, new: str) -> None:
+    if new not in OWNER_TRANSITIONS.get(old, frozenset()):
+        raise IllegalTransition(f"owner phase {old} -> {new} is not allowed")
+
+
+def check_lane_transition(old: str, new: str) -> None:
+    if new not in LANE_TRANSITIONS.get(old, frozenset()):
+        raise IllegalTransition(f"lane state {old} -> {new} is not allowed")

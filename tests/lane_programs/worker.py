@@ -1,0 +1,67 @@
+"""A small lane worker for tests: behaves in the ways that matter to the owner.
+
+    worker.py run                 run until SIGTERM, then exit 0
+    worker.py crash SECONDS [CODE] run, then exit with CODE (default 3)
+    worker.py ignore-term          ignore SIGTERM (needs SIGKILL)
+    worker.py exit0 SECONDS        exit 0 on its own, unasked
+    worker.py grandchild PIDFILE   start a grandchild that ignores SIGTERM, write its pid, run
+    worker.py chatty BYTES         write BYTES of output, then run
+
+Every mode reports readiness through $GATEWAYCTL_LANE_STATUS (atomic replace),
+as a real worker would, and prints one line to stdout.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def report(**fields):
+    path = os.environ.get("GATEWAYCTL_LANE_STATUS")
+    if not path:
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(fields, fh)
+    os.replace(tmp, path)
+
+
+def on_term(signum, frame):
+    print("worker: SIGTERM, exiting", flush=True)
+    sys.exit(0)
+
+
+def main(argv):
+    mode = argv[1] if len(argv) > 1 else "run"
+    print(f"worker {mode} pid={os.getpid()} lane={os.environ.get('GATEWAYCTL_LANE')}", flush=True)
+    signal.signal(signal.SIGTERM, on_term)
+    if mode == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if mode == "grandchild":
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(1)"]
+        )
+        with open(argv[2] + ".tmp", "w") as fh:
+            fh.write(str(child.pid))
+        os.replace(argv[2] + ".tmp", argv[2])
+    if mode == "chatty":
+        total = int(argv[2])
+        line = b"x" * 99 + b"\n"
+        while total > 0:
+            os.write(1, line[: min(total, 100)])
+            total -= 100
+    report(state="ready", mode=mode, pid=os.getpid())
+    if mode in ("crash", "exit0"):
+        time.sleep(float(argv[2]))
+        code = 0 if mode == "exit0" else int(argv[3]) if len(argv) > 3 else 3
+        print(f"worker: exiting with {code}", flush=True)
+        sys.exit(code)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
