@@ -1,0 +1,256 @@
+"""The config model: channel families, their accounts and default lanes.
+
+Owns the reading of a loaded config tree into frozen families and accounts
+(effective settings with family-level inheritance, effective ``enabled``,
+account-id normalization, default-lane resolution) as
+/work/shared/spec/config-model.md describes it. ``build_model`` never
+raises on ill-typed data: the schema stage reports types, the model skips
+what it cannot use.
+
+Imports only the standard library, gatewayctl.diagnostics and
+gatewayctl.catalog; must not import source, selectors, compile, runtime,
+report or cli.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from gatewayctl.catalog import BY_TABLE, normalize_account_id
+from gatewayctl.diagnostics import pointer_join
+
+__all__ = [
+    "SOURCE_EXPLICIT",
+    "SOURCE_FALLBACK",
+    "SOURCE_MAPPED_DEFAULT",
+    "SOURCE_SINGLE_ACCOUNT",
+    "AccountModel",
+    "ConfigModel",
+    "FamilyModel",
+    "build_model",
+]
+
+SOURCE_EXPLICIT = "explicit"
+SOURCE_MAPPED_DEFAULT = "mapped_default"
+SOURCE_FALLBACK = "fallback"
+SOURCE_SINGLE_ACCOUNT = "single_account"
+
+# Keys that shape the family rather than configure a channel: they are never
+# inherited by accounts and never appear in an account's settings.
+_STRUCTURAL = frozenset({"enabled", "default_account", "accounts"})
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class AccountModel:
+    """One account (lane candidate) of a family.
+
+    ``key``: the account key as written, or for the single-account shape the
+    ``account_id`` as written ("" when unset). ``id``: the normalized id;
+    ``None`` when it is unknown (single-account shape without
+    ``account_id``: loong derives it from secret values). ``enabled``:
+    effective (family enabled and account not ``enabled = false``);
+    ``own_enabled``: the account's own switch (default true). ``pointer``:
+    the account's table (the family table for the single-account shape).
+    ``settings``: read-only merged raw values, family defaults overridden by
+    the account (``acp`` is replaced whole). ``origins``: for every key of
+    ``settings``, the JSON pointer of the entry that set it.
+    """
+
+    key: str
+    id: str | None
+    enabled: bool
+    own_enabled: bool
+    pointer: str
+    # Not in repr: settings may hold inline secrets, and a repr ends up in
+    # logs and assertion messages. Not hashed: mapping views are unhashable.
+    settings: Mapping[str, object] = field(repr=False, hash=False)
+    origins: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, hash=False)
+
+    def field_pointer(self, name: str) -> str | None:
+        """Where the effective value of ``name`` is written, if anywhere."""
+        return self.origins.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyModel:
+    """A channel family table present in the config.
+
+    ``has_accounts``: the family uses the ``accounts`` shape (a non-empty
+    table). ``accounts``: in document order; for the single-account shape,
+    exactly one implicit account. ``id_known``: the default lane's id is
+    known without resolving secrets. ``default_id``: the default lane's
+    normalized id (``None`` when unknown). ``default_source``: one of
+    ``explicit``, ``mapped_default``, ``fallback``, ``single_account``.
+    """
+
+    family: str
+    pointer: str
+    enabled: bool
+    has_accounts: bool
+    accounts: tuple[AccountModel, ...]
+    id_known: bool
+    default_id: str | None
+    default_source: str
+
+    def account(self, raw_id: str) -> AccountModel | None:
+        """The account whose normalized id equals ``raw_id`` normalized."""
+        if not isinstance(raw_id, str):
+            return None
+        wanted = normalize_account_id(raw_id)
+        for acc in self.accounts:
+            if acc.id is not None and acc.id == wanted:
+                return acc
+        return None
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        """Distinct known account ids, sorted (loong's configured ids)."""
+        return tuple(sorted({a.id for a in self.accounts if a.id is not None}))
+
+    @property
+    def default_account(self) -> AccountModel | None:
+        if self.default_id is None:
+            return self.accounts[0] if not self.has_accounts and self.accounts else None
+        return self.account(self.default_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigModel:
+    families: tuple[FamilyModel, ...]
+    allow_private_hosts: bool
+    gateway: Mapping[str, object] = field(repr=False, hash=False)
+
+    def family(self, family_id: str) -> FamilyModel | None:
+        for fam in self.families:
+            if fam.family == family_id:
+                return fam
+        return None
+
+
+def _flag(value, default: bool) -> bool:
+    # Ill-typed switches keep their default; the schema reports the type.
+    return value if isinstance(value, bool) else default
+
+
+def _nonblank(value) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def build_model(data) -> ConfigModel:
+    """Read the channel families of a loaded config. Never raises."""
+    if not isinstance(data, Mapping):
+        return ConfigModel((), False, _EMPTY)
+    families: list[FamilyModel] = []
+    for table_name, table in data.items():
+        fam = BY_TABLE.get(table_name) if isinstance(table_name, str) else None
+        if fam is None or not isinstance(table, Mapping):
+            continue
+        families.append(_build_family(fam.id, table_name, table))
+
+    outbound = data.get("outbound_http")
+    allow_private = isinstance(outbound, Mapping) and outbound.get("allow_private_hosts") is True
+    gateway = data.get("gateway")
+    gateway_view = MappingProxyType(dict(gateway)) if isinstance(gateway, Mapping) else _EMPTY
+    return ConfigModel(tuple(families), allow_private, gateway_view)
+
+
+def _build_family(family_id: str, table_name: str, table: Mapping) -> FamilyModel:
+    pointer = pointer_join(table_name)
+    enabled = _flag(table.get("enabled"), False)
+    defaults = {k: v for k, v in table.items() if isinstance(k, str) and k not in _STRUCTURAL}
+    default_origins = {k: pointer_join(table_name, k) for k in defaults}
+    raw_accounts = table.get("accounts")
+
+    if isinstance(raw_accounts, Mapping) and raw_accounts:
+        accounts = []
+        for key, acc_table in raw_accounts.items():
+            # loong skips blank labels; a non-table account is a schema error.
+            if not isinstance(key, str) or not key.strip() or not isinstance(acc_table, Mapping):
+                continue
+            accounts.append(_build_account(table_name, key, acc_table, enabled, defaults, default_origins))
+        default_id, source = _resolve_default(table.get("default_account"), [a.id for a in accounts])
+        return FamilyModel(
+            family=family_id,
+            pointer=pointer,
+            enabled=enabled,
+            has_accounts=True,
+            accounts=tuple(accounts),
+            id_known=True,
+            default_id=default_id,
+            default_source=source,
+        )
+
+    # Single-account shape: the family table is the account.
+    raw_id = _nonblank(table.get("account_id"))
+    acc_id = normalize_account_id(raw_id) if raw_id is not None else None
+    settings = dict(defaults)
+    implicit = AccountModel(
+        key=raw_id or "",
+        id=acc_id,
+        enabled=enabled,
+        own_enabled=True,
+        pointer=pointer,
+        settings=MappingProxyType(settings),
+        origins=MappingProxyType({k: default_origins[k] for k in settings}),
+    )
+    return FamilyModel(
+        family=family_id,
+        pointer=pointer,
+        enabled=enabled,
+        has_accounts=False,
+        accounts=(implicit,),
+        id_known=acc_id is not None,
+        default_id=acc_id,
+        default_source=SOURCE_SINGLE_ACCOUNT,
+    )
+
+
+def _build_account(
+    table_name: str,
+    key: str,
+    acc_table: Mapping,
+    family_enabled: bool,
+    defaults: Mapping,
+    default_origins: Mapping,
+) -> AccountModel:
+    acc_pointer = pointer_join(table_name, "accounts", key)
+    own_enabled = _flag(acc_table.get("enabled"), True)
+    # The family's runtime identity override is the single-account shape's;
+    # an account names its own identity or none.
+    settings = {k: v for k, v in defaults.items() if k != "account_id"}
+    origins = {k: default_origins[k] for k in settings}
+    for k, v in acc_table.items():
+        if not isinstance(k, str) or k in _STRUCTURAL:
+            continue
+        settings[k] = v
+        origins[k] = pointer_join(table_name, "accounts", key, k)
+    return AccountModel(
+        key=key,
+        id=normalize_account_id(key),
+        enabled=family_enabled and own_enabled,
+        own_enabled=own_enabled,
+        pointer=acc_pointer,
+        settings=MappingProxyType(settings),
+        origins=MappingProxyType(origins),
+    )
+
+
+def _resolve_default(raw_default, ids: list[str | None]) -> tuple[str | None, str]:
+    """loong's default-lane choice among configured account ids."""
+    known = sorted({i for i in ids if i is not None})
+    if not known:
+        # Every account key was unusable; there is no lane to default to.
+        return None, SOURCE_FALLBACK
+    preferred = _nonblank(raw_default)
+    if preferred is not None:
+        wanted = normalize_account_id(preferred)
+        if wanted in known:
+            return wanted, SOURCE_EXPLICIT
+    if "default" in known:
+        return "default", SOURCE_MAPPED_DEFAULT
+    return known[0], SOURCE_FALLBACK
