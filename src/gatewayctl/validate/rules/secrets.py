@@ -1,0 +1,81 @@
+"""Secret rules: GW210 env-pointer hygiene (``*_env`` values and
+``{ env = ... }`` tables that do not hold a plain variable name) and GW211
+inline literal secrets (a warning whose message never contains the value).
+
+Covers every channel table and account table, and the ``api_key`` of
+``[providers.*]`` tables (loong reads it as a secret reference too).
+
+Imports only diagnostics, catalog and the validate secrets module; never
+source, compile, runtime, report or cli.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from gatewayctl.catalog import fields, normalize_account_id
+from gatewayctl.diagnostics import Finding, pointer_join
+from gatewayctl.validate.rules._common import Location, locations
+from gatewayctl.validate.secrets import INLINE, classify, env_name_problem, example_env_name
+
+_PROVIDER_SECRETS = frozenset({"api_key"})
+
+
+def check(ctx) -> Iterator[Finding]:
+    for loc in locations(ctx.data):
+        secret_fields = {name for name, spec in fields(loc.family).items() if spec.secret}
+        yield from _check_table(loc, secret_fields, _example_prefix(loc))
+    yield from _providers(ctx.data)
+
+
+def _example_prefix(loc: Location) -> str:
+    parts = [loc.tokens[0]]
+    if len(loc.tokens) == 3:
+        parts.append(normalize_account_id(loc.tokens[2]))
+    return "_".join(parts)
+
+
+def _providers(data) -> Iterator[Finding]:
+    providers = data.get("providers") if isinstance(data, Mapping) else None
+    if not isinstance(providers, Mapping):
+        return
+    for pid, table in providers.items():
+        if isinstance(pid, str) and isinstance(table, Mapping):
+            loc = Location("", ("providers", pid), table, f"providers.{pid}")
+            yield from _check_table(loc, _PROVIDER_SECRETS, pid)
+
+
+def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterator[Finding]:
+    for key, value in loc.table.items():
+        if not isinstance(key, str) or key in ("accounts", "acp"):
+            continue
+        base = key[:-4] if key.endswith("_env") else key
+        example = example_env_name(prefix, base)
+        if key.endswith("_env") and isinstance(value, str):
+            problem = env_name_problem(value, example=example, inline_field=f"{loc.dotted}.{base}")
+            if problem:
+                yield Finding(
+                    "GW210",
+                    loc.pointer(key),
+                    f"{loc.dotted}.{key} {problem}",
+                    hint=f'{key} takes the name of an environment variable, e.g. {key} = "{example}"',
+                )
+        elif isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str):
+            problem = env_name_problem(value["env"], example=example, inline_field=f"{loc.dotted}.{key}")
+            if problem:
+                yield Finding(
+                    "GW210",
+                    pointer_join(*loc.tokens, key, "env"),
+                    f"{loc.dotted}.{key}.env {problem}",
+                    hint=f'env takes the name of an environment variable, e.g. {key} = {{ env = "{example}" }}',
+                )
+        elif key in secret_fields and isinstance(value, str) and classify(value).kind == INLINE:
+            yield Finding(
+                "GW211",
+                loc.pointer(key),
+                f"{loc.dotted}.{key} holds a secret written inline in the config (value not shown)",
+                hint=(
+                    f'keep secrets out of config files: export it as {example} and write '
+                    f'{key} = {{ env = "{example}" }} (or use {{ file = ... }} / {{ exec = [...] }})'
+                ),
+            )

@@ -1,0 +1,144 @@
+"""Serving rules: what an effectively enabled account of a
+gateway-supervised family needs before a lane can start.
+
+GW301 a credential with no reference at all (neither the field, nor its
+``*_env`` sibling, nor a built-in default variable name); GW302 an empty
+conversation allowlist; GW303 Feishu webhook mode without
+verification_token/encrypt_key; GW304 Matrix without user_id while
+ignore_self_messages or require_mention is on; GW305 a missing plain
+setting (Matrix base_url, WhatsApp phone_number_id). For the
+single-account shape the family table is the account. Only presence is
+checked here: a malformed reference is the schema's (GW104) or GW210's.
+
+Imports only diagnostics, catalog and the validate model/secrets modules;
+never source, compile, runtime, report or cli.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gatewayctl.catalog import SUPERVISED_IDS, normalize_account_id
+from gatewayctl.diagnostics import Finding
+from gatewayctl.validate.rules._common import dotted_field, field_or_account, who
+from gatewayctl.validate.secrets import effective_env_pointer, effective_secret, example_env_name
+
+# family -> credentials (secret fields) every served account needs.
+CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "feishu": ("app_id", "app_secret"),
+    "telegram": ("bot_token",),
+    "matrix": ("access_token",),
+    "wecom": ("bot_id", "secret"),
+    "whatsapp": ("access_token", "verify_token", "app_secret"),
+    "qqbot": ("app_id", "client_secret"),
+}
+
+# family -> the conversation allowlist that must not be empty. WhatsApp has
+# none; loong serves qqbot with an empty allowed_peer_ids, so it is not
+# required there.
+ALLOWLISTS: dict[str, str] = {
+    "feishu": "allowed_chat_ids",
+    "telegram": "allowed_chat_ids",
+    "matrix": "allowed_room_ids",
+    "wecom": "allowed_conversation_ids",
+}
+
+
+def check(ctx) -> Iterator[Finding]:
+    for fam in ctx.model.families:
+        if fam.family not in SUPERVISED_IDS:
+            continue
+        for acc in fam.accounts:
+            if acc.enabled:
+                yield from _account(fam, acc)
+
+
+def _account(fam, acc) -> Iterator[Finding]:
+    settings = acc.settings
+    for name in CREDENTIALS.get(fam.family, ()):
+        if not effective_secret(settings, name, family=fam.family).present:
+            yield _missing_credential("GW301", fam, acc, name)
+
+    allow = ALLOWLISTS.get(fam.family)
+    if allow is not None:
+        value = settings.get(allow)
+        # A non-list is a type error the schema reports.
+        if value is None or (isinstance(value, list) and not value):
+            ptr, target = field_or_account(acc, allow)
+            yield Finding(
+                "GW302",
+                ptr,
+                f"{who(fam, acc)} is enabled but {allow} is empty, so it would accept no conversation",
+                hint=f"list the conversations it may serve in {dotted_field(fam, acc, allow)}",
+                target=target,
+            )
+
+    if fam.family == "feishu" and settings.get("mode") == "webhook":
+        for name in ("verification_token", "encrypt_key"):
+            if not effective_secret(settings, name, family=fam.family).present:
+                yield _missing_credential("GW303", fam, acc, name, why=' in mode = "webhook"')
+
+    if fam.family == "matrix":
+        yield from _matrix(fam, acc)
+
+    if fam.family == "whatsapp":
+        value = settings.get("phone_number_id")
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        if blank and not effective_env_pointer(settings, "phone_number_id", family=fam.family).present:
+            ptr, target = field_or_account(acc, "phone_number_id", "phone_number_id_env")
+            yield Finding(
+                "GW305",
+                ptr,
+                f"{who(fam, acc)} is enabled but has no phone_number_id",
+                hint="set phone_number_id (or phone_number_id_env) to the WhatsApp Cloud API phone number id",
+                target=target,
+            )
+
+
+def _matrix(fam, acc) -> Iterator[Finding]:
+    settings = acc.settings
+    base_url = settings.get("base_url")
+    if base_url is None or (isinstance(base_url, str) and not base_url.strip()):
+        ptr, target = field_or_account(acc, "base_url")
+        yield Finding(
+            "GW305",
+            ptr,
+            f"{who(fam, acc)} is enabled but has no base_url (the homeserver URL; matrix has no default)",
+            hint='set base_url = "https://matrix.example.org"',
+            target=target,
+        )
+    ignore_self = settings.get("ignore_self_messages", True)
+    mention = settings.get("require_mention", False)
+    ignore_self = ignore_self if isinstance(ignore_self, bool) else True
+    mention = mention if isinstance(mention, bool) else False
+    user_id = settings.get("user_id")
+    if (ignore_self or mention) and (user_id is None or (isinstance(user_id, str) and not user_id.strip())):
+        reason = "require_mention" if mention else "ignore_self_messages"
+        ptr, target = field_or_account(acc, "user_id", reason)
+        yield Finding(
+            "GW304",
+            ptr,
+            f"{who(fam, acc)} needs user_id because {reason} is on (it must recognize its own messages)",
+            hint='set user_id = "@bot:example.org"' + ("" if mention else ", or set ignore_self_messages = false"),
+            target=target,
+        )
+
+
+def _missing_credential(code: str, fam, acc, name: str, why: str = "") -> Finding:
+    ptr, target = field_or_account(acc, name, f"{name}_env")
+    prefix = fam.pointer.lstrip("/")
+    if fam.has_accounts:
+        prefix = f"{prefix}_{normalize_account_id(acc.key)}"
+    example = example_env_name(prefix, name)
+    return Finding(
+        code,
+        ptr,
+        f"{who(fam, acc)} is enabled{why} but has no {name} (neither {name} nor {name}_env is set)",
+        hint=f'add {name} = {{ env = "{example}" }} to {_table_dotted(fam, acc)}',
+        target=target,
+    )
+
+
+def _table_dotted(fam, acc) -> str:
+    full = dotted_field(fam, acc, "x")
+    return "[" + full[: -len(".x")] + "]"
