@@ -1,0 +1,277 @@
+"""pre-commit hooks, driven by the real pre-commit tool.
+
+`pre-commit try-repo <this checkout> <hook> --ref <HEAD>` installs this
+repository into pre-commit's own virtualenv (pip, from the package index)
+and runs the hook on a scratch git repository, exactly as a user's
+.pre-commit-config.yaml would. try-repo tests the *committed* HEAD of the
+checkout; CI runs on a fresh clone, where HEAD is the code under test.
+The environment is built once per session (one PRE_COMMIT_HOME) and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HOOKS_FILE = REPO / ".pre-commit-hooks.yaml"
+
+GOOD = """\
+[telegram]
+enabled = true
+bot_token = { env = "TELEGRAM_BOT_TOKEN" }
+allowed_chat_ids = [123456789]
+"""
+BAD = GOOD.replace("bot_token =", "bot_tokn =")
+
+GOOD_YAML = """\
+telegram:
+  enabled: true
+  bot_token: {env: TELEGRAM_BOT_TOKEN}
+  allowed_chat_ids: [123456789]
+"""
+BAD_YAML = GOOD_YAML.replace("bot_token:", "bot_tokn:")
+
+
+# ------------------------------------------------------------ manifest (fast)
+
+
+def _manifest():
+    from pre_commit.clientlib import load_manifest
+
+    # pre-commit's own loader validates the manifest against its schema.
+    return {hook["id"]: hook for hook in load_manifest(str(HOOKS_FILE))}
+
+
+def test_manifest_is_valid_for_pre_commit():
+    hooks = _manifest()
+    assert set(hooks) == {"gatewayctl-check", "gatewayctl-plan-verify"}
+    check, verify = hooks["gatewayctl-check"], hooks["gatewayctl-plan-verify"]
+    assert check["entry"] == "gatewayctl check" and check["language"] == "python"
+    assert verify["entry"] == "gatewayctl plan verify" and verify["language"] == "python"
+    # Safe in parallel batches: documented in docs/ci.md.
+    assert check["require_serial"] is False and verify["require_serial"] is False
+    assert check["pass_filenames"] is True and verify["pass_filenames"] is True
+
+
+def _selected(hook, path: str) -> bool:
+    # pre-commit's own rule: re.search on files, not excluded by exclude.
+    return bool(re.search(hook["files"], path)) and not re.search(hook["exclude"], path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "config.toml",
+        "deploy/config.toml",
+        "deploy/config.prod.toml",
+        "config-staging.toml",
+        "loong.toml",
+        "gateway.toml",
+        "gateway_eu.toml",
+        "channels.toml",
+        "channels.yaml",
+        "ops/channels.prod.yml",
+        "loong.yaml",
+        ".loong/config.toml",
+        "loong/prod.yaml",
+        "srv/.loong/work.yml",
+    ],
+)
+def test_check_files_pattern_selects_channel_configs(path):
+    assert _selected(_manifest()["gatewayctl-check"], path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "pyproject.toml",
+        "Cargo.toml",
+        ".cargo/config.toml",
+        "rustfmt.toml",
+        "netlify.toml",
+        "tombi.toml",
+        ".taplo.toml",
+        ".pre-commit-config.yaml",
+        ".github/ISSUE_TEMPLATE/config.yml",
+        ".circleci/config.yml",
+        "k8s/gateway.yaml",
+        "docker-compose.yml",
+        "myconfig.toml",
+        "config.json",
+        "config.toml.bak",
+        "loong/sub/dir/config.txt",
+    ],
+)
+def test_check_files_pattern_leaves_other_files_alone(path):
+    assert not _selected(_manifest()["gatewayctl-check"], path)
+
+
+@pytest.mark.parametrize(
+    "path, selected",
+    [
+        ("plan.json", True),
+        ("plans/launch-plan.json", True),
+        ("prod.plan.json", True),
+        ("plan_staging.json", True),
+        ("explanation.json", False),
+        ("planets.json", False),
+        ("package.json", False),
+        ("plan.json.orig", False),
+    ],
+)
+def test_plan_files_pattern(path, selected):
+    assert _selected(_manifest()["gatewayctl-plan-verify"], path) is selected
+
+
+# ------------------------------------------------------------- real pre-commit
+
+
+def _git(*args, cwd: Path) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def head_ref() -> str:
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("pre-commit try-repo needs this checkout to be a git repository with git installed")
+    ref = _git("rev-parse", "HEAD", cwd=REPO)
+    listed = _git("ls-tree", "--name-only", ref, ".pre-commit-hooks.yaml", cwd=REPO)
+    assert listed == ".pre-commit-hooks.yaml", "try-repo tests committed code: commit .pre-commit-hooks.yaml"
+    return ref
+
+
+@pytest.fixture(scope="session")
+def precommit_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def scratch(tmp_path) -> Path:
+    repo = tmp_path / "user-repo"
+    repo.mkdir()
+    _git("init", "-q", cwd=repo)
+    return repo
+
+
+def try_repo(scratch: Path, home: Path, ref: str, hook: str, *args: str) -> tuple[int, str]:
+    env = dict(os.environ)
+    env.update(PRE_COMMIT_HOME=str(home), PRE_COMMIT_COLOR="never", NO_COLOR="1")
+    env.pop("PRE_COMMIT_NO_CONCURRENCY", None)
+    argv = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), hook, "--ref", ref, *args]
+    proc = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def add(scratch: Path, files: dict[str, str]) -> list[str]:
+    for rel, text in files.items():
+        path = scratch / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    _git("add", "--", *files, cwd=scratch)
+    return list(files)
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_check_hook_passes_good_config(scratch, precommit_home, head_ref):
+    files = add(scratch, {"config.toml": GOOD, "deploy/channels.yaml": GOOD_YAML})
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--files", *files)
+    assert rc == 0, out
+    assert re.search(r"gatewayctl check\.+Passed", out), out
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_check_hook_fails_bad_config_with_code_visible(scratch, precommit_home, head_ref):
+    files = add(scratch, {"config.toml": GOOD, "bad/config.toml": BAD, "bad/channels.yaml": BAD_YAML})
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--files", *files)
+    assert rc == 1, out
+    assert re.search(r"gatewayctl check\.+Failed", out), out
+    assert "exit code: 1" in out
+    assert "GW101" in out and "bot_tokn" in out
+    assert "bad/config.toml:3:1" in out
+    assert "bad/channels.yaml:3:3" in out
+    assert not re.search(r"(?<!bad/)config\.toml:\d", out), "the good file must not be reported"
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_check_hook_all_files_uses_the_files_pattern(scratch, precommit_home, head_ref):
+    # pyproject.toml is not valid as a channel config; the pattern must skip it.
+    add(scratch, {"pyproject.toml": '[telegram]\nbot_tokn = 1\n', "config.toml": GOOD, "notes.yaml": BAD_YAML})
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--all-files")
+    assert rc == 0, out
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_check_hook_parallel_batches_report_every_bad_file(scratch, precommit_home, head_ref):
+    """Many files: pre-commit shuffles them and splits them into concurrent
+    batches (one per CPU). Every bad file must be reported, whichever batch
+    it lands in, and no batch may disturb another."""
+    bad = {f"svc{i:03d}/config.toml" for i in range(0, 60, 3)}
+    files = {f"svc{i:03d}/config.toml": GOOD for i in range(60)}
+    files.update({p: BAD for p in bad})
+    add(scratch, files)
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--all-files", "--verbose")
+    assert rc == 1, out
+    reported = set(re.findall(r"(svc\d{3}/config\.toml):3:1", out))
+    assert reported == bad
+    assert out.count("error[GW101]") == len(bad)
+    # Each batch prints its own summary line; pre-commit runs one batch per
+    # CPU (at least 4 files a batch), and each must account for its files.
+    from pre_commit import xargs
+
+    expected_batches = min(xargs.cpu_count(), len(files) // 4)
+    counts = [int(n) for n in re.findall(r"^checked (\d+) files?", out, flags=re.M)]
+    assert len(counts) == expected_batches, out
+    assert sum(counts) == len(files)
+
+
+def _make_plan(scratch: Path, config: str, out: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gatewayctl", "plan", "--config", config, "--out", out],
+        cwd=scratch, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_plan_verify_hook(scratch, precommit_home, head_ref):
+    add(scratch, {"config.toml": GOOD})
+    made = _make_plan(scratch, "config.toml", "plan.json")
+    assert made.returncode == 0, made.stderr + made.stdout
+    plan = json.loads((scratch / "plan.json").read_text(encoding="utf-8"))
+    # A tampered copy: same shape, a lane's account edited without re-digesting.
+    text = (scratch / "plan.json").read_text(encoding="utf-8")
+    tampered = text.replace('"config_sha256": "', '"config_sha256": "0', 1)
+    assert tampered != text
+    (scratch / "launch-plan.json").write_text(tampered, encoding="utf-8")
+    _git("add", "plan.json", "launch-plan.json", cwd=scratch)
+
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
+    assert rc == 0, out
+    assert re.search(r"gatewayctl plan verify\.+Passed", out), out
+
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json", "launch-plan.json")
+    assert rc != 0, out
+    assert "launch-plan.json" in out and "tampered" in out
+    assert plan["format_version"]  # a real plan was verified, not an empty file
+
+    # The config changes after the plan was made: the saved plan is stale.
+    (scratch / "config.toml").write_text(GOOD.replace("123456789", "987654321"), encoding="utf-8")
+    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
+    assert rc != 0, out
+    assert "stale" in out
