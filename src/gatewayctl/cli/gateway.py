@@ -1,0 +1,546 @@
+"""`gatewayctl gateway run|status|stop` and `gatewayctl multi-channel-serve`.
+
+The click commands fill a settings object; run_owner(), run_status() and
+run_stop() do the work and return exit codes from cli/exitcodes.py, which
+are decided here and only here. A plan comes from a saved file (verified:
+known version, intact digest, not stale unless --allow-stale) or is compiled
+in-process through the same run_plan() that `gatewayctl plan` uses; the
+runtime package then runs it and never sees the config.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import click
+
+from gatewayctl.cli import exitcodes
+
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+PORT_ENV = "GATEWAYCTL_GATEWAY_PORT"
+STDIN = "-"
+
+_RUN_EPILOG = (
+    "\b\nExit codes:\n"
+    "  0  stopped on request (gateway stop, SIGTERM, Ctrl-C)\n"
+    "  1  the config or selectors have errors (no owner started)\n"
+    "  2  usage error\n"
+    "  4/5/6/7  saved plan tampered / unknown format / stale / unreadable\n"
+    "  8  another gateway owner is active (nothing was written)\n"
+    "  9  the owner stopped because a lane failed (or could not start)\n"
+    " 10  the runtime directory could not be written\n"
+)
+_STATUS_EPILOG = "\b\nExit codes:\n  0  an owner is running\n  3  no owner is running (stopped, failed, or stale)\n"
+_STOP_EPILOG = (
+    "\b\nExit codes:\n"
+    "  0  stop requested, already requested, or not running (with --wait: the owner stopped cleanly)\n"
+    "  8  --wait: the owner was still running when --timeout ran out\n"
+    "  9  --wait: the owner ended in phase failed\n"
+    " 10  the stop request could not be written\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    config: str | None
+    plan_path: str | None
+    selectors: tuple[str, ...] = ()
+    mode: str = "gateway_headless"
+    session: str | None = None
+    port: int | None = None
+    allow_inline_secrets: bool = False
+    allow_stale: bool = False
+    config_dir: str | None = None
+    detach: bool = False
+    live_view: bool = False  # multi-channel-serve: redraw a lane table on a TTY
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
+# ----------------------------------------------------------------- plans
+
+
+def _compile(settings: RunSettings):
+    """(plan, exit code): compile in-process exactly as `gatewayctl plan` does."""
+    from gatewayctl.cli.plan import PlanSettings, run_plan
+    from gatewayctl.cli.check import _want_color
+    from gatewayctl.compile import planfile
+
+    outcome = run_plan(
+        PlanSettings(
+            config=settings.config,
+            selectors=settings.selectors,
+            mode=settings.mode,
+            session=settings.session,
+            port=settings.port,
+            env_port=os.environ.get(PORT_ENV),
+            allow_inline_secrets=settings.allow_inline_secrets,
+            out=None,
+            fmt="text",
+            color=_want_color(None) and sys.stderr.isatty(),
+        )
+    )
+    if outcome.stderr:
+        _err(outcome.stderr)
+    if outcome.exit_code != exitcodes.OK:
+        if outcome.exit_code == exitcodes.DIAGNOSTICS:
+            _err("gateway owner not started")
+        return None, outcome.exit_code
+    try:
+        return planfile.loads(outcome.stdout.encode("utf-8"), source=settings.config), exitcodes.OK
+    except planfile.PlanError as exc:  # the compiler emitted something its reader refuses: a bug
+        raise RuntimeError(f"compiled plan does not load back: {exc.message}") from None
+
+
+def _load_saved(settings: RunSettings):
+    from gatewayctl.compile import planfile
+
+    try:
+        if settings.plan_path == STDIN:
+            plan = planfile.loads(sys.stdin.buffer.read(), source="<stdin>")
+            if not settings.allow_stale:
+                state = planfile.check_stale(plan, base_dir=settings.config_dir)
+                if state.stale:
+                    raise planfile.PlanError("stale", state.message)
+        else:
+            plan = planfile.load_verified(
+                settings.plan_path, base_dir=settings.config_dir, allow_stale=settings.allow_stale
+            )
+    except planfile.PlanError as exc:
+        hint = " (or pass --allow-stale to run it anyway)" if exc.kind == "stale" else ""
+        _err(f"error: {exc.message}{hint}")
+        return None, exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE)
+    if settings.mode == "multi_channel_serve" and plan.mode != "multi_channel_serve":
+        _err(
+            f"error: {settings.plan_path}: the plan is for mode {plan.mode}; multi-channel-serve runs plans made "
+            "with `gatewayctl plan --mode multi_channel_serve --session NAME`"
+        )
+        return None, exitcodes.USAGE
+    return plan, exitcodes.OK
+
+
+# ------------------------------------------------------------------ views
+
+
+def _lane_label(entry: dict) -> str:
+    return f"{entry.get('family')}(account={entry.get('account')})"
+
+
+class _LineView:
+    """Plain lines, one per change of the owner phase or of a lane's state."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._seen: dict[str, tuple] = {}
+
+    def __call__(self, doc: dict) -> None:
+        out = []
+        phase = doc.get("phase")
+        if self._seen.get("owner") != (phase,):
+            self._seen["owner"] = (phase,)
+            line = f"gateway owner {phase}"
+            if phase in ("running", "starting") and doc.get("port") is not None:
+                line += f" (pid {doc.get('pid')}, control {doc.get('bind_address')}:{doc.get('port')})"
+            if phase in ("stopped", "failed") and (doc.get("last_error") or doc.get("shutdown_reason")):
+                line += f": {doc.get('last_error') or doc.get('shutdown_reason')}"
+            out.append(line)
+        for lane in doc.get("lanes") or []:
+            key = _lane_label(lane)
+            if lane.get("started_at_ms") is None and lane.get("state") == "stopped":
+                continue  # not started yet: nothing to say
+            sig = (lane.get("state"), lane.get("restarts"), lane.get("pid"))
+            if self._seen.get(key) == sig:
+                continue
+            self._seen[key] = sig
+            line = f"  {key}: {lane.get('state')}"
+            if lane.get("pid"):
+                line += f" pid={lane['pid']}"
+            if lane.get("restarts"):
+                line += f" restarts={lane['restarts']}"
+            if lane.get("state") in ("backoff", "fatal") and lane.get("last_error"):
+                line += f" ({lane['last_error']})"
+            out.append(line)
+        if out:
+            self.stream.write("\n".join(out) + "\n")
+            self.stream.flush()
+
+
+class _TableView:
+    """A lane table redrawn in place (TTY only): state, restarts, last error."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._lines = 0
+
+    def __call__(self, doc: dict) -> None:
+        width = 0
+        try:
+            width = os.get_terminal_size(self.stream.fileno()).columns
+        except OSError:
+            width = 100
+        rows = [
+            f"multi-channel-serve  session {doc.get('attached_cli_session')!s}  phase {doc.get('phase')}  "
+            f"lanes {doc.get('running_surface_count')}/{doc.get('configured_surface_count')} running  "
+            f"(Ctrl-C stops)"
+        ]
+        rows.append(f"  {'LANE':<32} {'STATE':<9} {'PID':>7} {'RESTARTS':>8}  LAST ERROR")
+        for lane in doc.get("lanes") or []:
+            rows.append(
+                f"  {_lane_label(lane):<32} {lane.get('state'):<9} {lane.get('pid') or '-':>7} "
+                f"{lane.get('restarts'):>8}  {lane.get('last_error') or ''}"
+            )
+        if doc.get("phase") in ("stopped", "failed"):
+            rows.append(f"  {doc.get('last_error') or doc.get('shutdown_reason') or ''}")
+        rows = [r[: max(20, width - 1)] for r in rows]
+        clear = f"\x1b[{self._lines}F\x1b[J" if self._lines else ""
+        self.stream.write(clear + "\n".join(rows) + "\n")
+        self.stream.flush()
+        self._lines = len(rows)
+
+
+# -------------------------------------------------------------------- run
+
+
+def run_owner(settings: RunSettings) -> int:
+    from gatewayctl import __version__
+    from gatewayctl.runtime import Owner, OwnerActive, OwnerOptions, RuntimePaths, System
+    from gatewayctl.runtime import slot
+
+    paths = RuntimePaths.from_env()
+    system = System()
+    # Refuse a second owner before spending time on the plan; claim() checks again.
+    try:
+        slot.refuse_if_active(paths, system)
+    except OwnerActive as exc:
+        _err(exc.message)
+        return exitcodes.OWNER_ACTIVE
+    plan, code = _load_saved(settings) if settings.plan_path else _compile(settings)
+    if plan is None:
+        return code
+    if settings.detach:
+        return _detach(plan, paths)
+
+    if settings.live_view and sys.stdout.isatty():
+        view = _TableView(sys.stdout)
+    else:
+        view = _LineView(sys.stdout if settings.live_view else sys.stderr)
+    owner = Owner(plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd()), system=system, on_change=view)
+    try:
+        owner.claim()
+    except OwnerActive as exc:
+        _err(exc.message)
+        return exitcodes.OWNER_ACTIVE
+    except OSError as exc:
+        _err(f"error: cannot write the runtime directory {paths.runtime_dir}: {exc.strerror or exc}")
+        return exitcodes.IO_ERROR
+    result = owner.run()
+    if not result.ok:
+        _err(result.last_error or "gateway owner failed")
+        return exitcodes.OWNER_FAILED
+    return exitcodes.OK
+
+
+def _detach(plan, paths) -> int:
+    """Start the owner as a background process fed the same plan; wait until it runs."""
+    from gatewayctl.compile import planfile
+    from gatewayctl.runtime import System, load_status
+    from gatewayctl.runtime.statefiles import FILE_MODE, ensure_dir
+
+    try:
+        ensure_dir(paths.runtime_dir)
+        log_path = os.path.join(paths.runtime_dir, "owner.log")
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    except OSError as exc:
+        _err(f"error: cannot write the runtime directory {paths.runtime_dir}: {exc.strerror or exc}")
+        return exitcodes.IO_ERROR
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gatewayctl", "gateway", "run", "--plan", STDIN, "--allow-stale"],
+        stdin=subprocess.PIPE,
+        stdout=log_fd,
+        stderr=log_fd,
+        start_new_session=True,
+        cwd=os.getcwd(),
+    )
+    os.close(log_fd)
+    child.stdin.write(planfile.dumps(plan))
+    child.stdin.close()
+    system = System()
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        code = child.poll()
+        if code is not None:
+            _err(f"gateway owner exited at once (exit {code}); its output is in {log_path}:")
+            try:
+                with open(log_path, "rb") as fh:
+                    _err(fh.read()[-4000:].decode("utf-8", "replace"))
+            except OSError:
+                pass
+            return code
+        doc = load_status(paths, system)
+        if doc.get("pid") == child.pid and doc.get("running") and doc.get("port") is not None:
+            click.echo(
+                f"gateway owner started in the background (pid {child.pid}, control "
+                f"{doc['bind_address']}:{doc['port']}); output in {log_path}; "
+                "`gatewayctl gateway status` to watch, `gatewayctl gateway stop` to stop"
+            )
+            return exitcodes.OK
+        time.sleep(0.05)
+    _err(f"gateway owner (pid {child.pid}) did not report running within 30 s; see {log_path}")
+    return exitcodes.OWNER_FAILED
+
+
+# ----------------------------------------------------------------- status
+
+
+def _ago(ms: int | None, now_ms: int) -> str:
+    if not isinstance(ms, int):
+        return "never"
+    secs = max(0, (now_ms - ms) // 1000)
+    if secs < 120:
+        return f"{secs}s ago"
+    if secs < 7200:
+        return f"{secs // 60}m ago"
+    return f"{secs // 3600}h ago"
+
+
+def _when(ms: int | None) -> str:
+    if not isinstance(ms, int):
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def render_status(doc: dict, now_ms: int) -> str:
+    if doc["running"]:
+        head = f"gateway owner: running (pid {doc['pid']}, phase {doc['phase']})"
+    elif doc["stale"] and doc.get("pid") is not None and doc["phase"] not in ("stopped", "failed"):
+        head = (
+            f"gateway owner: not running (stale: pid {doc['pid']} last heartbeat {_ago(doc['last_heartbeat_at'], now_ms)}; "
+            f"it died or hangs, and the slot is reclaimed by the next `gateway run` if it is gone)"
+        )
+    elif doc.get("pid") is None:
+        head = "gateway owner: not running (no owner has run here)"
+    else:
+        head = f"gateway owner: not running (last run {doc['phase']})"
+    lines = [head, f"  runtime dir  {doc['runtime_dir']}"]
+    if doc.get("pid") is not None:
+        mode = doc["mode"] + (f", session {doc['attached_cli_session']!r}" if doc.get("attached_cli_session") else "")
+        lines += [
+            f"  mode         {mode}",
+            f"  config       {doc['config_path']}",
+            f"  plan sha256  {doc['plan_sha256']}",
+            f"  started      {_when(doc['started_at_ms'])} (gatewayctl {doc['version']})",
+            f"  heartbeat    {_ago(doc['last_heartbeat_at'], now_ms)}",
+        ]
+        if doc.get("port") is not None:
+            lines.append(
+                f"  control      {doc['bind_address']}:{doc['port']} (port from {doc['port_source']}), "
+                f"token in {doc['token_path']}"
+            )
+        if doc.get("stopped_at_ms"):
+            lines.append(f"  stopped      {_when(doc['stopped_at_ms'])}")
+        if doc.get("shutdown_reason"):
+            lines.append(f"  reason       {doc['shutdown_reason']}")
+        if doc.get("last_error") and doc.get("last_error") != doc.get("shutdown_reason"):
+            lines.append(f"  last error   {doc['last_error']}")
+        lines.append(
+            f"  lanes        {doc['running_surface_count']} of {doc['configured_surface_count']} running"
+        )
+        for lane in doc.get("lanes") or []:
+            bits = [f"    {_lane_label(lane)}  {lane['state']}"]
+            if lane.get("pid"):
+                bits.append(f"pid {lane['pid']}")
+            bits.append(f"restarts {lane['restarts']}")
+            lines.append("  ".join(bits))
+            if lane.get("last_error"):
+                lines.append(f"      last error  {lane['last_error']}")
+            lines.append(f"      log         {lane['log_path']}")
+    return "\n".join(lines) + "\n"
+
+
+def run_status(as_json: bool) -> int:
+    import json
+
+    from gatewayctl.runtime import RuntimePaths, System, load_status
+
+    system = System()
+    doc = load_status(RuntimePaths.from_env(), system)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_status(doc, system.now_ms()))
+    sys.stdout.flush()
+    return exitcodes.OK if doc["running"] else exitcodes.NOT_RUNNING
+
+
+# ------------------------------------------------------------------- stop
+
+
+def run_stop(wait: bool, timeout: float | None) -> int:
+    from gatewayctl.runtime import RuntimePaths, System, active_owner, load_status, request_stop, wait_until_gone
+
+    paths = RuntimePaths.from_env()
+    system = System()
+    record = active_owner(paths, system)
+    try:
+        outcome = request_stop(paths, system)
+    except OSError as exc:
+        _err(f"error: cannot write the stop request {paths.stop_request}: {exc.strerror or exc}")
+        return exitcodes.IO_ERROR
+    message = {
+        "requested": "gateway stop requested",
+        "already_requested": "gateway stop already requested",
+        "already_stopped": "gateway is not running",
+    }[outcome]
+    click.echo(message)
+    if not wait or outcome == "already_stopped" or record is None:
+        return exitcodes.OK
+    if not wait_until_gone(paths, system, record, timeout):
+        _err(f"gateway owner (pid {record.get('pid')}) is still running after {timeout:g} s")
+        return exitcodes.OWNER_ACTIVE
+    doc = load_status(paths, system)
+    if doc.get("phase") == "failed":
+        click.echo(f"gateway owner failed: {doc.get('last_error')}")
+        return exitcodes.OWNER_FAILED
+    if doc.get("pid") == record.get("pid") and doc.get("phase") == "stopped":
+        click.echo(f"gateway owner stopped: {doc.get('shutdown_reason')}")
+    else:
+        click.echo(f"gateway owner (pid {record.get('pid')}) is gone")
+    return exitcodes.OK
+
+
+# ------------------------------------------------------------------ click
+
+
+def _selector_options(fn):
+    fn = click.option(
+        "--selectors",
+        multiple=True,
+        metavar="LIST",
+        help='Comma-separated selectors, e.g. "lark=work,wecom=alerts"; combines with --channel-account.',
+    )(fn)
+    fn = click.option(
+        "--channel-account",
+        "channel_accounts",
+        multiple=True,
+        metavar="CHANNEL=ACCOUNT",
+        help="Select the account a family runs (repeatable); replaces the config's [gateway] channel_accounts.",
+    )(fn)
+    return fn
+
+
+def _common_run_options(fn):
+    fn = click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")(fn)
+    fn = click.option("--allow-stale", is_flag=True, help="Run a saved plan even if its config changed since.")(fn)
+    fn = click.option(
+        "--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does)."
+    )(fn)
+    fn = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        help=f"Control API port (0: ephemeral). Else ${PORT_ENV}, else [gateway] port, else 26306.",
+    )(fn)
+    fn = _selector_options(fn)
+    fn = click.option("--plan", "plan_path", metavar="FILE", help="Run a saved plan (`-`: read it from stdin).")(fn)
+    fn = click.option("--config", "config", metavar="FILE", help="Compile this config and run it.")(fn)
+    return fn
+
+
+def _settings(config, plan_path, channel_accounts, selectors, port, allow_inline_secrets, allow_stale, config_dir, **kw):
+    if bool(config) == bool(plan_path):
+        raise click.UsageError("give exactly one of --config FILE or --plan FILE")
+    if plan_path and (channel_accounts or selectors or port is not None or allow_inline_secrets):
+        raise click.UsageError(
+            "a saved plan already fixes its lanes and port: --channel-account/--selectors/--port/"
+            "--allow-inline-secrets go with --config"
+        )
+    if config and not os.path.exists(config):
+        raise click.UsageError(f"config file {config!r} does not exist")
+    return RunSettings(
+        config=config,
+        plan_path=plan_path,
+        selectors=tuple(channel_accounts) + tuple(selectors),
+        port=port,
+        allow_inline_secrets=allow_inline_secrets,
+        allow_stale=allow_stale,
+        config_dir=config_dir,
+        **kw,
+    )
+
+
+@click.group("gateway", context_settings=_CONTEXT)
+def gateway() -> None:
+    """Run, inspect and stop the gateway owner (one per runtime directory).
+
+    \b
+    gatewayctl gateway run --config config.toml --channel-account lark=work
+    gatewayctl gateway run --plan plan.json
+    gatewayctl gateway status [--json]
+    gatewayctl gateway stop [--wait] [--timeout 30]
+
+    The runtime directory is $GATEWAYCTL_HOME/gateway-runtime (default
+    ~/.gatewayctl/gateway-runtime).
+    """
+
+
+@gateway.command("run", context_settings=_CONTEXT, epilog=_RUN_EPILOG)
+@_common_run_options
+@click.option("--session", metavar="NAME", help="Attached CLI session (mode gateway_attached_cli).")
+@click.option("--detach", is_flag=True, help="Run the owner in the background and return once it runs.")
+def run(session, detach, **opts):
+    """Own the selected lanes in the foreground until stopped.
+
+    Each lane runs its worker as a child process in its own process group,
+    restarted per the plan's policy. Stops on `gateway stop`, SIGTERM or
+    Ctrl-C: SIGTERM to every lane, SIGKILL after the plan's grace period.
+    """
+    if session is not None and not session.strip():
+        raise click.UsageError("--session must not be blank")
+    if session is not None and opts.get("plan_path"):
+        raise click.UsageError("a saved plan records its mode and session; make it with `gatewayctl plan --session`")
+    settings = _settings(
+        **opts,
+        mode="gateway_attached_cli" if session else "gateway_headless",
+        session=session.strip() if session else None,
+        detach=detach,
+    )
+    sys.exit(run_owner(settings))
+
+
+@gateway.command("status", context_settings=_CONTEXT, epilog=_STATUS_EPILOG)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable status (schema: `gatewayctl schema status`).")
+def status(as_json):
+    """Show whether an owner runs here, its lanes, and how the last run ended."""
+    sys.exit(run_status(as_json))
+
+
+@gateway.command("stop", context_settings=_CONTEXT, epilog=_STOP_EPILOG)
+@click.option("--wait", is_flag=True, help="Wait until the owner has stopped and say how it ended.")
+@click.option("--timeout", type=click.FloatRange(min=0), metavar="S", help="With --wait: give up after S seconds.")
+def stop(wait, timeout):
+    """Ask the running owner to stop (graceful, then SIGKILL after the grace period)."""
+    if timeout is not None and not wait:
+        raise click.UsageError("--timeout goes with --wait")
+    sys.exit(run_stop(wait, timeout))
+
+
+@click.command("multi-channel-serve", context_settings=_CONTEXT, epilog=_RUN_EPILOG)
+@click.option("--session", metavar="NAME", required=True, help="Session name (required, non-blank).")
+@_common_run_options
+def multi_channel_serve(session, **opts):
+    """Foreground compatibility wrapper: own the lanes with a live view.
+
+    Same owner slot and state files as `gateway run`, mode
+    multi_channel_serve. On a terminal the lane table redraws in place;
+    otherwise it prints one line per change. Ctrl-C stops.
+    """
+    if not session.strip():
+        raise click.UsageError("--session must not be blank")
+    settings = _settings(**opts, mode="multi_channel_serve", session=session.strip(), live_view=True)
+    sys.exit(run_owner(settings))
