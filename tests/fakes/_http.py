@@ -1,0 +1,109 @@
+"""The fakes' common HTTP server: threaded, loopback, JSON in and out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class FakeRequest:
+    def __init__(self, handler: BaseHTTPRequestHandler, body: bytes):
+        parts = urlsplit(handler.path)
+        self.method = handler.command
+        self.path = parts.path
+        self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.headers = {k.lower(): v for k, v in handler.headers.items()}
+        self.body = body
+
+    def json(self):
+        ctype = self.headers.get("content-type", "")
+        if not self.body:
+            return {}
+        if "application/x-www-form-urlencoded" in ctype:
+            return {k: v[-1] for k, v in parse_qs(self.body.decode()).items()}
+        return json.loads(self.body)
+
+    def params(self) -> dict:
+        """Telegram style: query string and body merged (body wins)."""
+        merged = dict(self.query)
+        try:
+            body = self.json()
+        except ValueError:
+            body = {}
+        if isinstance(body, dict):
+            merged.update(body)
+        return merged
+
+
+class FakeServer:
+    """Subclasses implement ``dispatch(req) -> (status, json_obj, headers)``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.cond = threading.Condition()
+        self.closing = False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet: tests read state, not logs
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, obj, headers = fake.dispatch(FakeRequest(self, body))
+                data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+                self.send_response(status)
+                ctype = "text/plain" if isinstance(obj, bytes) else "application/json"
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://{host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait_until(self, predicate, timeout: float = 10.0):
+        """Block until predicate() (called under the lock) is truthy; its value, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def dispatch(self, req: FakeRequest):  # pragma: no cover - abstract
+        raise NotImplementedError

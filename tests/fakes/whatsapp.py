@@ -1,0 +1,131 @@
+"""Fake WhatsApp Cloud API (Graph API) plus the webhook side: builders for
+Meta's webhook payloads, X-Hub-Signature-256 signing, and a poster that
+delivers them to a lane's webhook like Meta does."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+from tests.fakes._http import FakeRequest, FakeServer
+
+_MESSAGES = re.compile(r"^(?:/v\d+\.\d+)?/([^/]+)/messages$")
+
+
+def _err(status: int, code: int, message: str, etype: str = "OAuthException"):
+    return status, {"error": {"message": message, "type": etype, "code": code, "fbtrace_id": "FAKEtrace"}}, None
+
+
+class FakeWhatsAppCloud(FakeServer):
+    def __init__(self, access_token: str = "EAAfake-access-token-000", *, phone_number_id: str = "1098765432",
+                 version: str = "v25.0", host="127.0.0.1", port=0):
+        super().__init__(host, port)
+        self.access_token = access_token
+        self.phone_number_id = phone_number_id
+        self.version = version
+        self.api_base_url = f"{self.base_url}/{version}"
+        self.sent: list[dict] = []
+        self.failures: list[tuple[int, int]] = []
+        self.next_id = 1
+
+    def fail_next(self, status: int = 429, code: int = 130429, count: int = 1) -> None:
+        with self.cond:
+            self.failures.extend([(status, code)] * count)
+
+    def wait_sent(self, n: int, timeout: float = 10.0):
+        return self.wait_until(lambda: list(self.sent) if len(self.sent) >= n else None, timeout)
+
+    def snapshot_sent(self) -> list[dict]:
+        with self.cond:
+            return list(self.sent)
+
+    def dispatch(self, req: FakeRequest):
+        if req.path == "/_fake/sent":
+            return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None
+        m = _MESSAGES.match(req.path)
+        if not m or req.method != "POST":
+            return _err(400, 100, "Unsupported request", "GraphMethodException")
+        if req.headers.get("authorization") != f"Bearer {self.access_token}":
+            return _err(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if m.group(1) != self.phone_number_id:
+            return _err(400, 100, f"Unsupported post request. Object with ID '{m.group(1)}' does not exist",
+                        "GraphMethodException")
+        with self.cond:
+            if self.failures:
+                status, code = self.failures.pop(0)
+                return _err(status, code, "(#130429) Rate limit hit", "OAuthException")
+        try:
+            body = req.json()
+        except ValueError:
+            return _err(400, 100, "Invalid JSON")
+        if body.get("messaging_product") != "whatsapp":
+            return _err(400, 100, "The parameter messaging_product is required.")
+        if body.get("type") != "text" or not isinstance((body.get("text") or {}).get("body"), str):
+            return _err(400, 100, "Param text['body'] is required")
+        if len(body["text"]["body"]) > 4096:
+            return _err(400, 100, "Param text['body'] must be at most 4096 characters long.")
+        with self.cond:
+            wamid = f"wamid.OUT{self.next_id:06d}"
+            self.next_id += 1
+            self.sent.append({"to": body.get("to"), "text": body["text"]["body"],
+                              "context": (body.get("context") or {}).get("message_id"), "id": wamid,
+                              "at": time.monotonic()})
+            self.cond.notify_all()
+        to = body.get("to")
+        return 200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                     "messages": [{"id": wamid}]}, None
+
+
+def webhook_payload(phone_number_id: str, sender: str, text: str, message_id: str, *,
+                    display_phone_number: str = "15550001111", msg_type: str = "text") -> dict:
+    message = {"from": sender, "id": message_id, "timestamp": str(int(time.time())), "type": msg_type}
+    if msg_type == "text":
+        message["text"] = {"body": text}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id},
+                    "contacts": [{"profile": {"name": "Test User"}, "wa_id": sender}],
+                    "messages": [message],
+                },
+                "field": "messages",
+            }],
+        }],
+    }
+
+
+def sign(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_webhook(url: str, payload: dict, app_secret: str | None, *, signature: str | None = None,
+                 timeout: float = 30.0) -> tuple[int, bytes]:
+    """Deliver like Meta: raw JSON body, X-Hub-Signature-256 over it."""
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    sig = signature if signature is not None else (sign(app_secret, body) if app_secret else None)
+    if sig:
+        headers["X-Hub-Signature-256"] = sig
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
