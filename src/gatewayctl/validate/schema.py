@@ -1,0 +1,683 @@
+"""The schema stage: checks a loaded config against schemas/config.schema.json.
+
+Owns the GW1xx findings: unknown keys (GW101), wrong types (GW102), bad
+enum values (GW103), malformed secret references (GW104), other schema
+violations (GW105) and misplaced channel tables (GW110). The only module
+that imports jsonschema and fastjsonschema. Imports the standard library,
+gatewayctl.diagnostics and gatewayctl.catalog; never source, selectors,
+compile, runtime, report or cli.
+
+Two paths, because almost every config a user checks is valid:
+
+- fast: a validator that fastjsonschema generated from the schema ahead of
+  time (``_schema_compiled.py``, regenerated with ``python -m
+  gatewayctl.validate.schema --regenerate``) answers "valid?" without
+  importing either library; its compiled code is cached per schema digest
+  (see ``_load_fast_validator``). If the shipped module does not match the
+  schema file (an edited schema, a missing file), fastjsonschema generates
+  one at run time instead, so a stale module can cost speed but never
+  correctness.
+- slow, only for invalid data: jsonschema's Draft7Validator explains every
+  error, and each is translated into a Finding with a JSON pointer, a human
+  message and a hint.
+
+No message ever contains a value from the config: keys, field names,
+allowed choices and schema limits only. A secret pasted into the wrong
+place must not be echoed into CI logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import os
+import re
+import sys
+import types
+from pathlib import Path
+
+from gatewayctl.catalog import BY_TABLE, FAMILIES, load_schema, resolve, schema_path
+from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
+
+__all__ = ["KNOWN_SECTIONS", "cache_dir", "check", "generated_module_source"]
+
+SECRET_DEF = "#/definitions/secretRef"
+
+# Top-level keys that are not channel families but that loong (or
+# gatewayctl) reads. Kept here rather than read from the schema so the fast
+# path never parses the schema JSON; a test keeps it equal to the schema's
+# top-level properties.
+KNOWN_SECTIONS = frozenset(
+    {
+        "acp",
+        "active_provider",
+        "audit",
+        "cli",
+        "control_plane",
+        "conversation",
+        "external_skills",
+        "feishu_integration",
+        "gateway",
+        "last_provider",
+        "mcp",
+        "memory",
+        "outbound_http",
+        "provider",
+        "providers",
+        "runtime_plugins",
+        "skills",
+        "tools",
+    }
+)
+_KNOWN_TOP_LEVEL = KNOWN_SECTIONS | frozenset(BY_TABLE)
+
+_GENERATED_MODULE = "gatewayctl.validate._schema_compiled"
+_GENERATED_PATH = Path(__file__).with_name("_schema_compiled.py")
+
+
+def check(data) -> list[Finding]:
+    """GW1xx findings for one loaded config (an empty list when it is valid).
+
+    A root that is not a table is the loader's finding (GW006), not ours.
+    """
+    if not isinstance(data, dict):
+        return []
+    findings: list[Finding] = []
+    if not _fast_is_valid(data):
+        findings.extend(_explain(data))
+    findings.extend(_misplaced_channel_tables(data))
+    return findings
+
+
+# ------------------------------------------------------------------ fast path
+
+_fast_validate = None
+
+
+def _fast_is_valid(data) -> bool:
+    global _fast_validate
+    if _fast_validate is None:
+        _fast_validate = _load_fast_validator()
+    try:
+        _fast_validate(data)
+    except Exception:  # noqa: BLE001 - any failure only means "not proven valid": the slow path decides
+        return False
+    return True
+
+
+def cache_dir() -> Path:
+    """Where compiled validators are cached: $GATEWAYCTL_CACHE_DIR, else the XDG cache."""
+    explicit = os.environ.get("GATEWAYCTL_CACHE_DIR", "").strip()
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return Path(xdg or Path.home() / ".cache") / "gatewayctl"
+
+
+def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | None = None, cache: Path | None = None):
+    """The fast validator, as cheaply as this machine allows.
+
+    Compiling 280 KB of generated Python costs tens of milliseconds, which a
+    pre-commit hook would pay on every run where bytecode cannot be written
+    (read-only installs, PYTHONDONTWRITEBYTECODE). So the compiled code
+    object is cached, marshalled, under a key of the schema's sha256, the
+    generated source's identity and the interpreter's bytecode tag. A cache
+    problem only means recompiling; a stale shipped module only means
+    generating afresh from the schema at hand.
+    """
+    schema_file = schema_file or schema_path("config")
+    generated = generated or _GENERATED_PATH
+    cache = cache if cache is not None else cache_dir()
+    schema_bytes = schema_file.read_bytes()
+    schema_sha = hashlib.sha256(schema_bytes).hexdigest()
+
+    def cache_file(origin: str) -> Path:
+        key = hashlib.sha256(f"{schema_sha}|{origin}|{sys.implementation.cache_tag}".encode()).hexdigest()[:32]
+        return cache / f"config-validator-{key}.marshal"
+
+    def load(path: Path, make_source):
+        code = _read_cached_code(path)
+        if code is not None:
+            validate = _exec_validator(code)
+            if validate is not None:
+                return validate
+        source = make_source()
+        if source is None:
+            return None
+        code = compile(source, str(generated), "exec")
+        _write_cached_code(path, code)
+        return _exec_validator(code)
+
+    try:
+        st = generated.stat()
+    except OSError:
+        st = None
+    if st is not None:
+
+        def shipped_source():
+            text = generated.read_text(encoding="utf-8")
+            return text if f'SCHEMA_SHA256 = "{schema_sha}"' in text else None
+
+        validate = load(cache_file(f"shipped:{st.st_size}:{st.st_mtime_ns}"), shipped_source)
+        if validate is not None:
+            return validate
+    # The shipped module is missing or was generated from another schema.
+    validate = load(cache_file("runtime"), lambda: _generate_source(json.loads(schema_bytes), schema_sha))
+    if validate is None:  # pragma: no cover - our own generated code failed to run
+        raise RuntimeError("the generated config validator could not be loaded")
+    return validate
+
+
+def _exec_validator(code):
+    namespace = {"__name__": _GENERATED_MODULE, "__builtins__": __builtins__}
+    try:
+        exec(code, namespace)  # noqa: S102 - our own generated validator (see generated_module_source)
+    except Exception:  # noqa: BLE001 - a damaged cache entry: the caller recompiles
+        return None
+    validate = namespace.get("validate")
+    return validate if callable(validate) else None
+
+
+def _read_cached_code(path: Path):
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        code = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
+
+
+def _write_cached_code(path: Path, code) -> None:
+    import tempfile
+
+    # Best effort: a read-only home or a full disk only costs speed.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(marshal.dumps(code))
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def generated_module_source() -> str:
+    """The text of ``_schema_compiled.py`` for the current schema file."""
+    raw = schema_path("config").read_bytes()
+    return _generate_source(json.loads(raw), hashlib.sha256(raw).hexdigest())
+
+
+def _generate_source(schema: dict, schema_sha: str) -> str:
+    import fastjsonschema
+
+    code = fastjsonschema.compile_to_code(schema, use_default=False, detailed_exceptions=False)
+    entry = re.search(r"^def (validate_\w+)\(", code, re.M)
+    if entry is None:  # pragma: no cover - a fastjsonschema output change
+        raise RuntimeError("fastjsonschema output has no validate function")
+    # The generated code would import fastjsonschema for its two exception
+    # classes; local stand-ins keep the fast path free of that import (and
+    # keep fastjsonschema imported in this module only).
+    library_import = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
+    if library_import not in code:  # pragma: no cover - a fastjsonschema output change
+        raise RuntimeError("unexpected fastjsonschema import line in generated code")
+    code = code.replace(library_import, "")
+    header = (
+        f"# Generated by `python -m gatewayctl.validate.schema --regenerate` from\n"
+        f"# schemas/config.schema.json with fastjsonschema {fastjsonschema.VERSION}. Do not edit.\n"
+        f"# flake8: noqa\n"
+        f'"""Ahead-of-time validator for the config schema (the schema stage\'s fast path).\n\n'
+        f"Owns nothing but generated code; imports only the standard library.\n"
+        f'gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""\n\n'
+        f'SCHEMA_SHA256 = "{schema_sha}"\n\n\n'
+        f"class JsonSchemaValueException(ValueError):\n"
+        f"    def __init__(self, message, *args, **kwargs):\n"
+        f"        super().__init__(message)\n\n\n"
+        f"class JsonSchemaValuesException(JsonSchemaValueException):\n"
+        f"    pass\n\n\n"
+    )
+    return header + code.rstrip("\n") + f"\n\n\nvalidate = {entry.group(1)}\n"
+
+
+# ------------------------------------------------------------------ slow path
+
+_slow_validator = None
+
+
+def _explain(data) -> list[Finding]:
+    global _slow_validator
+    if _slow_validator is None:
+        import jsonschema
+
+        _slow_validator = jsonschema.Draft7Validator(load_schema("config"))
+    out: dict[tuple[str, str], Finding] = {}
+    for error in _slow_validator.iter_errors(data):
+        for finding in _translate(error, data):
+            out.setdefault((finding.pointer, finding.code), finding)
+    return list(out.values())
+
+
+def _translate(error, data) -> list[Finding]:
+    path = list(error.absolute_path)
+    secret_depth = _secret_field_depth(path)
+    if secret_depth is not None:
+        field_path = path[:secret_depth]
+        return [_secret_finding(field_path, _value_at(data, field_path))]
+    kind = error.validator
+    if kind == "additionalProperties" and error.validator_value is False:
+        return _unknown_keys(path, error.instance, error.schema)
+    if kind == "type":
+        return [_wrong_type(path, error.instance, error.validator_value)]
+    if kind == "enum":
+        return [_bad_choice(path, error.instance, error.validator_value)]
+    return [_violation(path, error)]
+
+
+# -- schema navigation
+
+
+def _deref(node: dict) -> dict:
+    root = load_schema("config")
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node and seen < 16:
+        target = root
+        for token in node["$ref"][2:].split("/"):
+            target = target[token]
+        node = target
+        seen += 1
+    return node
+
+
+def _secret_field_depth(path: list) -> int | None:
+    """If ``path`` is at or inside a secret field, the length of that field's path."""
+    node = load_schema("config")
+    for depth, token in enumerate(path):
+        node = _deref(node)
+        if not isinstance(node, dict) or not isinstance(token, str):
+            return None
+        props = node.get("properties", {})
+        if token in props:
+            child = props[token]
+        elif isinstance(node.get("additionalProperties"), dict):
+            child = node["additionalProperties"]
+        else:
+            return None
+        if child.get("$ref") == SECRET_DEF:
+            return depth + 1
+        node = child
+    return None
+
+
+def _value_at(data, path: list):
+    node = data
+    for token in path:
+        node = node[token]
+    return node
+
+
+def _family_schema(table: str) -> dict:
+    return _deref(load_schema("config")["properties"][table])
+
+
+# -- naming things in messages
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key) -> str:
+    key = str(key)
+    return key if _BARE_KEY.fullmatch(key) else '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _table_label(path: list) -> str:
+    if not path:
+        return "the top level"
+    return "[" + ".".join(_toml_key(t) for t in path) + "]"
+
+
+def _field_label(path: list) -> str:
+    """`allowed_chat_ids[0]`, `acp.working_directory`: the field as written in its table."""
+    name = ""
+    for token in reversed(path):
+        if isinstance(token, int):
+            name = f"[{token}]" + name
+        else:
+            name = _toml_key(token) + name
+            break
+    return f"`{name}`" if name else "the top level"
+
+
+def _subject(path: list, expected_object: bool) -> str:
+    return _table_label(path) if expected_object or not path else _field_label(path)
+
+
+_TYPE_NAMES = {
+    "object": "a table",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "null": "null",
+}
+
+
+def _actual_type(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if value is None:
+        return "null"
+    if type(value).__name__ in ("datetime", "date", "time"):
+        return "a date/time"
+    return "a value of another type"
+
+
+def _suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
+    import difflib
+
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    if not match:
+        match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+        match = [lowered[m] for m in match]
+    return match[0] if match else None
+
+
+# -- GW101
+
+
+def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
+    if not isinstance(instance, dict):
+        return []
+    allowed = list(schema.get("properties", {}))
+    table = _table_label(path)
+    family_level = None
+    if len(path) == 3 and path[1] == "accounts" and path[0] in BY_TABLE:
+        family_level = set(_family_schema(path[0]).get("properties", {})) - set(allowed)
+    out = []
+    for key in sorted((k for k in instance if k not in allowed), key=str):
+        pointer = pointer_join(*path, key)
+        if family_level and key in family_level:
+            out.append(
+                Finding(
+                    "GW101",
+                    pointer,
+                    f"`{key}` belongs in {_table_label(path[:1])}, not in an account table",
+                    hint=f"move `{key}` up to {_table_label(path[:1])}",
+                    target=TARGET_KEY,
+                )
+            )
+            continue
+        guess = _suggest(str(key), allowed)
+        if guess is not None:
+            message = f"unknown key `{key}` in {table}: did you mean `{guess}`?"
+            hint = f"rename `{key}` to `{guess}`"
+        else:
+            message = f"unknown key `{key}` in {table}"
+            shown = sorted(k for k in allowed if not k.endswith("_env"))
+            hint = (
+                f"remove it; {table} takes: {', '.join(shown)}"
+                if len(shown) <= 16
+                else f"remove it; `gatewayctl schema config` lists every field of {table}"
+            )
+        out.append(Finding("GW101", pointer, message, hint=hint, target=TARGET_KEY))
+    return out
+
+
+# -- GW102
+
+_INTEGER_TEXT = re.compile(r"\s*[-+]?\d+\s*")
+_ID_LISTS = {"allowed_chat_ids": "chat ids", "allowed_sender_ids": "user ids", "allowed_user_ids": "user ids"}
+
+
+def _wrong_type(path: list, value, expected) -> Finding:
+    expected_types = [expected] if isinstance(expected, str) else list(expected)
+    wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected_types)
+    expects_object = expected_types == ["object"]
+    subject = _subject(path, expects_object)
+    actual = _actual_type(value)
+    pointer = pointer_join(*path)
+    if expected_types == ["integer"] and isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        list_name = next((t for t in reversed(path) if isinstance(t, str)), "")
+        if path and path[0] == "telegram" and list_name in _ID_LISTS:
+            why = f" (Telegram {_ID_LISTS[list_name]} are numbers)"
+        elif list_name in _ID_LISTS:
+            why = f" ({_ID_LISTS[list_name]} are numbers here)"
+        else:
+            why = ""
+        return Finding(
+            "GW102",
+            pointer,
+            f"{subject} must be an integer{why}: remove the quotes",
+            hint="write the number without quotes",
+        )
+    if expected_types == ["boolean"] and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return Finding("GW102", pointer, f"{subject} must be a boolean: remove the quotes", hint="write true or false without quotes")
+    if expected_types == ["array"] and not isinstance(value, (list, dict)):
+        return Finding(
+            "GW102",
+            pointer,
+            f"{subject} must be a list, not {actual}",
+            hint="wrap the value in brackets, e.g. [value]",
+        )
+    if expects_object:
+        return Finding(
+            "GW102",
+            pointer,
+            f"{subject} must be a table, not {actual}",
+            hint=f"write it as a table header {subject} followed by key = value lines" if path else "",
+        )
+    if expected_types == ["string"] and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Finding("GW102", pointer, f"{subject} must be a string, not {actual}", hint="put the value in quotes")
+    return Finding("GW102", pointer, f"{subject} must be {wanted}, not {actual}", hint=f"change the value to {wanted}")
+
+
+# -- GW103
+
+
+def _bad_choice(path: list, value, choices) -> Finding:
+    listed = ", ".join(f'"{c}"' if isinstance(c, str) else str(c) for c in choices)
+    subject = _field_label(path)
+    guess = _suggest(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else None
+    if guess is not None:
+        message = f'{subject} must be one of {listed}: did you mean "{guess}"?'
+        hint = f'use "{guess}"'
+    else:
+        message = f"{subject} must be one of {listed}"
+        hint = f"use one of {listed}"
+    return Finding("GW103", pointer_join(*path), message, hint=hint)
+
+
+# -- GW104
+
+_REF_KEYS = ("env", "file", "exec")
+
+
+def _secret_problem(value) -> tuple[str, str]:
+    """Why a secret reference is malformed: (reason, hint). Never quotes the value."""
+    one_of = "a secret reference is a string or a table with exactly one of env, file, exec"
+    if not isinstance(value, (str, dict)):
+        return f"is {_actual_type(value)}: {one_of}", 'write { env = "NAME" }, { file = "/path" } or { exec = ["program", "arg"] }'
+    if isinstance(value, str):  # pragma: no cover - a string always matches
+        return "is not a valid secret reference", ""
+    unknown = sorted((k for k in value if k not in _REF_KEYS), key=str)
+    if unknown:
+        key = unknown[0]
+        guess = _suggest(str(key), _REF_KEYS)
+        extra = f": did you mean `{guess}`?" if guess and guess not in value else ""
+        return (
+            f"has unknown key `{key}`{extra} ({one_of})",
+            f"rename `{key}` to `{guess}`" if extra else "keep exactly one of env, file, exec",
+        )
+    present = [k for k in _REF_KEYS if k in value]
+    if not present:
+        return f"is an empty table: {one_of}", 'write { env = "NAME" }, { file = "/path" } or { exec = ["program", "arg"] }'
+    if len(present) > 1:
+        return f"sets {' and '.join(present)}: {one_of}", f"keep one of {', '.join(present)}"
+    key = present[0]
+    ref = value[key]
+    if key in ("env", "file"):
+        what = "the environment variable name" if key == "env" else "the file path"
+        if not isinstance(ref, str):
+            return f"has `{key}` as {_actual_type(ref)}: it must be a string ({what})", f"give {what} as a string"
+        return f"has a blank `{key}`: give {what}", f"fill in {what}"
+    if not isinstance(ref, (list, tuple)):
+        return f"has `exec` as {_actual_type(ref)}: it must be a list [program, arg, ...]", 'write exec = ["program", "arg"]'
+    if not ref:
+        return "has an empty `exec` list: give [program, arg, ...]", 'write exec = ["program", "arg"]'
+    if not isinstance(ref[0], str) or not ref[0].strip():
+        return "has an empty program: the first item of `exec` must name the program to run", "put the program first"
+    bad = next((i for i, item in enumerate(ref) if not isinstance(item, str)), None)
+    if bad is None:
+        return f"is not a valid secret reference ({one_of})", "check the reference against the secret reference forms"
+    return f"has `exec[{bad}]` that is not a string: every argument must be a string", "quote the argument"
+
+
+def _secret_finding(field_path: list, value) -> Finding:
+    reason, hint = _secret_problem(value)
+    return Finding("GW104", pointer_join(*field_path), f"{_field_label(field_path)} {reason}", hint=hint)
+
+
+# -- GW105
+
+
+def _violation(path: list, error) -> Finding:
+    kind = error.validator
+    limit = error.validator_value
+    subject = _subject(path, isinstance(error.instance, dict))
+    pointer = pointer_join(*path)
+    if kind == "minimum":
+        return Finding("GW105", pointer, f"{subject} must be at least {limit}", hint=f"use a value of {limit} or more")
+    if kind == "maximum":
+        return Finding("GW105", pointer, f"{subject} must be at most {limit}", hint=f"use a value of {limit} or less")
+    if kind == "exclusiveMinimum":
+        return Finding("GW105", pointer, f"{subject} must be greater than {limit}", hint=f"use a value above {limit}")
+    if kind == "exclusiveMaximum":
+        return Finding("GW105", pointer, f"{subject} must be less than {limit}", hint=f"use a value below {limit}")
+    if kind == "minItems":
+        return Finding("GW105", pointer, f"{subject} must have at least {limit} item{'s' if limit != 1 else ''}", hint="add the missing items")
+    if kind == "maxItems":
+        return Finding("GW105", pointer, f"{subject} must have at most {limit} items", hint="remove the extra items")
+    if kind == "minLength":
+        return Finding("GW105", pointer, f"{subject} must not be empty", hint="fill in the value")
+    if kind == "pattern" and limit == "\\S":
+        return Finding("GW105", pointer, f"{subject} must not be blank", hint="fill in the value")
+    if kind == "pattern":
+        return Finding("GW105", pointer, f"{subject} must match the pattern {limit}", hint="fix the value's format")
+    if kind == "not" and isinstance(limit, dict) and "anyOf" in limit:
+        exclusive = list(dict.fromkeys(k for branch in limit["anyOf"] for k in branch.get("required", ())))
+        given = [k for k in exclusive if isinstance(error.instance, dict) and k in error.instance]
+        return Finding(
+            "GW105",
+            pointer,
+            f"{subject} sets {' and '.join(given)}: give at most one of {', '.join(exclusive)}",
+            hint=f"keep one of {', '.join(given)}",
+        )
+    if kind == "required":
+        missing = [k for k in limit if not (isinstance(error.instance, dict) and k in error.instance)]
+        return Finding("GW105", pointer, f"{subject} is missing {', '.join(f'`{k}`' for k in missing)}", hint="add the missing keys")
+    return Finding("GW105", pointer, f"{subject} breaks the schema rule `{kind}`", hint="see `gatewayctl schema config`")
+
+
+# ------------------------------------------------------------------- GW110
+
+_FAMILY_NAMES: dict[str, str] = {}
+for _fam in FAMILIES:
+    for _name in (_fam.table, _fam.id, *_fam.aliases):
+        _FAMILY_NAMES.setdefault(_name, _fam.table)
+
+
+def _channel_guess(name: str) -> tuple[str, str] | None:
+    """(table, why) when ``name`` looks like a channel family but is not its table."""
+    fam = resolve(name)
+    folded = name.strip().lower()
+    if fam is not None:
+        if folded == fam.table:
+            return fam.table, "table names are case-sensitive"
+        if folded == fam.id:
+            return fam.table, "multi-word tables use underscores"
+        return fam.table, f"`{name}` is a selector alias; table names have no aliases"
+    underscored = folded.replace("-", "_").replace(" ", "_")
+    if underscored in BY_TABLE:
+        return underscored, "multi-word tables use underscores"
+    import difflib
+
+    close = difflib.get_close_matches(folded, list(_FAMILY_NAMES), n=1, cutoff=0.8)
+    if close:
+        return _FAMILY_NAMES[close[0]], "it looks like a misspelling"
+    return None
+
+
+def _misplaced_channel_tables(data: dict) -> list[Finding]:
+    out = []
+    for key, value in data.items():
+        if not isinstance(key, str) or key in _KNOWN_TOP_LEVEL or not isinstance(value, dict):
+            continue
+        if key.strip().lower() == "channels":
+            for sub in value:
+                guess = _channel_guess(sub) if isinstance(sub, str) else None
+                if guess is None:
+                    continue
+                table, _why = guess
+                written = _table_label([key, sub])
+                out.append(
+                    Finding(
+                        "GW110",
+                        pointer_join(key, sub),
+                        f"channel tables are top-level: [{table}] (loong ignores {written})",
+                        hint=f"move {written} to [{table}]",
+                        target=TARGET_KEY,
+                    )
+                )
+            continue
+        guess = _channel_guess(key)
+        if guess is None:
+            continue
+        table, why = guess
+        written = _table_label([key])
+        out.append(
+            Finding(
+                "GW110",
+                pointer_join(key),
+                f"{written} is not a channel table, so loong ignores it: did you mean [{table}]? ({why})",
+                hint=f"rename {written} to [{table}]",
+                target=TARGET_KEY,
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------- tooling
+
+
+def _main(argv: list[str]) -> int:
+    if argv == ["--regenerate"]:
+        _GENERATED_PATH.write_text(generated_module_source(), encoding="utf-8")
+        print(f"wrote {_GENERATED_PATH}")
+        return 0
+    print("usage: python -m gatewayctl.validate.schema --regenerate", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover - developer tooling
+    raise SystemExit(_main(sys.argv[1:]))
