@@ -168,10 +168,11 @@ def _lane_choices(model, selectors) -> list[_Choice]:
     out: list[_Choice] = []
     selected: set[str] = set()
     for rs in selectors:
-        if rs.family in selected or rs.family not in SUPERVISED_IDS:
+        family_id = getattr(rs.family, "id", rs.family)  # a catalog.Family
+        if family_id in selected or family_id not in SUPERVISED_IDS:
             continue
-        selected.add(rs.family)
-        fam = model.family(rs.family)
+        selected.add(family_id)
+        fam = model.family(family_id)
         if fam is None or not fam.enabled:
             continue
         account = rs.account

@@ -1,0 +1,333 @@
+"""compile_plan: which lanes run, with what settings, secrets and argv.
+
+Every plan compiled here is checked against schemas/plan.schema.json and
+round-tripped through the wire format (assert_valid_plan).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gatewayctl.compile import planfile
+from gatewayctl.compile.compiler import CompileOptions
+
+from tests.test_plan_support import REPO, assert_valid_plan, compile_text
+
+SEED = (REPO / "examples" / "gateway-rollout.toml").read_text(encoding="utf-8")
+SHAPES = (REPO / "fixtures" / "plans" / "default-shapes.toml").read_text(encoding="utf-8")
+
+TELEGRAM = """
+[telegram]
+enabled = true
+bot_token = { env = "TELEGRAM_BOT_TOKEN" }
+allowed_chat_ids = [1]
+"""
+
+
+def _ok(text, **kw):
+    plan, findings, diags = compile_text(text, **kw)
+    assert not [d for d in diags if d.is_error], diags
+    assert plan is not None, findings
+    assert_valid_plan(plan)
+    return plan, findings
+
+
+def _codes(findings):
+    return sorted(f.code for f in findings)
+
+
+# --------------------------------------------------------------- lanes
+
+
+def test_seed_example_compiles_to_three_selected_lanes():
+    plan, findings = _ok(SEED, path="examples/gateway-rollout.toml")
+    assert findings == []
+    assert [(l.family, l.alias, l.account_id, l.account_source) for l in plan.lanes] == [
+        ("feishu", "lark", "work", "selector"),
+        ("telegram", "telegram", "bot_123456", "selector"),
+        ("wecom", "wecom", "alerts", "selector"),
+    ]
+    feishu = plan.lane("feishu")
+    assert feishu.settings["domain"] == "lark"  # the account's value
+    assert feishu.settings["mode"] == "websocket"  # the family's value, inherited
+    assert feishu.settings["webhook_path"] == "/feishu/events"  # schema default
+    assert feishu.env == ("LARK_WORK_APP_ID", "LARK_WORK_APP_SECRET")
+    assert plan.config_path == "examples/gateway-rollout.toml"
+
+
+def test_cli_selectors_replace_the_config_list():
+    plan, _ = _ok(SEED, selectors=["telegram=bot_123456"])
+    # the config lists three selectors; the command line names one, so the
+    # other two families run their default accounts (no alias)
+    assert [(l.family, l.alias, l.account_source) for l in plan.lanes] == [
+        ("feishu", None, "explicit_default"),
+        ("telegram", "telegram", "selector"),
+        ("wecom", None, "explicit_default"),
+    ]
+
+
+def test_default_shapes_give_each_account_source():
+    plan, findings = _ok(SHAPES)
+    assert _codes(findings) == []
+    got = {l.family: (l.account_id, l.account_label, l.account_source, l.alias) for l in plan.lanes}
+    assert got == {
+        "feishu": ("ops-room", "Ops Room", "explicit_default", None),
+        "telegram": ("default", "Default", "mapped_default", None),
+        "wecom": ("alpha", "alpha", "fallback", None),
+        "matrix": ("default", "default", "single_account", None),
+        "whatsapp": ("support-line", "Support Line", "single_account", None),
+    }
+    assert "slack" not in got  # outbound-only never runs in the gateway
+    assert [l.family for l in plan.lanes] == sorted(got)
+
+
+def test_inheritance_and_acp_replacement():
+    plan, _ = _ok(SHAPES)
+    feishu = plan.lane("feishu")
+    assert feishu.settings["allowed_chat_ids"] == ("oc_shared",)  # family-level, inherited
+    assert feishu.settings["acp"]["working_directory"] == "/srv/ops"
+    telegram = plan.lane("telegram")
+    assert telegram.settings["polling_timeout_s"] == 30  # the account overrides the default 15
+    assert telegram.secrets[0].ref == "TELEGRAM_SHARED_TOKEN"  # family-level *_env sibling
+
+
+def test_selected_account_other_than_default():
+    plan, _ = _ok(SHAPES, selectors=["Lark=Sales", "telegram=backup"])
+    feishu, telegram = plan.lane("feishu"), plan.lane("telegram")
+    assert (feishu.alias, feishu.account_id, feishu.account_label) == ("Lark", "sales", "sales")
+    assert [s.ref for s in feishu.secrets] == ["FEISHU_APP_ID", "FEISHU_SALES_SECRET"]
+    assert "acp" not in feishu.settings  # only "Ops Room" sets one
+    assert telegram.settings["allowed_chat_ids"] == (2002,)
+
+
+def test_selector_for_single_account_family_with_derived_id():
+    plan, _ = _ok(TELEGRAM, selectors=["telegram=bot_42"])
+    lane = plan.lane("telegram")
+    assert (lane.account_id, lane.account_label, lane.account_source) == ("bot_42", "bot_42", "selector")
+
+
+def test_disabled_family_selected_is_left_out_with_the_selector_warning():
+    text = SEED.replace("[wecom]\nenabled = true", "[wecom]\nenabled = false")
+    plan, findings, diags = compile_text(text)
+    assert [d.code for d in diags] == ["GW406"]
+    assert [l.family for l in plan.lanes] == ["feishu", "telegram"]
+    assert_valid_plan(plan)
+
+
+def test_disabled_account_is_never_run():
+    text = SEED + '\n[wecom.accounts.spare]\nenabled = false\nbot_id = { env = "B" }\nsecret = { env = "S" }\n'
+    plan, findings, diags = compile_text(text, selectors=["wecom=spare"])
+    assert [d.code for d in diags] == ["GW406"]
+    # loong drops the selector; the family then runs its default account
+    assert plan.lane("wecom").account_id == "alerts"
+    assert plan.lane("wecom").account_source == "explicit_default"
+    text2 = text.replace('default_account = "alerts"', 'default_account = "spare"')
+    plan2, _, diags2 = compile_text(text2, selectors=["wecom=spare"])
+    assert plan2.lane("wecom") is None  # the default is the disabled account: no lane
+
+
+def test_no_lane_is_gw502():
+    plan, findings, diags = compile_text(TELEGRAM.replace("enabled = true", "enabled = false"))
+    assert plan is None
+    assert _codes(findings) == ["GW502"]
+    assert "nothing to run" in findings[0].message and "telegram" in findings[0].message
+    plan, findings, _ = compile_text('[slack]\nenabled = true\nbot_token = { env = "SLACK" }\n')
+    assert plan is None and _codes(findings) == ["GW502"]
+    assert "no gateway-supervised family" in findings[0].message
+
+
+# ------------------------------------------------------------- secrets
+
+
+WHATSAPP = """
+[whatsapp]
+enabled = true
+access_token = "env:WA_TOKEN"
+verify_token_env = "WA_VERIFY"
+app_secret = { file = "/run/secrets/wa" }
+phone_number_id = "1234567890"
+"""
+
+
+def test_secret_reference_forms_and_env_names():
+    plan, _ = _ok(WHATSAPP)
+    lane = plan.lane("whatsapp")
+    assert [(s.field, s.kind, s.ref) for s in lane.secrets] == [
+        ("access_token", "env", "WA_TOKEN"),
+        ("app_secret", "file", "/run/secrets/wa"),
+        ("verify_token", "env", "WA_VERIFY"),
+    ]
+    assert lane.settings["phone_number_id"] == "1234567890"
+    assert lane.env == ("WA_TOKEN", "WA_VERIFY")
+
+
+INLINE = """
+[telegram]
+enabled = true
+bot_token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+allowed_chat_ids = [1]
+"""
+LITERAL = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+
+
+def test_inline_secret_is_refused_without_the_flag():
+    plan, findings, diags = compile_text(INLINE)
+    assert "GW211" in [d.code for d in diags]  # check only warns
+    assert plan is None
+    assert _codes(findings) == ["GW501"]
+    f = findings[0]
+    assert f.pointer == "/telegram/bot_token"
+    assert LITERAL not in f.message + f.hint
+
+
+def test_inline_secret_with_the_flag_is_a_pointer_never_the_value():
+    plan, findings = _ok(INLINE, allow_inline_secrets=True)
+    lane = plan.lane("telegram")
+    assert [(s.field, s.kind, s.ref) for s in lane.secrets] == [("bot_token", "inline", "/telegram/bot_token")]
+    assert lane.env == ()
+    assert LITERAL.encode() not in planfile.dumps(plan)
+    assert LITERAL.split(":")[1].encode() not in planfile.dumps(plan)
+
+
+def test_inherited_inline_secret_points_at_the_family_entry():
+    text = """
+[telegram]
+enabled = true
+default_account = "a"
+bot_token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+allowed_chat_ids = [1]
+
+[telegram.accounts.a]
+require_mention = true
+"""
+    plan, _ = _ok(text, allow_inline_secrets=True)
+    assert plan.lane("telegram").secrets[0].ref == "/telegram/bot_token"
+
+
+# -------------------------------------------------------------- worker
+
+
+def _with_gateway(extra: str, base: str = TELEGRAM) -> str:
+    return "[gateway]\n" + extra + "\n" + base
+
+
+def test_worker_template_expands_compile_time_placeholders_only():
+    text = _with_gateway(
+        'worker.command = ["loong", "channels", "serve", "{family}", "--account", "{account}", '
+        '"--session={session}", "--plan", "{plan}", "--state", "{runtime_dir}/x"]'
+    )
+    plan, _ = _ok(text, mode="gateway_attached_cli", session="ops")
+    assert plan.lane("telegram").worker == (
+        "loong", "channels", "serve", "telegram", "--account", "default",
+        "--session=ops", "--plan", "{plan}", "--state", "{runtime_dir}/x",
+    )
+
+
+def test_default_worker_is_the_builtin_lane_server():
+    plan, _ = _ok(TELEGRAM)
+    assert plan.lane("telegram").worker == ("{gatewayctl}", "lane", "serve", "--plan", "{plan}", "--lane", "telegram")
+
+
+@pytest.mark.parametrize(
+    "command, index, fragment",
+    [
+        ('["loong", "serve", "{channel}"]', 2, "unknown placeholder {channel}"),
+        ('["loong", "{family"]', 1, "unmatched '{'"),
+        ('["loong", "family}"]', 1, "unmatched '}'"),
+        ('["x{gatewayctl}"]', 0, "{gatewayctl} must be a whole argv item"),
+        ('["loong", "{}"]', 1, "unknown placeholder {}"),
+    ],
+)
+def test_malformed_worker_template_is_gw503(command, index, fragment):
+    plan, findings, diags = compile_text(_with_gateway(f"worker.command = {command}"))
+    assert plan is None
+    assert _codes(findings) == ["GW503"]
+    assert findings[0].pointer == f"/gateway/worker/command/{index}"
+    assert fragment in findings[0].message
+
+
+# ------------------------------------------------------- owner settings
+
+
+@pytest.mark.parametrize(
+    "options, config_port, expected",
+    [
+        ({"port": 4000, "env_port": "5000"}, 6000, (4000, "cli")),
+        ({"port": 0, "env_port": "5000"}, 6000, (0, "ephemeral_cli")),
+        ({"env_port": " 5000 "}, 6000, (5000, "env")),
+        ({"env_port": ""}, 6000, (6000, "config")),
+        ({}, None, (26306, "default")),
+    ],
+)
+def test_control_port_precedence(options, config_port, expected):
+    text = _with_gateway(f"port = {config_port}" if config_port is not None else "")
+    plan, _ = _ok(text, **options)
+    assert (plan.control.bind, plan.control.port, plan.control.port_source) == ("127.0.0.1",) + expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "70000", "-1", "٣٠٠٠", "1e3"])
+def test_bad_env_port_is_gw504(raw):
+    plan, findings, _ = compile_text(TELEGRAM, env_port=raw)
+    assert plan is None and _codes(findings) == ["GW504"]
+    assert "GATEWAYCTL_GATEWAY_PORT" in findings[0].message
+
+
+def test_restart_grace_handler_and_private_hosts_come_from_the_config():
+    text = _with_gateway(
+        'stop_grace_s = 3\nrestart = { policy = "on-failure", max_restarts = 2, window_s = 10, backoff_initial_s = 0.5, backoff_max_s = 4 }\n'
+        'handler = { exec = ["python3", "bot.py"], timeout_s = 5 }\n'
+        "[outbound_http]\nallow_private_hosts = true\n"
+    )
+    plan, _ = _ok(text)
+    assert (plan.restart.policy, plan.restart.max_restarts, plan.restart.window_s) == ("on-failure", 2, 10.0)
+    assert (plan.restart.backoff_initial_s, plan.restart.backoff_max_s, plan.stop_grace_s) == (0.5, 4.0, 3.0)
+    assert (plan.handler.kind, plan.handler.exec, plan.handler.timeout_s) == ("exec", ("python3", "bot.py"), 5.0)
+    assert plan.allow_private_hosts is True
+
+
+def test_defaults_when_gateway_is_silent():
+    plan, _ = _ok(TELEGRAM)
+    assert plan.restart.policy == "never" and plan.stop_grace_s == 10.0 and plan.handler is None
+    assert (plan.mode, plan.session) == ("gateway_headless", None)
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"mode": "multi_channel_serve"}, "needs a non-blank --session"),
+        ({"mode": "gateway_attached_cli", "session": "  "}, "needs a non-blank --session"),
+        ({"mode": "gateway_headless", "session": "x"}, "session names an attached owner"),
+        ({"mode": "daemon"}, "unknown mode"),
+        ({"port": 70000}, "not a port number"),
+    ],
+)
+def test_option_problems_are_usage_errors(options, fragment):
+    assert fragment in CompileOptions(**options).problem()
+
+
+# --------------------------------------------------------- determinism
+
+
+def test_same_inputs_same_bytes_and_no_machine_paths():
+    a, _ = _ok(SEED, path="examples/gateway-rollout.toml")
+    b, _ = _ok(SEED, path="examples/gateway-rollout.toml")
+    assert planfile.dumps(a) == planfile.dumps(b)
+    data = planfile.dumps(a).decode()
+    assert str(REPO) not in data and "/home/" not in data and "/tmp" not in data
+    # the path is recorded as given, so a different spelling is a different plan
+    c, _ = _ok(SEED, path="./examples/gateway-rollout.toml")
+    assert planfile.digest(c) != planfile.digest(a)
+
+
+def test_selector_order_does_not_change_the_plan():
+    a, _ = _ok(SEED, selectors=["lark=work", "telegram=bot_123456", "wecom=alerts"])
+    b, _ = _ok(SEED, selectors=["wecom=alerts,telegram=bot_123456", "lark=work"])
+    assert planfile.dumps(a) == planfile.dumps(b)
+
+
+def test_compile_is_pure_it_reads_no_environment(monkeypatch):
+    a, _ = _ok(TELEGRAM)
+    monkeypatch.setenv("GATEWAYCTL_GATEWAY_PORT", "1234")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret-value-here")
+    b, _ = _ok(TELEGRAM)
+    assert a == b and a.control.port_source == "default"
