@@ -31,6 +31,7 @@ class FakeMatrix(FakeServer):
         self.txns: dict[str, str] = {}
         self.failures: dict[str, list[int]] = {}  # "sync"|"send" -> [retry_after_ms, ...]
         self.sync_calls: list[dict] = []
+        self.send_attempts = 0  # every PUT, including idempotent repeats
 
     # -- test control -------------------------------------------------
     def inject(self, room_id: str, sender: str, body: str, *, msgtype: str = "m.text", content: dict | None = None,
@@ -149,6 +150,7 @@ class FakeMatrix(FakeServer):
 
     def _send(self, req: FakeRequest, room_id: str, event_type: str, txn_id: str):
         with self.cond:
+            self.send_attempts += 1
             failed = self._take_failure("send")
             if failed:
                 return failed
