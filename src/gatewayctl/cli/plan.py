@@ -108,7 +108,7 @@ def run_plan(settings: PlanSettings) -> Outcome:
             tool_version=__version__,
         )
         stderr = get_reporter(settings.fmt)(report)
-        if has_error:
+        if has_error and settings.fmt == "text":  # JSON output stays one object
             stderr += "no plan written: fix the errors above and run `gatewayctl plan` again\n"
     if has_error or plan is None:
         return Outcome("", stderr, exitcodes.DIAGNOSTICS)
