@@ -4,6 +4,11 @@ GW311 user name or password in the URL, GW312 query or fragment on a base
 URL, GW313 private/loopback/special-use host without ``[outbound_http]
 allow_private_hosts = true``, GW314 unparseable URL.
 
+The private-host rule skips URLs of local sidecars that loong expects on
+the same machine or LAN: every URL of a plugin-bridge family (weixin,
+onebot, whatsapp-personal), any ``bridge_url`` and signal's ``service_url``
+(signal-cli's REST daemon, local by default).
+
 Messages never echo a URL: it may carry a password, a token in its path or
 in its query. They name the field, and at most the scheme or the host.
 
@@ -19,7 +24,7 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from gatewayctl.catalog import fields
+from gatewayctl.catalog import BY_ID, PLUGIN_BRIDGE, fields
 from gatewayctl.diagnostics import Finding
 from gatewayctl.validate.rules._common import Location, locations
 
@@ -28,6 +33,7 @@ WS_SCHEMES = ("ws", "wss")
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 _LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+")
 _HOST_CHARS = re.compile(r"[A-Za-z0-9._\-]+")
+_LOCAL_SIDECARS = frozenset({("signal", "service_url")})
 
 
 def check(ctx) -> Iterator[Finding]:
@@ -36,7 +42,13 @@ def check(ctx) -> Iterator[Finding]:
         secret = {name for name, spec in fields(loc.family).items() if spec.secret}
         for key, value in loc.table.items():
             if isinstance(key, str) and key.endswith("_url") and key not in secret and isinstance(value, str):
-                yield from check_url(loc, key, value, allow_private=allow_private)
+                local = _is_local_sidecar(loc.family, key)
+                yield from check_url(loc, key, value, allow_private=allow_private or local)
+
+
+def _is_local_sidecar(family: str, key: str) -> bool:
+    fam = BY_ID.get(family)
+    return (fam is not None and fam.klass == PLUGIN_BRIDGE) or key == "bridge_url" or (family, key) in _LOCAL_SIDECARS
 
 
 def schemes_for(key: str) -> tuple[str, ...]:
