@@ -184,6 +184,13 @@ def test_duplicate_is_reported_even_when_the_first_has_its_own_problem():
     assert resolved == ()
 
 
+def test_identical_selector_twice():
+    _, resolved, f = one("lark=work", "lark=work")
+    assert f.code == "GW404"
+    assert "`lark=work` is given twice" in f.message
+    assert len(resolved) == 1
+
+
 def test_duplicate_across_one_item():
     text = "lark=work, FEISHU=work"
     _, _, f = one(text)
@@ -251,7 +258,9 @@ def test_disabled_family_is_a_warning_and_no_lane():
     assert CODES["GW406"].severity == "warning" and f.severity is None
     assert "that lane will not run" in f.message
     assert at("matrix=main", f) == "matrix"
-    assert resolved == ()
+    # Still resolved: it claims matrix, so no default account of matrix runs
+    # in its place; the compiler leaves the disabled lane out.
+    assert [(r.family.id, r.account.id) for r in resolved] == [("matrix", "main")]
 
 
 def test_disabled_account_is_a_warning_pointing_at_the_account():
@@ -261,7 +270,7 @@ def test_disabled_account_is_a_warning_pointing_at_the_account():
     assert f.code == "GW406"
     assert at(text, f) == "old"
     assert "account `old` of [feishu]" in f.message and "that lane will not run" in f.message
-    assert resolved == ()
+    assert [(r.family.id, r.account.id, r.account.enabled) for r in resolved] == [("feishu", "old", False)]
 
 
 def test_unknown_account_outranks_disabled_family():
@@ -291,7 +300,8 @@ def test_any_selector_list_gives_lanes_or_findings_never_an_exception(pairs):
     texts = [f"{c}={a}" for c, a in pairs]
     selectors, _ = parse_selectors([(f"/{i}", t) for i, t in enumerate(texts)])
     resolved, findings = check(selectors, model_of())
-    assert len(resolved) + len(findings) == len(selectors)
+    warned = sum(f.code == "GW406" for f in findings)
+    assert len(resolved) + len(findings) - warned == len(selectors)
     families = [r.family.id for r in resolved]
     assert len(families) == len(set(families))
     assert all(r.family.supervised for r in resolved)
@@ -312,3 +322,52 @@ def test_documented_messages_are_the_real_ones(repo_root):
     for text in ("telegrambot123", "lark=work,", "=work", "wecom=", "lark=work=ops", "lark!=work", "lark=Lark\tProd"):
         (finding,) = parse_selectors([("/0", text)])[1]
         assert finding.message in docs, finding.message
+
+
+# ------------------------------------------------------------ through the pipeline
+
+
+def _validate(config: str, *cli: str):
+    from gatewayctl.source import load_document, selector_document
+    from gatewayctl.validate import validate
+
+    doc, load_diags = load_document("config.toml", data=config.encode())
+    assert load_diags == ()
+    validated, diags = validate(doc, cli_selectors=selector_document(list(cli)) if cli else None)
+    return doc, validated, diags
+
+
+def test_command_line_findings_point_at_the_flag_and_column():
+    _, validated, diags = _validate(SEED, "lark=work", "telegrambot123", " wecom = oncall", "lark=x,feishu=y")
+    got = [(d.code, d.range.start.line, d.range.start.column, d.range.end.column) for d in diags]
+    assert got == [
+        ("GW401", 2, 1, 15),  # telegrambot123
+        ("GW405", 3, 10, 16),  # oncall
+        ("GW404", 4, 1, 5),  # lark in `lark=x`, line 4 col 1
+        ("GW404", 4, 8, 14),  # feishu
+    ]
+    assert [r.family.id for r in validated.selectors] == ["feishu"]
+
+
+def test_config_list_findings_point_inside_the_string():
+    config = SEED + '\n[gateway]\nchannel_accounts = [\n  "lark=work",\n  "slack=team, wecom=alerts,",\n]\n'
+    doc, validated, diags = _validate(config)
+    line = doc.text.splitlines().index('  "slack=team, wecom=alerts,",') + 1
+    got = sorted((d.code, d.range.start.line, d.range.start.column, d.range.end.column) for d in diags)
+    # `  "` puts the string's first character in column 4.
+    assert got == [("GW401", line, 4 + 24, 4 + 25), ("GW403", line, 4, 9)]
+    assert [r.family.id for r in validated.selectors] == ["feishu", "wecom"]
+
+
+def test_disabled_selected_account_keeps_its_family_out_of_the_plan():
+    from gatewayctl.compile.compiler import CompileOptions, compile_plan
+
+    config = SEED + '\n[feishu.accounts.old]\nenabled = false\n'
+    doc, validated, diags = _validate(config, "lark=old", "wecom=alerts")
+    assert [d.code for d in diags] == ["GW406"]
+    plan, findings = compile_plan(doc, validated, CompileOptions())
+    assert plan is not None, findings
+    lanes = {(lane.family, lane.account_id) for lane in plan.lanes}
+    # feishu was selected (for a disabled account): neither `old` nor the
+    # default `work` runs; telegram is unselected and runs its default.
+    assert lanes == {("wecom", "alerts"), ("telegram", "bot_123456")}

@@ -11,9 +11,12 @@ family appears once (GW404); the config has its table (GW407); the account
 is configured (GW405); the family and the account are enabled (GW406,
 warning).
 
-A selector with any finding, the GW406 warning included, is left out of the
-result: loong drops a selector for a disabled lane, so the plan must not
-carry it either; the warning is how we say so.
+A selector with an error is left out of the result. A selector with only
+the GW406 warning stays in it: it is valid and it still claims its family,
+so the compiler leaves that family out instead of falling back to its
+default account (which would start a lane nobody asked for); the compiler
+skips the lane because the family or account is disabled, and GW406 is how
+the user hears about it.
 
 Imports diagnostics, catalog and selectors (for the Selector type); never
 source, compile, runtime, report or cli.
@@ -95,11 +98,12 @@ def _check_one(sel: Selector, model, first_of: dict[str, Selector]):
     # else: single-account shape whose id comes from credentials; loong
     # accepts any account id there, and so do we.
 
+    result = ResolvedSelector(family, sel.channel, account, sel)
     if not fam.enabled:
-        return _family_disabled(sel, family), None
+        return _family_disabled(sel, family), result
     if account is not None and not account.own_enabled:
-        return _account_disabled(sel, family, account), None
-    return None, ResolvedSelector(family, sel.channel, account, sel)
+        return _account_disabled(sel, family, account), result
+    return None, result
 
 
 # ------------------------------------------------------------------ findings
@@ -153,10 +157,13 @@ def _not_supervised(sel: Selector, family: Family) -> Finding:
 
 
 def _duplicate(sel: Selector, first: Selector, family: Family) -> Finding:
+    if sel.text == first.text:
+        repeat = f"`{sel.text}` is given twice"
+    else:
+        repeat = f"{_named(sel, family)} in `{sel.text}` repeats {_named(first, family)} in `{first.text}`"
     message = (
-        f"channel family {family.id} is selected twice: {_named(sel, family)} in `{sel.text}` "
-        f"repeats {_named(first, family)} in `{first.text}`; one channel family can only appear "
-        "once in the selector list"
+        f"channel family {family.id} is selected twice: {repeat}; "
+        "one channel family can only appear once in the selector list"
     )
     hint = f"Keep one selector for {family.id}: the gateway supervises one account per family."
     return _at_channel("GW404", sel, message, hint)
@@ -182,7 +189,7 @@ def _unknown_account(sel: Selector, family: Family, fam) -> Finding:
     )
     guess = _closest(norm, ids, cutoff=0.6)
     if guess is not None:
-        message += f". Did you mean `{guess}`?"
+        message += f"; did you mean `{guess}`?"
     example = f"`{sel.channel}={ids[0]}`" if ids else f"`{sel.channel}=<account id>`"
     hint = (
         f"Select a configured account ({example}), or add [{family.table}.accounts.{norm}]; "
