@@ -28,6 +28,7 @@ from gatewayctl.workers.status import StatusWriter
 FAMILIES = ("telegram", "matrix", "whatsapp")
 ENV_STATUS = "GATEWAYCTL_LANE_STATUS"
 ENV_RUNTIME_DIR = "GATEWAYCTL_RUNTIME_DIR"
+ENV_LANE = "GATEWAYCTL_LANE"  # family/account, set by the owner for each lane it starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +54,37 @@ def _family_runner(family: str):
     return None
 
 
+def pick_lane(plan: LaunchPlan, key: str, owner_lane: str = "") -> tuple[Lane | None, str]:
+    """The lane ``--lane`` names. A bare family (the default worker argv says
+    ``--lane {family}``) is made exact by $GATEWAYCTL_LANE, which the owner
+    sets per lane; without it a family with several lanes is ambiguous
+    rather than silently the first one."""
+    names = ", ".join(ln.name for ln in plan.lanes) or "none"
+    key = key.strip()
+    if "/" in key:
+        lane = next((ln for ln in plan.lanes if ln.name == key), None)
+        return (lane, "") if lane else (None, f"lane {key!r} is not there (lanes: {names})")
+    matches = [ln for ln in plan.lanes if ln.family == key]
+    if owner_lane:
+        exact = next((ln for ln in matches if ln.name == owner_lane), None)
+        if exact is not None:
+            return exact, ""
+    if len(matches) == 1:
+        return matches[0], ""
+    if not matches:
+        return None, f"lane {key!r} is not there (lanes: {names})"
+    return None, f"lane {key!r} is ambiguous ({', '.join(ln.name for ln in matches)}); name it as family/account"
+
+
 def serve(plan_path: str, lane_key: str, *, environ=None, clock: Clock | None = None) -> Outcome:
     environ = os.environ if environ is None else environ
     try:
         plan = planfile.load(plan_path)
     except planfile.PlanError as exc:
         return Outcome("plan", exc.message, exc.kind)
-    lane = plan.lane(lane_key)
+    lane, problem = pick_lane(plan, lane_key, environ.get(ENV_LANE, ""))
     if lane is None:
-        names = ", ".join(ln.name for ln in plan.lanes) or "none"
-        return Outcome("usage", f"lane {lane_key!r} is not in plan {plan_path} (lanes: {names})")
+        return Outcome("usage", f"{problem} in plan {plan_path}")
     runner = _family_runner(lane.family)
     if runner is None:
         return Outcome(
@@ -70,43 +92,51 @@ def serve(plan_path: str, lane_key: str, *, environ=None, clock: Clock | None = 
             f"{lane.name}: no built-in worker for family {lane.family!r} (built in: {', '.join(FAMILIES)}); "
             "name the lane's own serve command as its worker",
         )
-    clock = clock or Clock()
     status_path = environ.get(ENV_STATUS) or None
     state_dir = environ.get(ENV_RUNTIME_DIR) or (os.path.dirname(os.path.abspath(status_path)) if status_path else None)
+    _setup_logging(lane)
+    return asyncio.run(
+        serve_async(plan, lane, environ=environ, clock=clock, status_path=status_path, state_dir=state_dir)
+    )
+
+
+async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Clock | None = None,
+                      status_path: str | None = None, state_dir: str | None = None,
+                      stop: asyncio.Event | None = None) -> Outcome:
+    """Run one lane in the current event loop until it fails or ``stop`` is set
+    (SIGTERM/SIGINT set it too when this is the main thread)."""
+    environ = os.environ if environ is None else environ
+    clock = clock or Clock()
     status = StatusWriter(status_path, family=lane.family, account=lane.account_id, clock=clock)
     status.flush()
-    _setup_logging(lane)
     try:
         if plan.handler is None:
             raise LaneFailure(
-                f"{lane.name}: the plan has no [gateway.handler] (exec, url or echo): the built-in worker has nothing to answer with"
+                f"{lane.name}: the plan has no [gateway.handler] (exec, url or echo): "
+                "the built-in worker has nothing to answer with"
             )
         resolved = secrets.resolve(plan, lane, environ=environ)
-        return asyncio.run(_run(plan, lane, resolved, status, state_dir, clock, environ))
+        env_names = {str(s.ref) for s in lane.secrets if s.kind == "env"}
+        handler = handlers.build(plan.handler, env=handlers.handler_env(env_names, environ), clock=clock)
+        ctx = LaneContext(plan=plan, lane=lane, secrets=resolved, handler=handler, status=status,
+                          state_dir=state_dir, clock=clock, stop=stop or asyncio.Event())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, ctx.stop.set)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+                pass
+        try:
+            await handler.start()
+        except HandlerError as exc:
+            raise LaneFailure(f"{lane.name}: {exc}") from None
+        try:
+            return await run_lane(ctx, _family_runner(lane.family)(ctx), grace_s=plan.stop_grace_s)
+        finally:
+            await handler.close()
     except LaneFailure as exc:
         status.set_state("failed", connected=False, error=exc.message)
         return Outcome("lane", exc.message)
-
-
-async def _run(plan: LaunchPlan, lane: Lane, resolved, status: StatusWriter, state_dir, clock, environ) -> Outcome:
-    env_names = {str(s.ref) for s in lane.secrets if s.kind == "env"}
-    handler = handlers.build(plan.handler, env=handlers.handler_env(env_names, environ), clock=clock)
-    ctx = LaneContext(plan=plan, lane=lane, secrets=resolved, handler=handler, status=status,
-                      state_dir=state_dir, clock=clock)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, ctx.stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests) or no signals
-            pass
-    try:
-        await handler.start()
-    except HandlerError as exc:
-        raise LaneFailure(f"{lane.name}: {exc}") from None
-    try:
-        return await run_lane(ctx, _family_runner(lane.family)(ctx), grace_s=plan.stop_grace_s)
-    finally:
-        await handler.close()
 
 
 async def run_lane(ctx: LaneContext, family_lane, *, grace_s: float = 10.0) -> Outcome:
