@@ -511,6 +511,7 @@ def _bad_choice(path: list, value, choices) -> Finding:
 # -- GW104
 
 _REF_KEYS = ("env", "file", "exec")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,19}")
 
 
 def _secret_problem(value) -> tuple[str, str]:
@@ -523,7 +524,10 @@ def _secret_problem(value) -> tuple[str, str]:
     unknown = sorted((k for k in value if k not in _REF_KEYS), key=str)
     if unknown:
         key = unknown[0]
-        guess = _suggest(str(key), _REF_KEYS)
+        if not (isinstance(key, str) and _PLAIN_NAME.fullmatch(key)):
+            # A key inside a secret reference may itself be a pasted secret.
+            return f"has an unknown key ({one_of})", "keep exactly one of env, file, exec"
+        guess = _suggest(key, _REF_KEYS)
         extra = f": did you mean `{guess}`?" if guess and guess not in value else ""
         return (
             f"has unknown key `{key}`{extra} ({one_of})",
