@@ -258,9 +258,7 @@ def test_disabled_family_is_a_warning_and_no_lane():
     assert CODES["GW406"].severity == "warning" and f.severity is None
     assert "that lane will not run" in f.message
     assert at("matrix=main", f) == "matrix"
-    # Still resolved: it claims matrix, so no default account of matrix runs
-    # in its place; the compiler leaves the disabled lane out.
-    assert [(r.family.id, r.account.id) for r in resolved] == [("matrix", "main")]
+    assert resolved == ()
 
 
 def test_disabled_account_is_a_warning_pointing_at_the_account():
@@ -270,7 +268,15 @@ def test_disabled_account_is_a_warning_pointing_at_the_account():
     assert f.code == "GW406"
     assert at(text, f) == "old"
     assert "account `old` of [feishu]" in f.message and "that lane will not run" in f.message
-    assert [(r.family.id, r.account.id, r.account.enabled) for r in resolved] == [("feishu", "old", False)]
+    assert "[feishu] runs its default account `work` instead" in f.message
+    assert resolved == ()
+
+
+def test_disabled_default_account_means_no_lane_for_the_family():
+    extra = '\n[matrix]\nenabled = true\ndefault_account = "main"\n[matrix.accounts.main]\nenabled = false\n'
+    _, _, f = one("matrix=main", extra=extra)
+    assert f.code == "GW406"
+    assert f.message.endswith("that lane will not run; [matrix] gets no lane")
 
 
 def test_unknown_account_outranks_disabled_family():
@@ -300,8 +306,7 @@ def test_any_selector_list_gives_lanes_or_findings_never_an_exception(pairs):
     texts = [f"{c}={a}" for c, a in pairs]
     selectors, _ = parse_selectors([(f"/{i}", t) for i, t in enumerate(texts)])
     resolved, findings = check(selectors, model_of())
-    warned = sum(f.code == "GW406" for f in findings)
-    assert len(resolved) + len(findings) - warned == len(selectors)
+    assert len(resolved) + len(findings) == len(selectors)
     families = [r.family.id for r in resolved]
     assert len(families) == len(set(families))
     assert all(r.family.supervised for r in resolved)
@@ -359,15 +364,16 @@ def test_config_list_findings_point_inside_the_string():
     assert [r.family.id for r in validated.selectors] == ["feishu", "wecom"]
 
 
-def test_disabled_selected_account_keeps_its_family_out_of_the_plan():
+def test_dropped_selector_lets_the_family_run_its_default_account():
     from gatewayctl.compile.compiler import CompileOptions, compile_plan
 
     config = SEED + '\n[feishu.accounts.old]\nenabled = false\n'
     doc, validated, diags = _validate(config, "lark=old", "wecom=alerts")
     assert [d.code for d in diags] == ["GW406"]
+    assert "[feishu] runs its default account `work` instead" in diags[0].message
     plan, findings = compile_plan(doc, validated, CompileOptions())
     assert plan is not None, findings
     lanes = {(lane.family, lane.account_id) for lane in plan.lanes}
-    # feishu was selected (for a disabled account): neither `old` nor the
-    # default `work` runs; telegram is unselected and runs its default.
-    assert lanes == {("wecom", "alerts"), ("telegram", "bot_123456")}
+    # As loong does: the dropped selector leaves feishu unselected, so its
+    # default account runs (and the warning said so); `old` never does.
+    assert lanes == {("feishu", "work"), ("wecom", "alerts"), ("telegram", "bot_123456")}

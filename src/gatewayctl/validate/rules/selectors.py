@@ -11,12 +11,11 @@ family appears once (GW404); the config has its table (GW407); the account
 is configured (GW405); the family and the account are enabled (GW406,
 warning).
 
-A selector with an error is left out of the result. A selector with only
-the GW406 warning stays in it: it is valid and it still claims its family,
-so the compiler leaves that family out instead of falling back to its
-default account (which would start a lane nobody asked for); the compiler
-skips the lane because the family or account is disabled, and GW406 is how
-the user hears about it.
+Only selectors without findings are resolved. A selector for a disabled
+family or account (GW406, a warning) is dropped as loong drops it: its
+family then counts as not selected (docs/plan-format.md), so an enabled
+family falls back to its default account. The warning says which, because
+a silent drop is a rollout surprise.
 
 Imports diagnostics, catalog and selectors (for the Selector type); never
 source, compile, runtime, report or cli.
@@ -98,12 +97,11 @@ def _check_one(sel: Selector, model, first_of: dict[str, Selector]):
     # else: single-account shape whose id comes from credentials; loong
     # accepts any account id there, and so do we.
 
-    result = ResolvedSelector(family, sel.channel, account, sel)
     if not fam.enabled:
-        return _family_disabled(sel, family), result
+        return _family_disabled(sel, family), None
     if account is not None and not account.own_enabled:
-        return _account_disabled(sel, family, account), result
-    return None, result
+        return _account_disabled(sel, family, fam, account), None
+    return None, ResolvedSelector(family, sel.channel, account, sel)
 
 
 # ------------------------------------------------------------------ findings
@@ -216,10 +214,15 @@ def _family_disabled(sel: Selector, family: Family) -> Finding:
     return _at_channel("GW406", sel, message, hint)
 
 
-def _account_disabled(sel: Selector, family: Family, account) -> Finding:
+def _account_disabled(sel: Selector, family: Family, fam, account) -> Finding:
+    fallback = fam.default_account
+    if fallback is not None and fallback.enabled and fallback.id is not None:
+        instead = f"[{family.table}] runs its default account `{fallback.id}` instead"
+    else:
+        instead = f"[{family.table}] gets no lane"
     message = (
         f"selector `{sel.text}` targets account `{account.id}` of [{family.table}], which has "
-        "`enabled = false`: that lane will not run"
+        f"`enabled = false`: that lane will not run; {instead}"
     )
     hint = "Remove `enabled = false` from that account, or select another account of the family."
     return _at_account("GW406", sel, message, hint)
