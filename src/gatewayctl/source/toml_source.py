@@ -105,7 +105,8 @@ def _decode_error(path: str, text: str, raw: str):
         rng = Range(start, start)
     else:
         start = lines.position(offset)
-        rng = Range(start, Position(start.line, start.column + 1))
+        end_column = min(start.column + 1, len(lines.line_text(start.line)) + 1)
+        rng = Range(start, Position(start.line, end_column))
     message, hint = _syntax_message(msg)
     return load_diagnostic("GW002", path, f"invalid TOML: {message}", hint, rng)
 
