@@ -305,6 +305,7 @@ def test_gw101_unknown_key_with_did_you_mean():
 def test_gw101_one_finding_per_unknown_key():
     found = stage.check({"matrix": {"homeserver": "https://m.example.org", "zzz_qqq": 1}})
     assert [(f.code, f.pointer) for f in found] == [("GW101", "/matrix/homeserver"), ("GW101", "/matrix/zzz_qqq")]
+    assert "did you mean `base_url`?" in found[0].message  # matrix has no homeserver key
     no_guess = found[1]
     assert "did you mean" not in no_guess.message and no_guess.hint
 

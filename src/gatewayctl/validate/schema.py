@@ -405,6 +405,10 @@ def _suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
 
 # -- GW101
 
+# Names people carry over from other tools, which spelling distance alone
+# would not map to the field loong reads.
+_MISNAMES = {"homeserver": "base_url", "homeserver_url": "base_url", "token": "bot_token", "api_url": "api_base_url"}
+
 
 def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
     if not isinstance(instance, dict):
@@ -428,7 +432,7 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
                 )
             )
             continue
-        guess = _suggest(str(key), allowed)
+        guess = _MISNAMES.get(key) if _MISNAMES.get(key) in allowed else _suggest(str(key), allowed)
         if guess is not None:
             message = f"unknown key `{key}` in {table}: did you mean `{guess}`?"
             hint = f"rename `{key}` to `{guess}`"
