@@ -56,12 +56,18 @@ def cli() -> None:
 
     \b
     Exit codes (all commands):
-      0  ok                       6  saved plan is stale
-      1  errors found             7  saved plan unreadable / not a plan
-      2  usage error              8  another gateway owner is active
-      3  status: no owner running 9  owner stopped because a lane failed
-      4  saved plan tampered     10  runtime state could not be written
-      5  unknown plan format     70  internal error (a bug: please report)
+      0   ok
+      1   errors found (warnings too under --strict)
+      2   usage error: bad option, no such file
+      3   gateway status: no owner is running
+      4   saved plan tampered (digest mismatch)
+      5   saved plan has an unknown format_version
+      6   saved plan is stale (config changed since)
+      7   saved plan unreadable or not a plan
+      8   another gateway owner is already active
+      9   the owner stopped because a lane failed
+      10  runtime state could not be written
+      70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
     """
 
 
