@@ -51,6 +51,9 @@ def _child_setup(parent_pid: int):
         # then never come, so exit now rather than run as an orphan.
         if os.getppid() != parent_pid:
             os._exit(70)
+        # Lanes write into the 0700 runtime directory (their status files);
+        # what they create there must be 0600 like the owner's own files.
+        os.umask(0o077)
 
     return setup
 
