@@ -192,3 +192,48 @@ def test_tombi_config_file_association(project):
     assert rc == 0, out
     rc, out = run([TOMBI, "lint", "--offline", bad], project)
     assert rc != 0 and '"bot_tokn" is not allowed' in out
+
+
+# ------------------------------------------------------ docs/editors.md as written
+
+
+def _doc_blocks(lang: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "editors.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_show_every_association():
+    tomls = _doc_blocks("toml")
+    assert any(b.startswith("#:schema ./schemas/config.schema.json") for b in tomls)
+    assert any("#:tombi schema.strict = false" in b for b in tomls)
+    assert any(b.startswith("[[rule]]") for b in tomls) and any(b.startswith("[[schemas]]") for b in tomls)
+    assert any(b.startswith("# yaml-language-server: $schema=./schemas/config.schema.json") for b in _doc_blocks("yaml"))
+
+
+@needs_taplo
+@needs_tombi
+def test_documented_directive_examples_are_clean(project):
+    examples = [b for b in _doc_blocks("toml") if b.startswith("#:schema")]
+    assert examples
+    for block in examples:
+        rel = write(project, "config.toml", block)
+        rc, out = run([TAPLO, "check", rel], project)
+        assert rc == 0, (block, out)
+        if "#:tombi" in block:
+            rc, out = run([TOMBI, "lint", "--offline", "--error-on-warnings", rel], project)
+            assert rc == 0, (block, out)
+
+
+@needs_taplo
+@needs_tombi
+@pytest.mark.parametrize("tool", ["taplo", "tombi"])
+def test_documented_config_file_associations(project, tool):
+    (block,) = [b for b in _doc_blocks("toml") if b.startswith("[[rule]]" if tool == "taplo" else "[[schemas]]")]
+    write(project, ".taplo.toml" if tool == "taplo" else "tombi.toml", block)
+    good = write(project, "config.toml", GOOD)
+    bad = write(project, "deploy/eu/config.toml", BAD)
+    argv = [TAPLO, "check"] if tool == "taplo" else [TOMBI, "lint", "--offline"]
+    rc, out = run([*argv, good], project)
+    assert rc == 0, out
+    rc, out = run([*argv, bad], project)
+    assert rc != 0 and "bot_tokn" in out

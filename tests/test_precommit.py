@@ -275,3 +275,39 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref):
     rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
     assert rc != 0, out
     assert "stale" in out
+
+
+# ------------------------------------------------------------- docs/ci.md
+
+
+def _ci_yaml_blocks() -> list[str]:
+    text = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+
+
+def test_documented_pre_commit_config_is_valid(tmp_path):
+    from pre_commit.clientlib import load_config
+
+    (block,) = [b for b in _ci_yaml_blocks() if b.startswith("repos:")]
+    path = tmp_path / ".pre-commit-config.yaml"
+    path.write_text(block, encoding="utf-8")
+    config = load_config(str(path))
+    ids = [h["id"] for repo in config["repos"] for h in repo["hooks"]]
+    assert sorted(ids) == sorted(_manifest())
+
+
+def test_documented_hook_overrides_are_valid_and_known():
+    from pre_commit.clientlib import load_config  # noqa: F401  (same validator, per hook)
+    from ruamel.yaml import YAML
+
+    overrides = [b for b in _ci_yaml_blocks() if b.lstrip().startswith("- id:")]
+    assert overrides
+    known = _manifest()
+    for block in overrides:
+        (hook,) = YAML(typ="safe").load(block)
+        assert hook["id"] in known
+        if "files" in hook:
+            re.compile(hook["files"])
+            assert re.search(hook["files"], "deploy/prod/config.toml")
+        for arg in hook.get("args", []):
+            assert isinstance(arg, str)
