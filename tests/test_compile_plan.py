@@ -116,14 +116,19 @@ def test_disabled_family_selected_is_left_out_with_the_selector_warning():
 
 def test_disabled_account_is_never_run():
     text = SEED + '\n[wecom.accounts.spare]\nenabled = false\nbot_id = { env = "B" }\nsecret = { env = "S" }\n'
-    plan, findings, diags = compile_text(text, selectors=["wecom=spare"])
+    plan, findings, diags = compile_text(text, selectors=["lark=work", "wecom=spare"])
     assert [d.code for d in diags] == ["GW406"]
-    # loong drops the selector; the family then runs its default account
-    assert plan.lane("wecom").account_id == "alerts"
+    assert "runs its default account `alerts` instead" in diags[0].message
+    # loong drops the selector; the family then counts as not selected and
+    # runs its default account
+    assert plan.lane("wecom").name == "wecom/alerts"
     assert plan.lane("wecom").account_source == "explicit_default"
+    assert_valid_plan(plan)
+    # when the default is the disabled account there is nothing to run for wecom
     text2 = text.replace('default_account = "alerts"', 'default_account = "spare"')
-    plan2, _, diags2 = compile_text(text2, selectors=["wecom=spare"])
-    assert plan2.lane("wecom") is None  # the default is the disabled account: no lane
+    plan2, _, diags2 = compile_text(text2, selectors=["lark=work", "wecom=spare"])
+    assert plan2.lane("wecom") is None
+    assert "gets no lane" in diags2[0].message
 
 
 def test_no_lane_is_gw502():

@@ -163,8 +163,9 @@ class _Choice:
 def _lane_choices(model, selectors) -> list[_Choice]:
     """One choice per family that will run: selected families (the
     selector's account), then every other enabled supervised family (its
-    default account). Selected lanes for a disabled family or account are
-    left out: the selector stage has already warned (GW406)."""
+    default account). A selector for a disabled family or account never
+    reaches here: the selector stage drops it as loong does (warning GW406),
+    so its family counts as not selected."""
     out: list[_Choice] = []
     selected: set[str] = set()
     for rs in selectors:
