@@ -42,7 +42,7 @@ class ControlServer:
         handler = _make_handler(self._token, self._status_fn, self._stop_fn)
         self._server = _Server((LOOPBACK, self._requested_port), handler)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, name="gatewayctl-control", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gatewayctl-control", daemon=True
         )
         self._thread.start()
         return self.port
