@@ -273,3 +273,10 @@ def test_byte_identical_from_two_directories_in_real_processes(tmp_path):
         outs.append((d / "plan.json").read_bytes())
     assert outs[0] == outs[1]
     assert str(tmp_path).encode() not in outs[0]
+
+
+def test_unwritable_out_is_an_io_error_not_a_traceback(workdir):
+    r = run(["plan", "--config", "config.toml", "--out", "no/such/dir/plan.json"])
+    assert r.exit_code == exitcodes.IO_ERROR
+    assert "cannot write plan no/such/dir/plan.json" in r.stderr
+    assert list(workdir.iterdir()) == [workdir / "config.toml"]
