@@ -53,7 +53,7 @@ def main(argv):
         while total > 0:
             os.write(1, line[: min(total, 100)])
             total -= 100
-    report(state="ready", mode=mode, pid=os.getpid())
+    report(state="ready", mode=mode, pid=os.getpid(), env_names=sorted(os.environ))
     if mode in ("crash", "exit0"):
         time.sleep(float(argv[2]))
         code = 0 if mode == "exit0" else int(argv[3]) if len(argv) > 3 else 3

@@ -180,11 +180,12 @@ class _TableView:
         self._lines = 0
 
     def __call__(self, doc: dict) -> None:
-        width = 0
         try:
             width = os.get_terminal_size(self.stream.fileno()).columns
         except OSError:
-            width = 100
+            width = 0
+        if width <= 0:  # a terminal that does not know its size
+            width = 120
         rows = [
             f"multi-channel-serve  session {doc.get('attached_cli_session')!s}  phase {doc.get('phase')}  "
             f"lanes {doc.get('running_surface_count')}/{doc.get('configured_surface_count')} running  "
