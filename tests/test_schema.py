@@ -671,3 +671,21 @@ def _runtime_validator():
 
         _RUNTIME.append(fastjsonschema.compile(load_schema("config"), use_default=False))
     return _RUNTIME[0]
+
+
+# ------------------------------------------------ user errors never raise
+
+_any_key = st.one_of(
+    st.sampled_from(sorted(BY_TABLE) + ["accounts", "bot_token", "env", "exec", "file", "gateway", "handler", "channels", "lark", "acp"]),
+    st.text(max_size=5),
+    st.integers(),
+)
+_any_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.datetimes(), st.dates())
+_any_tree = st.recursive(_any_leaf, lambda i: st.one_of(st.lists(i, max_size=3), st.dictionaries(_any_key, i, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_any_key, _any_tree, max_size=5))
+def test_check_never_raises_on_arbitrary_trees(data):
+    for f in stage.check(data):
+        assert f.code in CODES and f.code.startswith("GW1") and f.message
