@@ -178,3 +178,10 @@ def test_accounts_inherit_and_each_account_is_named():
 def test_inherited_credential_satisfies_accounts():
     data = {"telegram": {"enabled": True, "bot_token_env": "TG", "accounts": {"a": {"allowed_chat_ids": [1]}}}}
     assert run(data) == []
+
+
+@pytest.mark.parametrize("field", ["app_id", "client_secret"])
+def test_qqbot_credentials_default_to_env_names_unless_blanked(field):
+    assert run({"qqbot": {"enabled": True}}) == []
+    (f,) = run({"qqbot": {"enabled": True, f"{field}_env": " "}})
+    assert (f.code, f.pointer) == ("GW301", f"/qqbot/{field}_env")
