@@ -41,6 +41,7 @@ def workdir(tmp_path, monkeypatch):
 def make_plan(workdir, *extra, out="plan.json"):
     r = run(["plan", "--config", "config.toml", *SELECTORS, "--out", out, *extra])
     assert r.exit_code == 0, r.output + r.stderr
+    plan_validator().validate(json.loads((workdir / out).read_bytes()))
     return workdir / out
 
 
@@ -123,6 +124,7 @@ def test_errors_write_no_plan_and_never_print_the_secret(tmp_path, monkeypatch):
         assert not (tmp_path / "p.json").exists()
     r = run(["plan", "--config", "c.toml", "--allow-inline-secrets"])
     assert r.exit_code == 0 and literal not in r.stdout
+    plan_validator().validate(json.loads(r.stdout))
     assert json.loads(r.stdout)["plan"]["lanes"][0]["secrets"] == [{"field": "bot_token", "kind": "inline", "ref": "/telegram/bot_token"}]
 
 
