@@ -30,6 +30,7 @@ __all__ = [
     "effective_secret",
     "env_name_problem",
     "example_env_name",
+    "explicit_env_name",
     "looks_like_secret",
 ]
 

@@ -64,12 +64,15 @@ def _table_of(fam: FamilyModel) -> str:
     return fam.pointer.lstrip("/")
 
 
+def dotted_table(fam: FamilyModel, acc: AccountModel) -> str:
+    """``telegram.accounts.work`` (or ``telegram`` for the single-account shape)."""
+    base = _table_of(fam)
+    return f"{base}.accounts.{_dotted_key(acc.key)}" if fam.has_accounts else base
+
+
 def dotted_field(fam: FamilyModel, acc: AccountModel, name: str) -> str:
     """``telegram.accounts.work.bot_token`` (or ``telegram.bot_token``)."""
-    base = _table_of(fam)
-    if fam.has_accounts:
-        return f"{base}.accounts.{_dotted_key(acc.key)}.{name}"
-    return f"{base}.{name}"
+    return f"{dotted_table(fam, acc)}.{name}"
 
 
 def field_or_account(acc: AccountModel, *names: str) -> tuple[str, str]:

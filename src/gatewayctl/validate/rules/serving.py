@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from gatewayctl.catalog import SUPERVISED_IDS, normalize_account_id
 from gatewayctl.diagnostics import Finding
-from gatewayctl.validate.rules._common import dotted_field, field_or_account, who
+from gatewayctl.validate.rules._common import dotted_field, dotted_table, field_or_account, who
 from gatewayctl.validate.secrets import effective_env_pointer, effective_secret, example_env_name
 
 # family -> credentials (secret fields) every served account needs.
@@ -134,11 +134,7 @@ def _missing_credential(code: str, fam, acc, name: str, why: str = "") -> Findin
         code,
         ptr,
         f"{who(fam, acc)} is enabled{why} but has no {name} (neither {name} nor {name}_env is set)",
-        hint=f'add {name} = {{ env = "{example}" }} to {_table_dotted(fam, acc)}',
+        hint=f'add {name} = {{ env = "{example}" }} to [{dotted_table(fam, acc)}]',
         target=target,
     )
 
-
-def _table_dotted(fam, acc) -> str:
-    full = dotted_field(fam, acc, "x")
-    return "[" + full[: -len(".x")] + "]"
