@@ -254,9 +254,9 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref):
     made = _make_plan(scratch, "config.toml", "plan.json")
     assert made.returncode == 0, made.stderr + made.stdout
     plan = json.loads((scratch / "plan.json").read_text(encoding="utf-8"))
-    # A tampered copy: same shape, a lane's account edited without re-digesting.
+    # A tampered copy: the control port edited by hand, digest left as it was.
     text = (scratch / "plan.json").read_text(encoding="utf-8")
-    tampered = text.replace('"config_sha256": "', '"config_sha256": "0', 1)
+    tampered = re.sub(r'"port": (\d+)', lambda m: f'"port": {int(m.group(1)) + 1}', text, count=1)
     assert tampered != text
     (scratch / "launch-plan.json").write_text(tampered, encoding="utf-8")
     _git("add", "plan.json", "launch-plan.json", cwd=scratch)
