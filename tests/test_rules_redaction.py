@@ -82,3 +82,8 @@ def test_clean_seed_example_has_no_findings():
     text = (Path(__file__).resolve().parents[1] / "examples" / "gateway-rollout.toml").read_text()
     data = tomllib.loads(text)
     assert run_all(RuleContext(data, build_model(data))) == []
+
+
+def test_rules_accept_any_top_level_value():
+    for data in (None, [], "text", 3, {"telegram": None}, {"providers": ["x"]}, {"providers": {"p": "x"}}):
+        assert run_all(RuleContext(data, build_model(data))) == []
