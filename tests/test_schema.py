@@ -669,7 +669,9 @@ def _runtime_validator():
     if not _RUNTIME:
         import fastjsonschema
 
-        _RUNTIME.append(fastjsonschema.compile(load_schema("config"), use_default=False))
+        # A private copy: fastjsonschema rewrites every $ref of the schema it
+        # is given in place, which would corrupt the shared cached schema.
+        _RUNTIME.append(fastjsonschema.compile(copy.deepcopy(load_schema("config")), use_default=False))
     return _RUNTIME[0]
 
 
@@ -689,3 +691,10 @@ _any_tree = st.recursive(_any_leaf, lambda i: st.one_of(st.lists(i, max_size=3),
 def test_check_never_raises_on_arbitrary_trees(data):
     for f in stage.check(data):
         assert f.code in CODES and f.code.startswith("GW1") and f.message
+
+
+def test_generating_validators_leaves_the_shared_schema_alone(tmp_path):
+    before = copy.deepcopy(load_schema("config"))
+    stage.generated_module_source()
+    stage._load_fast_validator(generated=tmp_path / "missing.py", cache=tmp_path / "c")
+    assert load_schema("config") == before

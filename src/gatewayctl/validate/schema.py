@@ -163,6 +163,9 @@ def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | N
         if validate is not None:
             return validate
     # The shipped module is missing or was generated from another schema.
+    # json.loads gives fastjsonschema a private copy: it rewrites every $ref
+    # of the schema it is given in place, and catalog.load_schema's cached
+    # dict is shared with every other stage.
     validate = load(cache_file("runtime"), lambda: _generate_source(json.loads(schema_bytes), schema_sha))
     if validate is None:  # pragma: no cover - our own generated code failed to run
         raise RuntimeError("the generated config validator could not be loaded")
@@ -211,6 +214,7 @@ def _write_cached_code(path: Path, code) -> None:
 
 def generated_module_source() -> str:
     """The text of ``_schema_compiled.py`` for the current schema file."""
+    # Parsed afresh, never catalog.load_schema's shared dict (see above).
     raw = schema_path("config").read_bytes()
     return _generate_source(json.loads(raw), hashlib.sha256(raw).hexdigest())
 
