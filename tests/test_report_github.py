@@ -72,6 +72,10 @@ def test_no_range_means_file_only():
     assert out.splitlines()[0] == "::error file=config.toml,title=GW001::cannot read file"
 
 
+def test_leading_dot_slash_is_dropped_from_file():
+    assert render(diag(path="./deploy/config.toml")).startswith("::error file=deploy/config.toml,line=7,")
+
+
 def test_multiline_span_omits_columns():
     name, props, _ = parse_command(render(diag(rng=(4, 10, 6, 2))).splitlines()[0])
     assert props == {"file": "config.toml", "line": "4", "endLine": "6", "title": "GW101"}

@@ -171,6 +171,8 @@ def test_multiline_region_and_unicode_columns(validator):
         ("conf/100%#1.yaml", "conf/100%25%231.yaml", "%SRCROOT%"),
         ("конфиг/кот.toml", "%D0%BA%D0%BE%D0%BD%D1%84%D0%B8%D0%B3/%D0%BA%D0%BE%D1%82.toml", "%SRCROOT%"),
         ("/etc/loong/config.toml", "file:///etc/loong/config.toml", None),
+        ("C:\\ops\\config.toml", "file:///C:/ops/config.toml", None),
+        ("deploy\\config.toml", "deploy/config.toml", "%SRCROOT%"),
     ],
 )
 def test_artifact_uris_are_valid_uri_references(validator, path, uri, base):
@@ -202,6 +204,10 @@ def test_fingerprint_ignores_position_but_not_identity():
     ]
     prints = {sarif.fingerprint(d) for d in [base, *others]}
     assert len(prints) == 5
+
+
+def test_fingerprint_same_file_however_spelled():
+    assert sarif.fingerprint(diag(path="./deploy/config.toml")) == sarif.fingerprint(diag(path="deploy/config.toml"))
 
 
 def test_fingerprints_stable_when_a_line_is_inserted_above():

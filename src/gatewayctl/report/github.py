@@ -24,7 +24,11 @@ def escape_property(text: str) -> str:
 
 
 def _properties(d: Diagnostic) -> list[tuple[str, str]]:
-    props: list[tuple[str, str]] = [("file", d.path)]
+    # GitHub matches annotations to repository paths: "./x" would not match.
+    path = d.path
+    while path.startswith("./"):
+        path = path[2:]
+    props: list[tuple[str, str]] = [("file", path)]
     r = d.range
     if r is not None:
         props.append(("line", str(r.start.line)))

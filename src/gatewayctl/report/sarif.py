@@ -107,13 +107,25 @@ def _is_pseudo_path(path: str) -> bool:
     return path.startswith("<") and path.endswith(">")
 
 
-def _artifact_location(path: str) -> dict:
+def _repo_path(path: str) -> str:
+    """The path as given, in forward slashes, without a leading "./": the
+    same file gets the same URI and fingerprint however it was spelled."""
     posix = path.replace("\\", "/")
+    while posix.startswith("./"):
+        posix = posix[2:]
+    return posix
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:/")
+
+
+def _artifact_location(path: str) -> dict:
+    posix = _repo_path(path)
     if posix.startswith("/"):
         # An absolute path cannot be resolved against the checkout root.
         return {"uri": "file://" + quote(posix, safe="/")}
-    while posix.startswith("./"):
-        posix = posix[2:]
+    if _DRIVE.match(posix):
+        return {"uri": "file:///" + quote(posix, safe="/:")}
     return {"uri": quote(posix, safe="/"), "uriBaseId": SRCROOT}
 
 
@@ -133,7 +145,7 @@ def _region(d: Diagnostic) -> dict | None:
 
 def fingerprint(d: Diagnostic) -> str:
     """Stable across edits that only move lines: no line or column goes in."""
-    material = "\x00".join((d.code, d.path.replace("\\", "/"), d.pointer, d.message))
+    material = "\x00".join((d.code, _repo_path(d.path), d.pointer, d.message))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
