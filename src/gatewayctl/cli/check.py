@@ -78,9 +78,12 @@ def sensitive_values(doc, pointers) -> set[str]:
             values.add(node)
             if "://" in node and "@" in node:
                 userinfo = node.split("://", 1)[1].split("@", 1)[0]
-                for part in userinfo.split(":"):
-                    if len(part) >= 4:
-                        values.add(part)
+                # "user:password": only the password is secret (scrubbing a
+                # user name like "user" would mangle words such as user_id);
+                # a bare userinfo is usually a token and is scrubbed whole.
+                secret_part = userinfo.split(":", 1)[1] if ":" in userinfo else userinfo
+                if len(secret_part) >= 4:
+                    values.add(secret_part)
     return values
 
 
