@@ -76,6 +76,13 @@ def test_leading_dot_slash_is_dropped_from_file():
     assert render(diag(path="./deploy/config.toml")).startswith("::error file=deploy/config.toml,line=7,")
 
 
+def test_pseudo_documents_have_no_file_but_keep_the_position_in_the_text():
+    out = render(diag("GW401", (2, 9, 2, 10), path="<command line>", message="expected `=`", hint=""))
+    assert out.splitlines()[0] == "::error title=GW401::<command line>:2:9: expected `=`"
+    out = render(diag("GW002", None, path="<stdin>", message="not TOML", hint=""))
+    assert out.splitlines()[0] == "::error title=GW002::<stdin>: not TOML"
+
+
 def test_multiline_span_omits_columns():
     name, props, _ = parse_command(render(diag(rng=(4, 10, 6, 2))).splitlines()[0])
     assert props == {"file": "config.toml", "line": "4", "endLine": "6", "title": "GW101"}

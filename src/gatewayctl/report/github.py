@@ -23,7 +23,14 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _is_pseudo_path(path: str) -> bool:
+    # "<stdin>", "<command line>": no file in the repository to annotate.
+    return path.startswith("<") and path.endswith(">")
+
+
 def _properties(d: Diagnostic) -> list[tuple[str, str]]:
+    if _is_pseudo_path(d.path):
+        return [("title", d.code)]
     # GitHub matches annotations to repository paths: "./x" would not match.
     path = d.path
     while path.startswith("./"):
@@ -48,6 +55,11 @@ def command(d: Diagnostic) -> str:
     kind = "error" if d.is_error else "warning"
     props = ",".join(f"{k}={escape_property(v)}" for k, v in _properties(d))
     text = d.message if not d.hint else f"{d.message}\nhint: {d.hint}"
+    if _is_pseudo_path(d.path):
+        # The position goes into the text, as there is no file to attach it to.
+        r = d.range
+        where = f"{d.path}:{r.start.line}:{r.start.column}" if r else d.path
+        text = f"{where}: {text}"
     return f"::{kind} {props}::{escape_data(text)}"
 
 
