@@ -83,8 +83,8 @@ class FakeSystem:
         self.signals.append((pgid, sig))
         return True
 
-    def group_members(self, pgid, min_start_ticks=0):
-        return []
+    def live_groups(self, groups):
+        return set()
 
     def sleep(self, seconds):
         self.t += seconds

@@ -497,9 +497,8 @@ class Owner:
         # Grandchildren outlive a leader that exits; their groups get SIGKILL too.
         for runner in self.lanes:
             runner.kill()
-        while mono() < hard_deadline and any(
-            r.pgid is not None and self.system.group_members(r.pgid, r.start_ticks or 0) for r in self.lanes
-        ):
+        groups = {r.pgid: r.start_ticks or 0 for r in self.lanes if r.pgid is not None}
+        while mono() < hard_deadline and self.system.live_groups(groups):
             self._wait(0.02)
         # Read what the lanes wrote last.
         while self._fd_lane and mono() < hard_deadline:

@@ -179,18 +179,16 @@ def reap_leftovers(paths: RuntimePaths, system: System, own_token: str, timeout_
     record = read_json(paths.lane_groups)
     if record is None or record.get("owner_token") == own_token:
         return []
-    killed = []
+    wanted: dict[int, int] = {}
     for group in record.get("groups") or []:
         pgid, since = group.get("pgid"), group.get("start_ticks")
-        if not isinstance(pgid, int) or pgid <= 1 or not isinstance(since, int):
-            continue
-        if system.group_members(pgid, since):
-            system.killpg(pgid, signal.SIGKILL)
-            killed.append(pgid)
+        if isinstance(pgid, int) and pgid > 1 and isinstance(since, int):
+            wanted[pgid] = since
+    killed = sorted(system.live_groups(wanted))
+    for pgid in killed:
+        system.killpg(pgid, signal.SIGKILL)
     deadline = system.monotonic() + timeout_s
-    while killed and system.monotonic() < deadline:
-        if not any(system.group_members(g) for g in killed):
-            break
+    while killed and system.live_groups({g: wanted[g] for g in killed}) and system.monotonic() < deadline:
         system.sleep(0.02)
     statefiles.remove(paths.lane_groups)
     return killed

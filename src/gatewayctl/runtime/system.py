@@ -45,6 +45,9 @@ def _child_setup(parent_pid: int):
     prctl = _PRCTL
 
     def setup() -> None:
+        # The kernel sends the parent-death signal when the *thread* that
+        # forked exits; the owner spawns lanes only from its main thread,
+        # which lives exactly as long as the owner process.
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # The owner may have died between fork and prctl; the signal would
@@ -141,9 +144,15 @@ class System:
             return False
         return True
 
-    def group_members(self, pgid: int, min_start_ticks: int = 0) -> list[int]:
-        """Live (non-zombie) pids in process group ``pgid`` that started at or after ``min_start_ticks``."""
-        found = []
+    def live_groups(self, groups: dict[int, int]) -> set[int]:
+        """Which of ``groups`` (pgid -> earliest start ticks) still have a live, non-zombie member.
+
+        One pass over /proc for all groups: with 50 lanes a scan per group
+        would read /proc thousands of times at every shutdown.
+        """
+        found: set[int] = set()
+        if not groups:
+            return found
         try:
             names = os.listdir("/proc")
         except OSError:
@@ -154,8 +163,9 @@ class System:
             stat = read_proc_stat(int(name))
             if stat is None or stat[0] in ("Z", "X"):
                 continue
-            if stat[1] == pgid and stat[3] >= min_start_ticks:
-                found.append(int(name))
+            since = groups.get(stat[1])
+            if since is not None and stat[3] >= since:
+                found.add(stat[1])
         return found
 
     def sleep(self, seconds: float) -> None:
