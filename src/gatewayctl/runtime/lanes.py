@@ -218,7 +218,7 @@ class LaneRunner:
 
     def _worker_ready(self) -> bool:
         worker = self.worker or {}
-        return worker.get("ready") is True or worker.get("state") in READY_STATES
+        return worker.get("ready") is True or worker.get("connected") is True or worker.get("state") in READY_STATES
 
     def refresh_worker_status(self) -> None:
         """Fold the worker's own status file in, when it changed."""
