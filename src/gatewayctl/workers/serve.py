@@ -25,7 +25,7 @@ from gatewayctl.workers import handlers, secrets
 from gatewayctl.workers.base import Clock, HandlerError, LaneContext, LaneFailure, Stopped
 from gatewayctl.workers.status import StatusWriter
 
-FAMILIES = ("telegram", "matrix", "whatsapp")
+FAMILIES = ("telegram", "matrix", "whatsapp", "wecom", "feishu", "qqbot")
 ENV_STATUS = "GATEWAYCTL_LANE_STATUS"
 ENV_RUNTIME_DIR = "GATEWAYCTL_RUNTIME_DIR"
 ENV_LANE = "GATEWAYCTL_LANE"  # family/account, set by the owner for each lane it starts
@@ -51,6 +51,18 @@ def _family_runner(family: str):
         from gatewayctl.workers.whatsapp import WhatsAppLane
 
         return WhatsAppLane
+    if family == "wecom":
+        from gatewayctl.workers.wecom import WeComLane
+
+        return WeComLane
+    if family == "feishu":
+        from gatewayctl.workers.feishu import FeishuLane
+
+        return FeishuLane
+    if family == "qqbot":
+        from gatewayctl.workers.qqbot import QQBotLane
+
+        return QQBotLane
     return None
 
 
