@@ -210,7 +210,9 @@ class _Builder:
         rng = self.lines.range(*_span(self.text, node)) if node is not None else None
         self.problems.append(load_diagnostic(code, self.path, message, hint, rng, pointer_join(*tokens)))
 
-    def value(self, node, tokens: list):
+    def value(self, node, tokens: list, where=None):
+        """``where``: the node to point at for a recursive alias (its key),
+        since an alias shares its anchor's node and marks."""
         self.count += 1
         if self.count == MAX_VALUES:
             self.problem("GW007", tokens, node, f"aliases expand to more than {MAX_VALUES} values",
@@ -220,7 +222,7 @@ class _Builder:
         if _is_scalar(node):
             return self._scalar(node, tokens)
         if id(node) in self.active:
-            self.problem("GW007", tokens, node, "an alias refers to a mapping or list that contains it",
+            self.problem("GW007", tokens, where if where is not None else node, "an alias refers to a mapping or list that contains it",
                          "A config cannot be recursive: copy the values instead of aliasing an ancestor.")
             return None
         self.active.add(id(node))
@@ -228,7 +230,7 @@ class _Builder:
             if _is_sequence(node):
                 if node.tag != _SEQ:
                     return self._bad_tag(node, tokens)
-                return [self.value(item, tokens + [str(i)]) for i, item in enumerate(node.value)]
+                return [self.value(item, tokens + [str(i)], where=node) for i, item in enumerate(node.value)]
             if node.tag != _MAP:
                 return self._bad_tag(node, tokens)
             return self._mapping(node, tokens)
@@ -281,10 +283,10 @@ class _Builder:
                              "Remove one of the two entries or merge them; the later one would silently win.")
                 continue
             first[key] = k
-            out[key] = self.value(v, tokens + [key])
+            out[key] = self.value(v, tokens + [key], where=k)
         for k, v in effective_pairs(node, set()):
             if _is_scalar(k) and k.tag == _STR and k.value not in out and k.value not in first:
-                out[k.value] = self.value(v, tokens + [k.value])
+                out[k.value] = self.value(v, tokens + [k.value], where=k)
         return out
 
 
