@@ -219,6 +219,12 @@ def test_gateway_section(schema):
     assert v.is_valid({"gateway": {"handler": {"echo": True}, "loong_only_key": 1}})
     assert not v.is_valid({"gateway": {"handler": {"exec": ["x"], "url": "http://127.0.0.1:1/"}}})
     assert not v.is_valid({"gateway": {"worker": {"command": ["run", ""]}}})
+    # gatewayctl's own sub-tables are strict: a typo there would silently
+    # fall back to a default.
+    for sub in ("worker", "restart", "handler"):
+        assert p[sub]["additionalProperties"] is False
+    f = only(stage.check({"gateway": {"restart": {"polcy": "on-failure"}}}), "GW101")
+    assert f.pointer == "/gateway/restart/polcy" and "did you mean `policy`?" in f.message
 
 
 def test_known_sections_match_the_schema(schema):

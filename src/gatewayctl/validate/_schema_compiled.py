@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "56359afb4c95d73dab80e810b2d2245e80661b0b4d93466873fb5eee4972b80a"
+SCHEMA_SHA256 = "5f18717999f2b5051a67655de2aa79405520782ba0db79e2a4c374b65ebd4e65"
 
 
 class JsonSchemaValueException(ValueError):
@@ -4074,6 +4074,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                                 data__worker__command_item_len = len(data__worker__command_item)
                                 if data__worker__command_item_len < 1:
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.command[{data__worker__command_x}]".format(**locals()) + " must be longer than or equal to 1 characters")
+                if data__worker_keys:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker must not contain "+str(data__worker_keys)+" properties")
         if "restart" in data_keys:
             data_keys.remove("restart")
             data__restart = data["restart"]
@@ -4121,6 +4123,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if isinstance(data__restart__backoffmaxs, (int, float, Decimal)) and not isinstance(data__restart__backoffmaxs, bool):
                         if data__restart__backoffmaxs <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_max_s must be bigger than 0")
+                if data__restart_keys:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart must not contain "+str(data__restart_keys)+" properties")
         if "stop_grace_s" in data_keys:
             data_keys.remove("stop_grace_s")
             data__stopgraces = data["stop_grace_s"]
@@ -4202,6 +4206,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if isinstance(data__handler__timeouts, (int, float, Decimal)) and not isinstance(data__handler__timeouts, bool):
                         if data__handler__timeouts <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be bigger than 0")
+                if data__handler_keys:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must not contain "+str(data__handler_keys)+" properties")
     return data
 
 
