@@ -148,8 +148,10 @@ class _LineView:
             line = f"gateway owner {phase}"
             if phase in ("running", "starting") and doc.get("port") is not None:
                 line += f" (pid {doc.get('pid')}, control {doc.get('bind_address')}:{doc.get('port')})"
-            if phase in ("stopped", "failed") and (doc.get("last_error") or doc.get("shutdown_reason")):
-                line += f": {doc.get('last_error') or doc.get('shutdown_reason')}"
+            if phase == "failed" and doc.get("last_error"):
+                line = doc["last_error"]  # already reads "<owner> failed because ..."
+            elif phase == "stopped" and doc.get("shutdown_reason"):
+                line += f": {doc['shutdown_reason']}"
             out.append(line)
         for lane in doc.get("lanes") or []:
             key = _lane_label(lane)
@@ -232,6 +234,8 @@ def run_owner(settings: RunSettings) -> int:
         view = _TableView(sys.stdout)
     else:
         view = _LineView(sys.stdout if settings.live_view else sys.stderr)
+    # The failure line goes to stderr once: the view already wrote it there for `gateway run`.
+    failure_shown = not settings.live_view
     owner = Owner(plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd()), system=system, on_change=view)
     try:
         owner.claim()
@@ -243,7 +247,8 @@ def run_owner(settings: RunSettings) -> int:
         return exitcodes.IO_ERROR
     result = owner.run()
     if not result.ok:
-        _err(result.last_error or "gateway owner failed")
+        if not failure_shown or not result.last_error:
+            _err(result.last_error or "gateway owner failed")
         return exitcodes.OWNER_FAILED
     return exitcodes.OK
 
