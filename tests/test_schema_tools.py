@@ -1,4 +1,4 @@
-"""Editors' TOML tools read schemas/config.schema.json as written.
+"""Editors' TOML tools (and the benchmark peer) read schemas/config.schema.json as written.
 
 taplo (Even Better TOML in VS Code) and tombi both take draft-07 schemas; a
 config that gatewayctl accepts must lint clean in them, and a schema error
@@ -63,3 +63,16 @@ def test_tombi_accepts_valid_configs(path, tmp_path):
 @pytest.mark.parametrize("path", INVALID, ids=[p.name for p in INVALID])
 def test_tombi_rejects_schema_errors(path, tmp_path):
     assert _tombi(path, tmp_path).returncode != 0
+
+
+def test_check_jsonschema_accepts_every_valid_fixture():
+    # The benchmark peer reads the same schema: it must agree on what is valid.
+    valid = sorted(p for p in (REPO / "fixtures" / "valid").iterdir() if p.suffix in (".toml", ".yaml", ".yml"))
+    argv = [_tool("check-jsonschema"), "--schemafile", str(REPO / "schemas" / "config.schema.json"), *map(str, valid)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_check_jsonschema_rejects_schema_errors():
+    argv = [_tool("check-jsonschema"), "--schemafile", str(REPO / "schemas" / "config.schema.json"), *map(str, INVALID)]
+    assert subprocess.run(argv, capture_output=True, text=True, timeout=120).returncode == 1
