@@ -250,7 +250,10 @@ class Owner:
             self._fail(f"{self.label} failed: {exc.strerror or exc}{where}")
         finally:
             if any(r.has_process or r.state == LaneState.BACKOFF for r in self.lanes):
-                self._drain_lanes()
+                try:
+                    self._drain_lanes()
+                except OSError as exc:  # a full disk while draining must not skip finalize
+                    self.last_error = self.last_error or f"{self.label} failed while stopping lanes: {exc}"
             self._finalize()
             if old_handlers:
                 self._restore_signals(old_handlers)
