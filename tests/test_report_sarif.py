@@ -183,13 +183,29 @@ def test_artifact_uris_are_valid_uri_references(validator, path, uri, base):
     assert art.get("uriBaseId") == base
 
 
-def test_pseudo_documents_get_a_logical_location_only(validator):
-    d = diag("GW401", 1, 9, 1, 10, path="<command line>", pointer="/0", message="expected `=`")
-    log = render(report(d, files=["config.toml"]))
+def test_every_result_has_a_physical_artifact_location(validator):
+    """GitHub code scanning rejects a whole upload if one result has no
+    physicalLocation.artifactLocation.uri: selector findings from the command
+    line are anchored to the first real file checked, without a region."""
+    d = diag("GW401", 1, 9, 1, 10, path="<command line>", pointer="/0", message="expected `=`", hint="")
+    log = render(report(d, diag(), files=["<stdin>", "config.toml", "other.toml"]))
     assert_valid(validator, log)
-    (loc,) = log["runs"][0]["results"][0]["locations"]
-    assert "physicalLocation" not in loc
+    res = log["runs"][0]["results"][0]
+    assert res["ruleId"] == "GW401"
+    (loc,) = res["locations"]
+    assert loc["physicalLocation"] == {"artifactLocation": {"uri": "config.toml", "uriBaseId": "%SRCROOT%"}}
     assert loc["logicalLocations"][0]["fullyQualifiedName"] == "<command line>#/0"
+    assert res["message"]["text"] == "<command line>:1:9: expected `=`"
+    for r in log["runs"][0]["results"]:
+        assert r["locations"] and r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+
+
+def test_stdin_without_a_name_still_gets_an_artifact():
+    d = diag("GW002", 2, 1, 2, 4, path="<stdin>", pointer="", message="not TOML", hint="")
+    log = render(report(d, files=["<stdin>"]))
+    (loc,) = log["runs"][0]["results"][0]["locations"]
+    assert loc["physicalLocation"]["artifactLocation"]["uri"] == "stdin"
+    assert log["runs"][0]["results"][0]["message"]["text"] == "<stdin>:2:1: not TOML"
 
 
 def test_fingerprint_ignores_position_but_not_identity():

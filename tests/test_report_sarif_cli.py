@@ -165,3 +165,14 @@ def test_fixture_corpus_in_sarif_validates(gatewayctl_cmd, repo_root, validator)
     rc_json, out_json, _ = run(gatewayctl_cmd, ["--format", "json", *corpus], repo_root)
     assert len(log["runs"][0]["results"]) == len(json.loads(out_json)["diagnostics"])
     assert {r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]} == {r["ruleId"] for r in log["runs"][0]["results"]}
+
+
+def test_command_line_selector_findings_are_uploadable(gatewayctl_cmd, tmp_path, validator):
+    cfg = write(tmp_path, "config.toml", GOOD)
+    rc, out, err = run(gatewayctl_cmd, ["--format", "sarif", "--channel-account", "telegram", cfg], tmp_path)
+    assert rc == 1, err
+    log = json.loads(out)
+    assert_valid(validator, log)
+    (res,) = [r for r in log["runs"][0]["results"] if r["ruleId"] == "GW401"]
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "config.toml"
+    assert res["message"]["text"].startswith("<command line>:1:")

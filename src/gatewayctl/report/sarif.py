@@ -149,30 +149,48 @@ def fingerprint(d: Diagnostic) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def _location(d: Diagnostic) -> dict:
-    loc: dict = {}
-    if not _is_pseudo_path(d.path):
-        physical: dict = {"artifactLocation": _artifact_location(d.path)}
+def _anchor_path(inp: ReportInput) -> str:
+    """The file a result without one of its own is attached to.
+
+    GitHub code scanning rejects the whole upload when any result lacks a
+    physical artifact location, so "<command line>" selector findings (and
+    "<stdin>") are anchored to the first real file checked, without a
+    region; the logical location and the message keep where they really are.
+    """
+    for f in inp.files:
+        if not _is_pseudo_path(f.path):
+            return f.path
+    # Only stdin without --stdin-filename: there is no file at all.
+    return "stdin"
+
+
+def _location(d: Diagnostic, anchor: str) -> dict:
+    if _is_pseudo_path(d.path):
+        physical: dict = {"artifactLocation": _artifact_location(anchor)}
+    else:
+        physical = {"artifactLocation": _artifact_location(d.path)}
         region = _region(d)
         if region is not None:
             physical["region"] = region
-        loc["physicalLocation"] = physical
     # The JSON pointer names the config entry independent of formatting.
     logical = {"fullyQualifiedName": f"{d.path}#{d.pointer}", "kind": "member"}
     if d.pointer:
         logical["name"] = d.pointer
-    loc["logicalLocations"] = [logical]
-    return loc
+    return {"physicalLocation": physical, "logicalLocations": [logical]}
 
 
-def _result(d: Diagnostic, rule_index: int) -> dict:
+def _result(d: Diagnostic, rule_index: int, anchor: str) -> dict:
     text = d.message if not d.hint else f"{d.message}\nHint: {d.hint}"
+    if _is_pseudo_path(d.path):
+        r = d.range
+        where = f"{d.path}:{r.start.line}:{r.start.column}" if r else d.path
+        text = f"{where}: {text}"
     result = {
         "ruleId": d.code,
         "ruleIndex": rule_index,
         "level": d.severity.value,
         "message": {"text": text},
-        "locations": [_location(d)],
+        "locations": [_location(d, anchor)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(d)},
     }
     props = {"pointer": d.pointer}
@@ -186,11 +204,12 @@ def build(inp: ReportInput) -> dict:
     """The SARIF log as a plain dict (render() serializes it)."""
     codes = sorted({d.code for d in inp.diagnostics if d.code in CODES})
     index = {c: i for i, c in enumerate(codes)}
+    anchor = _anchor_path(inp)
     results = []
     for d in inp.diagnostics:
         if d.code not in index:  # pragma: no cover - every code is registered
             continue
-        results.append(_result(d, index[d.code]))
+        results.append(_result(d, index[d.code], anchor))
     info_uri = information_uri()
     rules_uri = rules_doc_uri(info_uri)
     run = {
