@@ -560,6 +560,27 @@ def test_damaged_cache_is_recompiled(tmp_path):
         _assert_behaves(stage._load_fast_validator(cache=cache))
 
 
+def test_no_home_means_no_cache(monkeypatch):
+    monkeypatch.delenv("GATEWAYCTL_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def homeless():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    assert stage.cache_dir() is None
+    monkeypatch.setattr(stage, "cache_dir", lambda: None)
+    _assert_behaves(stage._load_fast_validator())
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEWAYCTL_CACHE_DIR", str(tmp_path / "x"))
+    assert stage.cache_dir() == tmp_path / "x"
+    monkeypatch.delenv("GATEWAYCTL_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert stage.cache_dir() == tmp_path / "xdg" / "gatewayctl"
+
+
 def test_unwritable_cache_only_costs_speed(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")

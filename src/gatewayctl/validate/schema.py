@@ -106,13 +106,19 @@ def _fast_is_valid(data) -> bool:
     return True
 
 
-def cache_dir() -> Path:
-    """Where compiled validators are cached: $GATEWAYCTL_CACHE_DIR, else the XDG cache."""
+def cache_dir() -> Path | None:
+    """Where compiled validators are cached: $GATEWAYCTL_CACHE_DIR, else the
+    XDG cache; None when there is no home to cache in (no caching then)."""
     explicit = os.environ.get("GATEWAYCTL_CACHE_DIR", "").strip()
     if explicit:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return Path(xdg or Path.home() / ".cache") / "gatewayctl"
+    if xdg:
+        return Path(xdg) / "gatewayctl"
+    try:
+        return Path.home() / ".cache" / "gatewayctl"
+    except (RuntimeError, KeyError):
+        return None
 
 
 def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | None = None, cache: Path | None = None):
@@ -128,16 +134,18 @@ def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | N
     """
     schema_file = schema_file or schema_path("config")
     generated = generated or _GENERATED_PATH
-    cache = cache if cache is not None else cache_dir()
+    cache = cache if cache is not None else cache_dir()  # None: no caching
     schema_bytes = schema_file.read_bytes()
     schema_sha = hashlib.sha256(schema_bytes).hexdigest()
 
-    def cache_file(origin: str) -> Path:
+    def cache_file(origin: str) -> Path | None:
+        if cache is None:
+            return None
         key = hashlib.sha256(f"{schema_sha}|{origin}|{sys.implementation.cache_tag}".encode()).hexdigest()[:32]
         return cache / f"config-validator-{key}.marshal"
 
-    def load(path: Path, make_source):
-        code = _read_cached_code(path)
+    def load(path: Path | None, make_source):
+        code = _read_cached_code(path) if path is not None else None
         if code is not None:
             validate = _exec_validator(code)
             if validate is not None:
@@ -146,7 +154,8 @@ def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | N
         if source is None:
             return None
         code = compile(source, str(generated), "exec")
-        _write_cached_code(path, code)
+        if path is not None:
+            _write_cached_code(path, code)
         return _exec_validator(code)
 
     try:
