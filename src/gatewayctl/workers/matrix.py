@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from gatewayctl.workers import cursor
+from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
     Backoff,
     Inbound,
@@ -143,9 +143,11 @@ class MatrixLane:
         own = self.client is None
         if own:
             self.client = httpx.AsyncClient()
+        self.cursor = Cursor(self.ctx)
         try:
             await self._run()
         finally:
+            self.cursor.close()
             if own:
                 await self.client.aclose()
 
@@ -159,7 +161,7 @@ class MatrixLane:
             self.user_id = str(who.get("user_id") or "")
         if not self.allowed_rooms:
             ctx.status.error("allowed_room_ids is empty: no room will be answered (fail closed)")
-        state = cursor.load(ctx)
+        state = self.cursor.load()
         since = state.get("since") if isinstance(state.get("since"), str) else None
         done = set(state.get("done") or ()) if since else set()
         if since is None:
@@ -188,12 +190,12 @@ class MatrixLane:
                     continue
                 await self._handle(room_id, event)
                 done.add(event_id)
-                cursor.save(ctx, {"since": since, "done": sorted(done)})
+                self.cursor.save({"since": since, "done": sorted(done)})
             next_batch = data.get("next_batch")
             if isinstance(next_batch, str) and next_batch:
                 since = next_batch
                 done = set()
-                cursor.save(ctx, {"since": since, "done": []})
+                self.cursor.save({"since": since, "done": []})
 
     async def _skip_backlog(self) -> str:
         """A fresh start answers from now on, not hours of history."""
@@ -208,7 +210,7 @@ class MatrixLane:
             token = data.get("next_batch")
             if isinstance(token, str) and token:
                 self.ctx.status.connected(True)
-                cursor.save(self.ctx, {"since": token, "done": []})
+                self.cursor.save({"since": token, "done": []})
                 return token
             await self.ctx.pause(self.backoff.next_delay())
 

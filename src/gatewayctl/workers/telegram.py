@@ -15,7 +15,7 @@ import logging
 
 import httpx
 
-from gatewayctl.workers import cursor
+from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.secrets import describe as _describe
 from gatewayctl.workers.base import (
     Backoff,
@@ -127,9 +127,11 @@ class TelegramLane:
         own_client = self.client is None
         if own_client:
             self.client = httpx.AsyncClient()
+        self.cursor = Cursor(self.ctx)
         try:
             await self._run()
         finally:
+            self.cursor.close()
             if own_client:
                 await self.client.aclose()
 
@@ -141,7 +143,7 @@ class TelegramLane:
             raise LaneFailure(f"{ctx.lane.name}: getMe refused: 409 {exc.description}") from None
         if not self.allowed_chats:
             ctx.status.error("allowed_chat_ids is empty: no chat will be answered (fail closed)")
-        state = cursor.load(ctx)
+        state = self.cursor.load()
         offset = state.get("offset") if isinstance(state.get("offset"), int) else None
         while not ctx.stop.is_set():
             payload = {"timeout": self.poll_timeout, "allowed_updates": ["message"]}
@@ -174,7 +176,7 @@ class TelegramLane:
                     continue
                 await self._handle(update)
                 offset = update["update_id"] + 1
-                cursor.save(ctx, {"offset": offset})
+                self.cursor.save({"offset": offset})
 
     async def _conflict_reason(self, description: str) -> str:
         name = self.ctx.lane.name

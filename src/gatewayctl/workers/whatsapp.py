@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 import httpx
 
-from gatewayctl.workers import cursor
+from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
     Backoff,
     Inbound,
@@ -78,6 +78,7 @@ class WhatsAppLane:
         except ValueError as exc:
             raise LaneFailure(f"{lane.name}: {exc}") from None
         self.client = client
+        self.cursor = Cursor(ctx)
         self.server: asyncio.base_events.Server | None = None
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.in_flight: set[str] = set()
@@ -88,13 +89,13 @@ class WhatsAppLane:
         self.seen[message_id] = None
         while len(self.seen) > _SEEN_KEEP:
             self.seen.popitem(last=False)
-        cursor.save(self.ctx, {"seen": list(self.seen)})
+        self.cursor.save({"seen": list(self.seen)})
 
     async def run(self) -> None:
         own = self.client is None
         if own:
             self.client = httpx.AsyncClient()
-        state = cursor.load(self.ctx)
+        state = self.cursor.load()
         for mid in state.get("seen") or ():
             if isinstance(mid, str):
                 self.seen[mid] = None
@@ -119,6 +120,7 @@ class WhatsAppLane:
             if self.server is not None:
                 self.server.close()
                 await self.server.wait_closed()
+            self.cursor.close()
             if own:
                 await self.client.aclose()
 
