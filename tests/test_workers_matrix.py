@@ -158,3 +158,14 @@ def test_restart_mid_stream_loses_and_repeats_nothing(mx, tmp_path):
     replies = [s["content"]["body"] for s in mx.snapshot_sent()]
     assert sorted(replies) == sorted(f"handled: {t}" for t in texts)
     assert mx.send_attempts == 10  # not even an idempotent repeat
+
+
+def test_own_replies_never_answered_even_without_ignore_self(mx):
+    p = plans.plan([plans.matrix_lane(mx, ignore_self_messages=False)], plans.Handler(kind="echo"))
+    with plans.LaneThread(p, "matrix", _env(mx)):
+        assert _poll(lambda: len(mx.sync_calls) >= 2)
+        mx.inject(ROOM, ALICE, "once")
+        assert mx.wait_sent(1)
+        reply_pos = mx.pos
+        assert _poll(_synced_past(mx, reply_pos))  # the reply came back through /sync and was skipped
+    assert [s["content"]["body"] for s in mx.snapshot_sent()] == ["once"]

@@ -234,6 +234,12 @@ class MatrixLane:
         sender = str(event.get("sender") or "")
         if self.ignore_self and self.user_id and sender == self.user_id:
             return
+        unsigned = event.get("unsigned")
+        if isinstance(unsigned, dict) and unsigned.get("transaction_id"):
+            # Only events sent with this very access token carry our txn id:
+            # our own replies. Answering them would loop even with
+            # ignore_self_messages off.
+            return
         relates = content.get("m.relates_to")
         if (isinstance(relates, dict) and relates.get("rel_type") == "m.replace") or "m.new_content" in content:
             return
