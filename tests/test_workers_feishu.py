@@ -227,7 +227,7 @@ def test_websocket_retried_event_answered_once_and_reconnect_after_drop(fs, tmp_
         ev = message_event("first", event_id="ev_ws_1")
         fs.push_event(ev)
         fs.push_event(ev)
-        assert fs.wait_sent(1)
+        assert fs.wait_sent(1) and fs.wait_acks(2)
         fs.drop_ws()
         assert fs.wait_ws(2, timeout=15)
         fs.push_event(ev)  # redelivered after the reconnect: still answered once

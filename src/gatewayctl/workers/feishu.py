@@ -37,7 +37,7 @@ from collections import OrderedDict
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from gatewayctl.workers import cursor
+from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
     Backoff,
     Inbound,
@@ -153,6 +153,7 @@ class FeishuLane:
         self.in_flight: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self.receiver = None
+        self.cursor = Cursor(ctx)
         self._fatal: LaneFailure | None = None
         self._fatal_event = asyncio.Event()
 
@@ -162,7 +163,7 @@ class FeishuLane:
         own = self.client is None
         if own:
             self.client = httpx.AsyncClient()
-        for eid in cursor.load(ctx).get("seen") or ():
+        for eid in self.cursor.load().get("seen") or ():
             if isinstance(eid, str):
                 self.seen[eid] = None
         if not self.allowed_chats:
@@ -191,6 +192,7 @@ class FeishuLane:
         finally:
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            self.cursor.close()
             if own:
                 await self.client.aclose()
 
@@ -313,7 +315,7 @@ class FeishuLane:
         self.seen[event_id] = None
         while len(self.seen) > _SEEN_KEEP:
             self.seen.popitem(last=False)
-        cursor.save(self.ctx, {"seen": list(self.seen)})
+        self.cursor.save({"seen": list(self.seen)})
 
     async def _event(self, event_id: str, body: dict) -> None:
         try:
