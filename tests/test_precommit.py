@@ -1,11 +1,18 @@
 """pre-commit hooks, driven by the real pre-commit tool.
 
-`pre-commit try-repo <this checkout> <hook> --ref <HEAD>` installs this
-repository into pre-commit's own virtualenv (pip, from the package index)
-and runs the hook on a scratch git repository, exactly as a user's
-.pre-commit-config.yaml would. try-repo tests the *committed* HEAD of the
-checkout; CI runs on a fresh clone, where HEAD is the code under test.
-The environment is built once per session (one PRE_COMMIT_HOME) and reused.
+Two ways, both installing this repository into pre-commit's own virtualenv
+(pip, from the package index) and running a hook on a scratch git
+repository with a good and a bad config:
+
+- `pre-commit try-repo <this checkout> <hook> --ref <HEAD>`, the tool's own
+  way to try a hook repository. try-repo always builds in a throw-away
+  store (it ignores PRE_COMMIT_HOME), so it is used for the two core cases.
+- `pre-commit run` with a .pre-commit-config.yaml naming this checkout at
+  HEAD, exactly what a user writes; its environment lives in one
+  PRE_COMMIT_HOME per test session and is built once and reused.
+
+Both test the *committed* HEAD of the checkout; CI runs on a fresh clone,
+where HEAD is the code under test.
 """
 
 from __future__ import annotations
@@ -166,12 +173,44 @@ def scratch(tmp_path) -> Path:
 
 
 def try_repo(scratch: Path, home: Path, ref: str, hook: str, *args: str) -> tuple[int, str]:
+    argv = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), hook, "--ref", ref, *args]
+    proc = subprocess.run(argv, cwd=scratch, env=_precommit_env(home), capture_output=True, text=True, timeout=900)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _precommit_env(home: Path) -> dict:
     env = dict(os.environ)
     env.update(PRE_COMMIT_HOME=str(home), PRE_COMMIT_COLOR="never", NO_COLOR="1")
     env.pop("PRE_COMMIT_NO_CONCURRENCY", None)
-    argv = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), hook, "--ref", ref, *args]
-    proc = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
+    return env
+
+
+def _write_config(scratch: Path, ref: str, hook: str) -> None:
+    config = f"repos:\n  - repo: {REPO.as_posix()}\n    rev: {ref}\n    hooks:\n      - id: {hook}\n"
+    (scratch / ".pre-commit-config.yaml").write_text(config, encoding="utf-8")
+    _git("add", ".pre-commit-config.yaml", cwd=scratch)
+
+
+def precommit_run(scratch: Path, home: Path, ref: str, hook: str, *args: str) -> tuple[int, str]:
+    """`pre-commit run HOOK` from a user's .pre-commit-config.yaml (cached env)."""
+    _write_config(scratch, ref, hook)
+    argv = [sys.executable, "-m", "pre_commit", "run", hook, *args]
+    proc = subprocess.run(argv, cwd=scratch, env=_precommit_env(home), capture_output=True, text=True, timeout=900)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def hook_env(tmp_path_factory, precommit_home, head_ref) -> Path:
+    """Build the hook environment once for the session; returns its bin/."""
+    repo = tmp_path_factory.mktemp("install-hooks")
+    _git("init", "-q", cwd=repo)
+    # Both hooks share one environment: the repository at one rev.
+    _write_config(repo, head_ref, "gatewayctl-check")
+    proc = subprocess.run([sys.executable, "-m", "pre_commit", "install-hooks"], cwd=repo,
+                          env=_precommit_env(precommit_home), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (bindir,) = {p.parent for p in precommit_home.glob("repo*/py_env-*/bin/gatewayctl")}
+    return bindir
 
 
 def add(scratch: Path, files: dict[str, str]) -> list[str]:
@@ -208,16 +247,16 @@ def test_check_hook_fails_bad_config_with_code_visible(scratch, precommit_home, 
 
 @pytest.mark.slow
 @pytest.mark.tools
-def test_check_hook_all_files_uses_the_files_pattern(scratch, precommit_home, head_ref):
+def test_check_hook_all_files_uses_the_files_pattern(scratch, precommit_home, head_ref, hook_env):
     # pyproject.toml is not valid as a channel config; the pattern must skip it.
     add(scratch, {"pyproject.toml": '[telegram]\nbot_tokn = 1\n', "config.toml": GOOD, "notes.yaml": BAD_YAML})
-    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--all-files")
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-check", "--all-files")
     assert rc == 0, out
 
 
 @pytest.mark.slow
 @pytest.mark.tools
-def test_check_hook_parallel_batches_report_every_bad_file(scratch, precommit_home, head_ref):
+def test_check_hook_parallel_batches_report_every_bad_file(scratch, precommit_home, head_ref, hook_env):
     """Many files: pre-commit shuffles them and splits them into concurrent
     batches (one per CPU). Every bad file must be reported, whichever batch
     it lands in, and no batch may disturb another."""
@@ -225,7 +264,7 @@ def test_check_hook_parallel_batches_report_every_bad_file(scratch, precommit_ho
     files = {f"svc{i:03d}/config.toml": GOOD for i in range(60)}
     files.update({p: BAD for p in bad})
     add(scratch, files)
-    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--all-files", "--verbose")
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-check", "--all-files", "--verbose")
     assert rc == 1, out
     reported = set(re.findall(r"(svc\d{3}/config\.toml):3:1", out))
     assert reported == bad
@@ -249,7 +288,7 @@ def _make_plan(scratch: Path, config: str, out: str) -> subprocess.CompletedProc
 
 @pytest.mark.slow
 @pytest.mark.tools
-def test_plan_verify_hook(scratch, precommit_home, head_ref):
+def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
     add(scratch, {"config.toml": GOOD})
     made = _make_plan(scratch, "config.toml", "plan.json")
     assert made.returncode == 0, made.stderr + made.stdout
@@ -261,20 +300,36 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref):
     (scratch / "launch-plan.json").write_text(tampered, encoding="utf-8")
     _git("add", "plan.json", "launch-plan.json", cwd=scratch)
 
-    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
     assert rc == 0, out
     assert re.search(r"gatewayctl plan verify\.+Passed", out), out
 
-    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json", "launch-plan.json")
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json", "launch-plan.json")
     assert rc != 0, out
     assert "launch-plan.json" in out and "tampered" in out
     assert plan["format_version"]  # a real plan was verified, not an empty file
 
     # The config changes after the plan was made: the saved plan is stale.
     (scratch / "config.toml").write_text(GOOD.replace("123456789", "987654321"), encoding="utf-8")
-    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
     assert rc != 0, out
     assert "stale" in out
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_installed_hook_ships_the_schemas_as_package_data(hook_env, head_ref):
+    """pre-commit installs a real wheel (not an editable checkout): the
+    schemas must be inside the package, byte-identical to the commit's."""
+    for name in ("config", "plan", "status"):
+        proc = subprocess.run([str(hook_env / "gatewayctl"), "schema", "--path", name], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        installed = Path(proc.stdout.strip())
+        assert "site-packages" in installed.parts and installed.parent.name == "schemas"
+        committed = subprocess.run(["git", "show", f"{head_ref}:schemas/{name}.schema.json"], cwd=REPO, capture_output=True, timeout=60)
+        assert committed.returncode == 0, f"schemas/{name}.schema.json is not committed"
+        printed = subprocess.run([str(hook_env / "gatewayctl"), "schema", name], capture_output=True, timeout=120)
+        assert printed.returncode == 0 and printed.stdout == committed.stdout
 
 
 # ------------------------------------------------------------- docs/ci.md
