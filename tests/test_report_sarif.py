@@ -249,3 +249,28 @@ def test_help_anchors_match_rules_doc_headings(repo_root):
             continue
         slug = re.sub(r"[^\w\- ]", "", f"{code} {title}".lower()).replace(" ", "-")
         assert sarif.rule_anchor(code) == slug, (code, title)
+
+
+def test_information_uri_follows_the_declared_project_url(monkeypatch):
+    from email.message import Message
+    from importlib import metadata
+
+    meta = Message()
+    meta["Project-URL"] = "Issues, https://forge.example/acme/gatewayctl/issues"
+    meta["Project-URL"] = "Source, https://forge.example/acme/gatewayctl/"
+    monkeypatch.setattr(metadata, "metadata", lambda name: meta)
+    assert sarif.information_uri() == "https://forge.example/acme/gatewayctl"
+    log = render(report(diag()))
+    driver = log["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"] == "https://forge.example/acme/gatewayctl"
+    assert driver["rules"][0]["helpUri"] == "https://forge.example/acme/gatewayctl/blob/main/docs/rules.md#gw101-unknown-key"
+
+
+def test_information_uri_default_without_project_url(monkeypatch):
+    from importlib import metadata
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "metadata", missing)
+    assert sarif.information_uri() == sarif.DEFAULT_INFORMATION_URI
