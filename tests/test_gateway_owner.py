@@ -162,7 +162,7 @@ def test_sigkill_owner_is_dead_at_once_and_next_owner_reaps(tmp_path, home):
     grandchild = int(wait_for(lambda: marker.exists() and marker.read_text(), what="grandchild pid"))
     lanes = lane_pids(read_status(home))
     owner.send_signal(signal.SIGKILL)
-    time.sleep(0)  # no waiting on the owner: it stays a zombie, which must still count as dead
+    # No wait() on the owner yet: it stays a zombie, which must still count as dead.
     code, doc = status_json(home)
     assert code == exitcodes.NOT_RUNNING
     assert doc["running"] is False and doc["stale"] is True and doc["pid"] == owner.pid
