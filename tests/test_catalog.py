@@ -63,3 +63,14 @@ def test_normalization_is_idempotent_and_well_formed(raw):
 @given(st.lists(st.one_of(st.text(), st.integers(min_value=0, max_value=99))))
 def test_pointer_round_trip(tokens):
     assert pointer_split(pointer_join(*tokens)) == [str(t) for t in tokens]
+
+
+@given(st.one_of(st.text(), st.from_regex(r"[a-z0-9_\-]{1,12}", fullmatch=True)))
+def test_normalization_fast_path_agrees_with_the_full_algorithm(raw):
+    from gatewayctl.catalog import _normalize_slow
+
+    assert normalize_account_id_uncached(raw) == _normalize_slow(raw)
+
+
+def normalize_account_id_uncached(raw):
+    return norm.__wrapped__(raw)

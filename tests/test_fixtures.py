@@ -4,6 +4,8 @@ fixtures/valid/**: must produce no diagnostics at all.
 fixtures/invalid/**: each offending line ends with `# expect: GWnnn[, GWnnn]`;
 the set of (code, line) pairs the full pipeline reports must equal the
 markers exactly, so a missing and an unexpected diagnostic both fail.
+A JSON fixture is invalid JSON anyway where it tests loading, so it can
+carry the same comment marker.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from gatewayctl.validate import validate
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
-SUFFIXES = {".toml", ".yaml", ".yml"}
+SUFFIXES = {".toml", ".yaml", ".yml", ".json"}
 MARK = re.compile(r"#\s*expect:\s*(GW\d{3}(?:\s*,\s*GW\d{3})*)")
 
 
 def _files(kind: str) -> list[Path]:
     return sorted(p for p in (FIXTURES / kind).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+
+
+def marks_of(path: Path) -> set[tuple[str, int]]:
+    return expected_marks(path.read_text(encoding="utf-8"))
 
 
 def expected_marks(text: str) -> set[tuple[str, int]]:
@@ -68,7 +74,7 @@ def test_valid_fixture_is_clean(path):
 
 @pytest.mark.parametrize("path", INVALID, ids=_ids(INVALID))
 def test_invalid_fixture_matches_markers(path):
-    expected = expected_marks(path.read_text(encoding="utf-8"))
+    expected = marks_of(path)
     assert expected, f"{path} has no `# expect:` marker"
     pairs, readable = reported(path)
     missing = expected - pairs
@@ -83,7 +89,7 @@ def test_every_code_has_an_invalid_fixture():
 
     seen = set()
     for p in INVALID:
-        seen |= {c for c, _ in expected_marks(p.read_text(encoding="utf-8"))}
+        seen |= {c for c, _ in marks_of(p)}
     # GW001 (unreadable file) cannot be expressed as a committed fixture; it
     # is covered by tests/test_cli_check.py. GW5xx are plan-time codes,
     # covered by the plan tests.

@@ -108,6 +108,10 @@ def all_names() -> tuple[str, ...]:
 _SEP_RUN = re.compile(r"[-_]{2,}")
 
 
+_ALREADY_NORMAL = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
+
+
+@functools.lru_cache(maxsize=8192)
 def normalize_account_id(raw: str) -> str:
     """loong's account-id normalization: "Lark Prod" -> "lark-prod".
 
@@ -115,9 +119,14 @@ def normalize_account_id(raw: str) -> str:
     character becomes ``-``; runs of separators collapse to one (the first of
     the run is kept); no leading/trailing separator; empty -> ``default``.
     """
-    s = raw.strip()
+    if _ALREADY_NORMAL.fullmatch(raw):  # the common case: already an id
+        return raw
+    return _normalize_slow(raw)
+
+
+def _normalize_slow(raw: str) -> str:
     out = []
-    for ch in s:
+    for ch in raw.strip():
         if "A" <= ch <= "Z":
             out.append(ch.lower())
         elif ("a" <= ch <= "z") or ("0" <= ch <= "9") or ch in "_-":

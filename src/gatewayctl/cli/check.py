@@ -129,10 +129,12 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
             shown = path
         file_diags = list(load_diags)
         if doc is not None:
-            _validated, diags = validate(doc, cli_selectors=cli_doc)
-            secrets = sensitive_values(doc, _validated.sensitive)
-            file_diags.extend(scrub(d, secrets) for d in diags)
-            sources[doc.path] = mask_lines(doc, _validated.sensitive)
+            validated, diags = validate(doc, cli_selectors=cli_doc)
+            if diags:
+                sensitive = validated.sensitive
+                secrets = sensitive_values(doc, sensitive)
+                file_diags.extend(scrub(d, secrets) for d in diags)
+                sources[doc.path] = mask_lines(doc, sensitive)
         for d in file_diags:
             all_diags.setdefault((d.path, d.code, d.range, d.message), d)
         own = [d for d in file_diags if d.path == shown]

@@ -134,7 +134,10 @@ def sort_diagnostics(diags) -> list[Diagnostic]:
 
 
 def escape_pointer_token(token: str) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
+    token = str(token)
+    if "~" not in token and "/" not in token:
+        return token
+    return token.replace("~", "~0").replace("/", "~1")
 
 
 def _unescape(token: str) -> str:

@@ -30,7 +30,13 @@ class Validated:
     model: object  # validate.model.ConfigModel
     selectors: tuple  # validate.rules.selectors.ResolvedSelector, in input order
     selectors_from: str  # "cli" | "config" | "none"
-    sensitive: tuple[str, ...]  # JSON pointers whose values must never be shown
+    data: object  # the document's data, for the on-demand sensitive scan
+
+    @property
+    def sensitive(self) -> tuple[str, ...]:
+        """JSON pointers whose values must never be shown. Computed on
+        demand: a clean file, which prints nothing, never pays for it."""
+        return tuple(sensitive_pointers(self.data, self.model))
 
 
 def config_selector_items(data) -> list[tuple[str, str]]:
@@ -78,8 +84,7 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
             d = _with_message(d, f"{d.message} (checked against {doc.path})")
         diags.append(d)
 
-    sensitive = tuple(sensitive_pointers(data, model))
-    return Validated(model, tuple(resolved), origin, sensitive), tuple(diags)
+    return Validated(model, tuple(resolved), origin, data), tuple(diags)
 
 
 def _with_message(d: Diagnostic, message: str) -> Diagnostic:

@@ -17,6 +17,7 @@ diagnostics (it needs none today).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -154,6 +155,15 @@ def _assignment_name(text: str) -> str | None:
 
 
 def env_name_problem(name, *, example: str = "MY_SECRET", inline_field: str | None = None) -> str | None:
+    if not isinstance(name, str):
+        return None
+    # Pure in its arguments, and the same variable names recur across the
+    # files of a sweep: cached.
+    return _env_name_problem(name, example, inline_field)
+
+
+@functools.lru_cache(maxsize=4096)
+def _env_name_problem(name: str, example: str, inline_field: str | None) -> str | None:
     """Why an env pointer value is not a plain variable name, with the fix.
 
     Checks, in loong's order: ``KEY=VALUE``; a leading ``$``; ``%NAME%``;
