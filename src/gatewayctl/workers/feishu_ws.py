@@ -61,6 +61,7 @@ ENDPOINT_PATH = "/callback/ws/endpoint"
 # trouble (retry); anything else non-zero is ours (bad credentials, limits).
 _RETRYABLE_ENDPOINT_CODES = {1, 1000040343}
 _ASSEMBLY_TTL_S = 5.0
+_HEALTHY_SESSION_S = 10.0
 
 
 class FrameError(ValueError):
@@ -321,13 +322,13 @@ class WsReceiver:
         self.config = ClientConfig()
         self.assembler = Assembler()
         self.connections = 0
-        self._first_connect = True
+        self._session_started: float | None = None
 
     async def run(self) -> None:
         ctx = self.ctx
         attempts = 0  # failures since the last connection that worked
         while not ctx.stop.is_set():
-            connections_before = self.connections
+            self._session_started = None
             try:
                 url, service_id = await self._discover()
                 await self._session(url, service_id)
@@ -335,7 +336,10 @@ class WsReceiver:
                 ctx.status.connected(False, ctx.redact(str(exc)))
             if ctx.stop.is_set():
                 return
-            if self.connections > connections_before:
+            # A connection that held for a while was a success; one the server
+            # closes at once counts as a failed attempt (no tight loop).
+            started = self._session_started
+            if started is not None and time.monotonic() - started >= _HEALTHY_SESSION_S:
                 attempts = 0
             attempts += 1
             if 0 <= self.config.reconnect_count < attempts:
@@ -400,6 +404,7 @@ class WsReceiver:
         except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
             raise _Retry(f"feishu websocket: cannot connect ({type(exc).__name__})") from None
         self.connections += 1
+        self._session_started = time.monotonic()
         ctx.status.connected(True)
         pinger = asyncio.ensure_future(self._ping(ws, service_id))
         stopper = asyncio.ensure_future(ctx.stop.wait())

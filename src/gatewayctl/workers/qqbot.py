@@ -183,7 +183,9 @@ class QQBotLane:
                     if exc.refresh_token:
                         self._token_expires = 0.0
                     delay = 0.0 if exc.resume else 1.0
-                except _Transient as exc:
+                except (_Transient, SendError) as exc:
+                    # SendError here: /gateway answered 4xx (platform trouble
+                    # or a bot not yet allowed to connect); retry with backoff.
                     ctx.status.connected(False, ctx.redact(str(exc)))
                 except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
                     ctx.status.connected(False, ctx.redact(f"qqbot gateway: {type(exc).__name__}"))
