@@ -1,4 +1,7 @@
-"""Helpers every format parser shares: load diagnostics and the result shape."""
+"""Helpers every format parser shares: load diagnostics and the result shape.
+
+Imports gatewayctl.diagnostics only.
+"""
 
 from __future__ import annotations
 

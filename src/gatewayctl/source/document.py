@@ -2,6 +2,9 @@
 
 Positions cost time and nobody needs them for a clean file, so a Document
 only remembers how to build its index; the first ``locate`` builds it.
+
+Imports the standard library, gatewayctl.diagnostics and source.text only;
+no parser library (a Document must stay cheap to build and to pass around).
 """
 
 from __future__ import annotations

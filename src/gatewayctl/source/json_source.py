@@ -3,6 +3,8 @@
 Duplicate keys are legal to json.loads (the last wins) but not to us: a
 pairs hook notices them and the scanner then finds where they are written.
 NaN and Infinity are refused because they are not JSON.
+
+Imports json, gatewayctl.diagnostics and source.*; nothing from later stages.
 """
 
 from __future__ import annotations

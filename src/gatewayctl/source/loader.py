@@ -1,4 +1,8 @@
-"""Read bytes, decode UTF-8, and hand the text to the parser of its format."""
+"""Read bytes, decode UTF-8, and hand the text to the parser of its format.
+
+Imports no parser library itself: each format module is imported on first
+use, so a TOML run never pays for ruamel.yaml.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Lines are split on "\\n" only (a "\\r" before it belongs to no column), the
 way tomllib and json count them, so a position computed here matches the
 coordinates those parsers print.
+
+Imports the standard library and gatewayctl.diagnostics only.
 """
 
 from __future__ import annotations

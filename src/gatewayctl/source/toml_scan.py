@@ -9,6 +9,9 @@ not the finer rules of TOML.
 
 Spans are (start, end) character offsets into the original text (CRLF kept);
 ``text.LineTable`` turns them into positions.
+
+Imports the standard library and source.text only (not tomllib: it must
+not depend on a parser it is checked against).
 """
 
 from __future__ import annotations

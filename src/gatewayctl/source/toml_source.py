@@ -3,6 +3,9 @@
 tomllib's error text carries "(at line L, column C)" or "(at end of
 document)"; both are turned into a range here, and the message is rewritten
 for people who did not write a TOML parser.
+
+The only tomllib importer. Imports gatewayctl.diagnostics and source.*;
+nothing from catalog, validate or later stages.
 """
 
 from __future__ import annotations

@@ -8,11 +8,20 @@ or `2024-01-01` mean, so YAML 1.2 semantics are ruamel's, not ours.
 
 YAML timestamps stay date/datetime objects, exactly like TOML dates, so a
 tree means the same thing in either format.
+
+The only ruamel.yaml importer. Imports gatewayctl.diagnostics and source.*;
+nothing from catalog, validate or later stages.
 """
 
 from __future__ import annotations
 
 import warnings
+
+# This module is imported on the first YAML file only (see loader), so a
+# TOML-only run never loads ruamel.yaml.
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from gatewayctl.diagnostics import Position, Range, pointer_join
 from gatewayctl.source.common import LoadResult, load_diagnostic, type_name
@@ -46,9 +55,6 @@ _PROBLEMS = {
 
 
 def parse(path: str, text: str, sha256: str) -> LoadResult:
-    from ruamel.yaml import YAML  # imported on first YAML file only: TOML loads stay light
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     lines = LineTable(text)
     loader = YAML(typ="safe", pure=True)
     try:
@@ -93,15 +99,15 @@ def parse(path: str, text: str, sha256: str) -> LoadResult:
 
 
 def _is_mapping(node) -> bool:
-    return type(node).__name__ == "MappingNode"
+    return isinstance(node, MappingNode)
 
 
 def _is_sequence(node) -> bool:
-    return type(node).__name__ == "SequenceNode"
+    return isinstance(node, SequenceNode)
 
 
 def _is_scalar(node) -> bool:
-    return type(node).__name__ == "ScalarNode"
+    return isinstance(node, ScalarNode)
 
 
 def _span(text: str, node) -> tuple[int, int]:
