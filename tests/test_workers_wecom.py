@@ -100,6 +100,7 @@ def test_reconnects_and_resubscribes_after_the_server_drops(wc, tmp_path):
     assert [s["content"] for s in wc.snapshot_sent()] == ["after the drop"]
 
 
+@pytest.mark.slow  # waits out three 1 s ping intervals
 def test_two_unanswered_pings_mean_a_dead_connection(wc, tmp_path):
     wc.answer_pings = False
     p = plans.plan([wecom_lane(wc, ping_interval_s=1, reconnect_interval_s=1)], plans.Handler(kind="echo"))
