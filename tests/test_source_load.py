@@ -498,3 +498,29 @@ def test_only_source_imports_the_parsers():
         if pattern.search(p.read_text(encoding="utf-8")):
             offenders.append(str(p.relative_to(REPO)))
     assert offenders == []
+
+
+# -- secrets --------------------------------------------------------------------
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("c.toml", f"[telegram]\nbot_token = {SECRET}\n"),
+        ("c.toml", f'[telegram]\nbot_token = "{SECRET}\n'),
+        ("c.toml", f'[telegram]\nbot_token = "{SECRET}"\nbot_token = "{SECRET}"\n'),
+        ("c.yaml", f"telegram:\n  bot_token: !!int {SECRET}\n"),
+        ("c.yaml", f"telegram:\n  bot_token: !vault {SECRET}\n"),
+        ("c.yaml", f"telegram:\n  bot_token: {SECRET}: x\n"),
+        ("c.yaml", f"telegram:\n  bot_token: {SECRET}\n  bot_token: {SECRET}\n"),
+        ("c.json", f'{{"telegram": {{"bot_token": "{SECRET}" "x": 1}}}}'),
+        ("c.json", f'{{"telegram": {{"bot_token": "{SECRET}", "bot_token": 1}}}}'),
+    ],
+)
+def test_load_diagnostics_never_echo_values(name, text):
+    doc, diags = load(text, name)
+    assert doc is None and diags
+    for d in diags:
+        assert SECRET not in d.message and SECRET not in d.hint, d

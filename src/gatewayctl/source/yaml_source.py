@@ -249,8 +249,10 @@ class _Builder:
         try:
             return self.constructor.construct_object(node, deep=True)
         except Exception as exc:  # noqa: BLE001 - ruamel's scalar constructors raise assorted errors
-            self.problem("GW007", tokens, node, f"the value {node.value[:40]!r} cannot be read as {node.tag.rsplit(':', 1)[-1]}",
-                         f"Quote it to keep it as text ({type(exc).__name__}).")
+            # Never echo the value: it may be a secret written in the wrong place.
+            kind = node.tag.rsplit(":", 1)[-1]
+            self.problem("GW007", tokens, node, f"this value cannot be read as {kind} ({type(exc).__name__})",
+                         f"Remove the !!{kind} tag, or quote the value to keep it as text.")
             return None
 
     def _bad_tag(self, node, tokens):
