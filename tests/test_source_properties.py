@@ -392,6 +392,37 @@ def test_generated_yaml_loads_back_and_every_pointer_is_located(tree, data):
 
 
 @SETTINGS
+@given(trees(yaml_scalars), st.data())
+def test_generated_yaml_with_anchors_aliases_and_merges(tree, data):
+    shared = [k for k, v in tree.items() if isinstance(v, (dict, list)) and v]
+    if not shared:
+        return
+    k = data.draw(st.sampled_from(shared))
+    body = tree.pop(k)
+    lines = yaml_block(tree, 0, data.draw) if tree else []
+    lines.append(f"{yaml_double(k)}: &shared")
+    lines.extend(yaml_block(body, 2, data.draw))
+    lines.append('"zz alias": *shared')
+    expected = dict(tree)
+    expected[k] = body
+    expected["zz alias"] = body
+    if isinstance(body, dict):
+        lines.append('"zz merge":')
+        lines.append("  <<: *shared")
+        lines.append('  "zz extra": 1')
+        merged = dict(body)
+        merged["zz extra"] = 1
+        expected["zz merge"] = merged
+    text = "\n".join(lines) + "\n"
+    doc, diags = load_document("anchors.yaml", data=text.encode())
+    assert diags == (), (text, diags)
+    assert same(doc.data, expected), text
+    assert_located(doc, expected, _yaml_scalar, _yaml_key)
+    # an alias is located where its anchor's values are written
+    assert doc.locate("/zz alias").start.line == doc.locate(pointer_join(k)).start.line
+
+
+@SETTINGS
 @given(trees(st.one_of(st.none(), ints, st.floats(allow_nan=False, allow_infinity=False), st.booleans(), strings)))
 def test_generated_json_loads_back_and_every_pointer_is_located(tree):
     text = json.dumps(tree, indent=2)
