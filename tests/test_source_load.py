@@ -207,7 +207,7 @@ def test_toml_crlf_positions_match_the_file():
 
 def test_toml_huge_number_and_deep_nesting_are_values_not_exceptions():
     d = one("a = " + "9" * 5000 + "\n")
-    assert d.code == "GW007" and d.range.start == (1, 5) or span(d.range)[:2] == (1, 5)
+    assert d.code == "GW007" and span(d.range) == (1, 5, 1, 5005)
     d = one("a = " + "[" * 3000 + "]" * 3000 + "\n")
     assert d.code == "GW002" and "nested too deeply" in d.message
 
