@@ -38,10 +38,16 @@ def selector_texts(channel_accounts, selectors) -> tuple[str, ...]:
     return tuple(channel_accounts) + tuple(selectors)
 
 
+def source_lines(doc) -> list[str]:
+    """Lines as the locator counts them: split on newline only (str.splitlines
+    would also split on U+2028, form feeds and the like, and shift snippets)."""
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in doc.text.split("\n")]
+
+
 def mask_lines(doc, pointers) -> tuple[str, ...]:
     """Source lines with every sensitive value replaced by asterisks of the
     same width, so carets still line up and nothing secret is printed."""
-    lines = doc.text.splitlines()
+    lines = source_lines(doc)
     for ptr in pointers:
         r = doc.locate(ptr, "value")
         if r is None:
@@ -116,7 +122,7 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
     sources: dict[str, tuple[str, ...]] = {}
     missing = False
     if cli_doc is not None:
-        sources[cli_doc.path] = tuple(cli_doc.text.splitlines())
+        sources[cli_doc.path] = tuple(source_lines(cli_doc))
 
     for path in settings.files:
         if path == STDIN:
@@ -135,6 +141,8 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
                 secrets = sensitive_values(doc, sensitive)
                 file_diags.extend(scrub(d, secrets) for d in diags)
                 sources[doc.path] = mask_lines(doc, sensitive)
+        # A file that did not load shows no snippet: without a parse there is
+        # no telling which of its values are secrets.
         for d in file_diags:
             all_diags.setdefault((d.path, d.code, d.range, d.message), d)
         own = [d for d in file_diags if d.path == shown]

@@ -61,7 +61,7 @@ class PlanSettings:
 def run_plan(settings: PlanSettings) -> Outcome:
     """check + compile; writes the plan only when there is no error."""
     from gatewayctl import __version__
-    from gatewayctl.cli.check import mask_lines, scrub, sensitive_values
+    from gatewayctl.cli.check import mask_lines, scrub, sensitive_values, source_lines
     from gatewayctl.compile import planfile
     from gatewayctl.compile.compiler import CompileOptions, compile_plan
     from gatewayctl.diagnostics import sort_diagnostics
@@ -86,7 +86,7 @@ def run_plan(settings: PlanSettings) -> Outcome:
     diags = list(load_diags)
     sources: dict[str, tuple[str, ...]] = {}
     if cli_doc is not None:
-        sources[cli_doc.path] = tuple(cli_doc.text.splitlines())
+        sources[cli_doc.path] = tuple(source_lines(cli_doc))
     plan = None
     if doc is not None:
         validated, vdiags = validate(doc, cli_selectors=cli_doc)
