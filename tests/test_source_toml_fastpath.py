@@ -1,0 +1,74 @@
+"""The rtoml fast path must read every document exactly as tomllib does.
+
+tomllib is the parser of record (errors, positions); rtoml only makes the
+valid-file path fast. For generated documents covering headers, dotted
+keys, inline tables, arrays of tables, every string form and dates, both
+must give equal values; where rtoml refuses, tomllib's answer is used.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from gatewayctl.source import load_document, toml_source
+
+from tests.test_source_properties import same, toml_scalars, trees, write_toml
+
+rtoml = pytest.importorskip("rtoml", reason="rtoml (the optional fast TOML path) is not installed")
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return type(a) is type(b) and a == b and (getattr(a, "utcoffset", None) is None or a.utcoffset() == b.utcoffset())
+
+
+@settings(max_examples=200, deadline=None)
+@given(trees(toml_scalars()), st.data())
+def test_fast_path_values_equal_tomllib_values(tree, data):
+    text = "\n".join(write_toml(tree, data.draw).lines) + "\n"
+    if data.draw(st.booleans()):
+        text = text.replace("\n", "\r\n")
+    reference = tomllib.loads(text)
+    try:
+        fast = rtoml.loads(text.replace("\r\n", "\n"))
+    except Exception:
+        fast = None  # refused: the loader falls back to tomllib
+    if fast is not None:
+        assert _equal(fast, reference), text
+    doc, diags = load_document("gen.toml", data=text.encode())
+    assert diags == ()
+    assert same(doc.data, tree)
+
+
+def test_loader_uses_the_fast_parser_when_present(monkeypatch):
+    calls = []
+    real = toml_source._fast_toml.loads
+
+    def spy(text):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(toml_source._fast_toml, "loads", spy)
+    doc, diags = load_document("a.toml", data=b"[telegram]\nenabled = false\n")
+    assert calls and diags == () and doc.data == {"telegram": {"enabled": False}}
+
+
+def test_integers_beyond_64_bits_fall_back_to_tomllib():
+    # TOML caps integers at 64 bits and rtoml refuses more; tomllib reads them.
+    doc, diags = load_document("big.toml", data=b"n = 123456789012345678901234567890\n")
+    assert diags == () and doc.data == {"n": 123456789012345678901234567890}
+
+
+def test_errors_still_come_from_tomllib_with_a_position():
+    doc, diags = load_document("bad.toml", data=b"[telegram]\nenabled = true\nenabled = false\n")
+    assert doc is None and diags[0].code == "GW004"
+    assert diags[0].range.start.line == 3
