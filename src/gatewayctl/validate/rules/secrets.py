@@ -11,6 +11,8 @@ source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterator, Mapping
 
 from gatewayctl.catalog import fields, normalize_account_id
@@ -23,9 +25,13 @@ _PROVIDER_SECRETS = frozenset({"api_key"})
 
 def check(ctx) -> Iterator[Finding]:
     for loc in locations(ctx.data):
-        secret_fields = {name for name, spec in fields(loc.family).items() if spec.secret}
-        yield from _check_table(loc, secret_fields, _example_prefix(loc))
+        yield from _check_table(loc, _secret_fields(loc.family), _example_prefix(loc))
     yield from _providers(ctx.data)
+
+
+@functools.cache
+def _secret_fields(family: str) -> frozenset[str]:
+    return frozenset(name for name, spec in fields(family).items() if spec.secret)
 
 
 def _example_prefix(loc: Location) -> str:
@@ -50,8 +56,12 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterato
         if not isinstance(key, str) or key in ("accounts", "acp"):
             continue
         base = key[:-4] if key.endswith("_env") else key
-        example = example_env_name(prefix, base)
+        # The suggested variable name only matters for a message; a clean
+        # field (nearly all of them) never builds it.
         if key.endswith("_env") and isinstance(value, str):
+            if env_name_problem(value) is None:
+                continue
+            example = example_env_name(prefix, base)
             problem = env_name_problem(value, example=example, inline_field=f"{loc.dotted}.{base}")
             if problem:
                 yield Finding(
@@ -60,7 +70,10 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterato
                     f"{loc.dotted}.{key} {problem}",
                     hint=f'{key} takes the name of an environment variable, e.g. {key} = "{example}"',
                 )
-        elif isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str):
+        elif isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("env"), str):
+            if env_name_problem(value["env"]) is None:
+                continue
+            example = example_env_name(prefix, base)
             problem = env_name_problem(value["env"], example=example, inline_field=f"{loc.dotted}.{key}")
             if problem:
                 yield Finding(
@@ -70,6 +83,7 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterato
                     hint=f'env takes the name of an environment variable, e.g. {key} = {{ env = "{example}" }}',
                 )
         elif key in secret_fields and isinstance(value, str) and classify(value).kind == INLINE:
+            example = example_env_name(prefix, base)
             yield Finding(
                 "GW211",
                 loc.pointer(key),
