@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gatewayctl.catalog import BY_TABLE, normalize_account_id
-from gatewayctl.diagnostics import pointer_join
+from gatewayctl.diagnostics import escape_pointer_token, pointer_join
 
 __all__ = [
     "SOURCE_EXPLICIT",
@@ -55,8 +55,10 @@ class AccountModel:
     ``own_enabled``: the account's own switch (default true). ``pointer``:
     the account's table (the family table for the single-account shape).
     ``settings``: read-only merged raw values, family defaults overridden by
-    the account (``acp`` is replaced whole). ``origins``: for every key of
-    ``settings``, the JSON pointer of the entry that set it.
+    the account (``acp`` is replaced whole). ``own_keys``: the keys the
+    account table sets itself; every other key of ``settings`` is inherited
+    from ``family_pointer``. Pointers are derived on demand (field_pointer):
+    only a rule that reports something needs one.
     """
 
     key: str
@@ -67,11 +69,15 @@ class AccountModel:
     # Not in repr: settings may hold inline secrets, and a repr ends up in
     # logs and assertion messages. Not hashed: mapping views are unhashable.
     settings: Mapping[str, object] = field(repr=False, hash=False)
-    origins: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, hash=False)
+    own_keys: frozenset = frozenset()
+    family_pointer: str = ""
 
     def field_pointer(self, name: str) -> str | None:
         """Where the effective value of ``name`` is written, if anywhere."""
-        return self.origins.get(name)
+        if name not in self.settings:
+            return None
+        base = self.pointer if name in self.own_keys else self.family_pointer
+        return base + "/" + escape_pointer_token(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,6 @@ def _build_family(family_id: str, table_name: str, table: Mapping) -> FamilyMode
     pointer = pointer_join(table_name)
     enabled = _flag(table.get("enabled"), False)
     defaults = {k: v for k, v in table.items() if isinstance(k, str) and k not in _STRUCTURAL}
-    default_origins = {k: pointer_join(table_name, k) for k in defaults}
     raw_accounts = table.get("accounts")
 
     if isinstance(raw_accounts, Mapping) and raw_accounts:
@@ -172,7 +177,7 @@ def _build_family(family_id: str, table_name: str, table: Mapping) -> FamilyMode
             # loong skips blank labels; a non-table account is a schema error.
             if not isinstance(key, str) or not key.strip() or not isinstance(acc_table, Mapping):
                 continue
-            accounts.append(_build_account(table_name, key, acc_table, enabled, defaults, default_origins))
+            accounts.append(_build_account(table_name, pointer, key, acc_table, enabled, defaults))
         default_id, source = _resolve_default(table.get("default_account"), [a.id for a in accounts])
         return FamilyModel(
             family=family_id,
@@ -196,7 +201,8 @@ def _build_family(family_id: str, table_name: str, table: Mapping) -> FamilyMode
         own_enabled=True,
         pointer=pointer,
         settings=MappingProxyType(settings),
-        origins=MappingProxyType({k: default_origins[k] for k in settings}),
+        own_keys=frozenset(),
+        family_pointer=pointer,
     )
     return FamilyModel(
         family=family_id,
@@ -212,23 +218,23 @@ def _build_family(family_id: str, table_name: str, table: Mapping) -> FamilyMode
 
 def _build_account(
     table_name: str,
+    family_pointer: str,
     key: str,
     acc_table: Mapping,
     family_enabled: bool,
     defaults: Mapping,
-    default_origins: Mapping,
 ) -> AccountModel:
     acc_pointer = pointer_join(table_name, "accounts", key)
     own_enabled = _flag(acc_table.get("enabled"), True)
     # The family's runtime identity override is the single-account shape's;
     # an account names its own identity or none.
     settings = {k: v for k, v in defaults.items() if k != "account_id"}
-    origins = {k: default_origins[k] for k in settings}
+    own = []
     for k, v in acc_table.items():
         if not isinstance(k, str) or k in _STRUCTURAL:
             continue
         settings[k] = v
-        origins[k] = pointer_join(table_name, "accounts", key, k)
+        own.append(k)
     return AccountModel(
         key=key,
         id=normalize_account_id(key),
@@ -236,7 +242,8 @@ def _build_account(
         own_enabled=own_enabled,
         pointer=acc_pointer,
         settings=MappingProxyType(settings),
-        origins=MappingProxyType(origins),
+        own_keys=frozenset(own),
+        family_pointer=family_pointer,
     )
 
 
