@@ -7,10 +7,12 @@ model; never source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from gatewayctl.catalog import BY_TABLE
+from gatewayctl.catalog import BY_TABLE, fields
 from gatewayctl.diagnostics import pointer_join
 from gatewayctl.validate.model import AccountModel, FamilyModel
 
@@ -84,3 +86,9 @@ def field_or_account(acc: AccountModel, *names: str) -> tuple[str, str]:
         if ptr is not None:
             return ptr, "value"
     return acc.pointer, "key"
+
+
+@functools.cache
+def secret_fields(family: str) -> frozenset[str]:
+    """The family's secret-reference fields (from the config schema)."""
+    return frozenset(name for name, spec in fields(family).items() if spec.secret)

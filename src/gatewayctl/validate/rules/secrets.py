@@ -11,13 +11,12 @@ source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
-import functools
 
 from collections.abc import Iterator, Mapping
 
-from gatewayctl.catalog import fields, normalize_account_id
+from gatewayctl.catalog import normalize_account_id
 from gatewayctl.diagnostics import Finding, pointer_join
-from gatewayctl.validate.rules._common import Location, locations
+from gatewayctl.validate.rules._common import Location, locations, secret_fields
 from gatewayctl.validate.secrets import INLINE, classify, env_name_problem, example_env_name
 
 _PROVIDER_SECRETS = frozenset({"api_key"})
@@ -25,13 +24,8 @@ _PROVIDER_SECRETS = frozenset({"api_key"})
 
 def check(ctx) -> Iterator[Finding]:
     for loc in locations(ctx.data):
-        yield from _check_table(loc, _secret_fields(loc.family), _example_prefix(loc))
+        yield from _check_table(loc, secret_fields(loc.family), _example_prefix(loc))
     yield from _providers(ctx.data)
-
-
-@functools.cache
-def _secret_fields(family: str) -> frozenset[str]:
-    return frozenset(name for name, spec in fields(family).items() if spec.secret)
 
 
 def _example_prefix(loc: Location) -> str:

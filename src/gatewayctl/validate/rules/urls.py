@@ -24,9 +24,9 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from gatewayctl.catalog import BY_ID, PLUGIN_BRIDGE, fields
+from gatewayctl.catalog import BY_ID, PLUGIN_BRIDGE
 from gatewayctl.diagnostics import Finding
-from gatewayctl.validate.rules._common import Location, locations
+from gatewayctl.validate.rules._common import Location, locations, secret_fields
 
 HTTP_SCHEMES = ("http", "https")
 WS_SCHEMES = ("ws", "wss")
@@ -39,7 +39,7 @@ _LOCAL_SIDECARS = frozenset({("signal", "service_url")})
 def check(ctx) -> Iterator[Finding]:
     allow_private = ctx.model.allow_private_hosts
     for loc in locations(ctx.data):
-        secret = {name for name, spec in fields(loc.family).items() if spec.secret}
+        secret = secret_fields(loc.family)
         for key, value in loc.table.items():
             if isinstance(key, str) and key.endswith("_url") and key not in secret and isinstance(value, str):
                 local = _is_local_sidecar(loc.family, key)
