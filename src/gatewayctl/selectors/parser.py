@@ -16,10 +16,10 @@ after it, what the user meant is guesswork.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 import re
 import unicodedata
 from dataclasses import dataclass
-from importlib import resources
 from typing import Sequence
 
 from typing import TYPE_CHECKING
@@ -66,7 +66,9 @@ def _parser() -> "Lark":
 
     # Loaded once per process: building the LALR tables is the expensive part
     # of lark, parsing a selector afterwards costs microseconds.
-    grammar = resources.files(__package__).joinpath("selectors.lark").read_text(encoding="utf-8")
+    # Read beside this module (the package is a directory on disk, in a
+    # checkout and in an installed wheel alike).
+    grammar = (Path(__file__).with_name("selectors.lark")).read_text(encoding="utf-8")
     return Lark(
         grammar,
         parser="lalr",

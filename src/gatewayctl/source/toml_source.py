@@ -19,7 +19,6 @@ nothing from catalog, validate or later stages.
 from __future__ import annotations
 
 import re
-import tomllib
 
 try:  # optional: the wheel is binary; without it, tomllib does everything
     import rtoml as _fast_toml
@@ -30,7 +29,6 @@ from gatewayctl.diagnostics import Position, Range, pointer_join
 from gatewayctl.source.common import LoadResult, load_diagnostic
 from gatewayctl.source.document import Document
 from gatewayctl.source.text import LineTable
-from gatewayctl.source import toml_scan
 
 _WHERE = re.compile(r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$", re.S)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -79,6 +77,13 @@ _SYNTAX = [
 ]
 
 
+def toml_scan():
+    """The position scanner, imported when a position is first needed."""
+    from gatewayctl.source import toml_scan as module
+
+    return module
+
+
 def parse(path: str, text: str, sha256: str) -> LoadResult:
     if _fast_toml is not None:
         # tomllib turns CRLF inside multi-line strings into LF and rtoml
@@ -96,6 +101,8 @@ def parse(path: str, text: str, sha256: str) -> LoadResult:
 
 def parse_reference(path: str, text: str, sha256: str) -> LoadResult:
     """tomllib only: the parser of record for errors and positions."""
+    import tomllib  # imported on the slow path only: a clean file never needs it
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -112,8 +119,8 @@ def parse_reference(path: str, text: str, sha256: str) -> LoadResult:
 
 def _build(doc: Document):
     try:
-        return toml_scan.build_index(doc.text)
-    except toml_scan.ScanError:
+        return toml_scan().build_index(doc.text)
+    except toml_scan().ScanError:
         return None
 
 
@@ -178,7 +185,7 @@ def display_key(path: tuple) -> str:
 def _redefinition(path: str, text: str, lines: LineTable, msg: str, offset: int):
     found = None
     try:
-        found = toml_scan.explain_redefinition(text, offset)
+        found = toml_scan().explain_redefinition(text, offset)
     except RecursionError:
         found = None
     if found is None:

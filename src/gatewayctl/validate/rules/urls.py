@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -173,6 +172,8 @@ def _ip_of(host: str):
     # as IPv4 addresses.
     if _LEGACY_IPV4.fullmatch(host) and any(ch.isdigit() for ch in host):
         try:
+            import socket  # only for legacy IPv4 spellings (0x7f.1): rare
+
             return ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return None
