@@ -202,3 +202,24 @@ def test_restart_mid_stream_loses_and_repeats_nothing(tg, tmp_path):
     replies = [s["text"] for s in tg.snapshot_sent()]
     assert sorted(replies) == sorted(f"handled: {t}" for t in texts)
     assert len(replies) == len(set(replies)) == 12
+
+
+def test_unreachable_api_backs_off_then_recovers(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a free port; nothing listens there until the fake starts
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    status_path = str(tmp_path / "lane.json")
+    lane = plans.lane("telegram", "bot_123456", {
+        "base_url": f"http://127.0.0.1:{port}", "polling_timeout_s": 1, "allowed_chat_ids": [42]},
+        [plans.SecretRef("bot_token", "env", "TG_TOKEN")])
+    p = plans.plan([lane], plans.Handler(kind="echo"))
+    token = FakeTelegram.__init__.__defaults__[0]
+    with plans.LaneThread(p, "telegram", {"TG_TOKEN": token}, status_path=status_path):
+        st = _poll(lambda: (s := _status(status_path)) and s.get("last_error") and s)
+        assert st["connected"] is False and "network error" in st["last_error"]
+        with FakeTelegram(port=port) as live:
+            live.inject(42, 7, "back online")
+            assert live.wait_sent(1, timeout=20)
+            assert _poll(lambda: (s := _status(status_path)) and s["connected"] and s)

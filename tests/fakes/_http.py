@@ -96,7 +96,8 @@ class FakeServer:
         with self.cond:
             self.closing = True
             self.cond.notify_all()
-        self.httpd.shutdown()
+        if self._thread is not None:  # shutdown() would wait forever for a loop never started
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     def __enter__(self):
