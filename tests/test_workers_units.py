@@ -263,3 +263,38 @@ def test_lane_serve_process_fails_with_one_line_reason(tmp_path):
     proc = _serve(str(tmp_path / "junk.json"), "telegram", {})
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 7 and "not a plan" in err
+
+
+@pytest.mark.slow
+def test_lane_killed_mid_stream_loses_nothing_repeats_at_most_the_turn_in_flight(tmp_path):
+    # SIGKILL leaves no time to finish a turn: the cursor is saved right after
+    # each reply, so at most the one message being answered can come again.
+    with FakeTelegram() as tg:
+        plan_path = plans.write(plans.plan([plans.telegram_lane(tg)], plans.exec_handler()), str(tmp_path / "p.json"))
+        env = {"TG_TOKEN": tg.token, "GATEWAYCTL_LANE_STATUS": str(tmp_path / "rt" / "lane.json")}
+        texts = [f"k{i}" for i in range(400)]
+        proc = _serve(plan_path, "telegram", env)
+        for t in texts:
+            tg.inject(42, 7, t)
+        assert tg.wait_sent(10, timeout=20)
+        proc.kill()
+        proc.communicate(timeout=15)
+        assert len(tg.snapshot_sent()) < len(texts), "killed too late to be mid-stream"
+        proc = _serve(plan_path, "telegram", env)
+        try:
+            assert _wait_all(tg, {f"handled: {t}" for t in texts})
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=15)
+        replies = [s["text"] for s in tg.snapshot_sent()]
+        assert set(replies) == {f"handled: {t}" for t in texts}
+        assert len(replies) - len(set(replies)) <= 1
+
+
+def _wait_all(tg, wanted, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wanted <= {s["text"] for s in tg.snapshot_sent()}:
+            return True
+        time.sleep(0.05)
+    return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -172,8 +173,6 @@ async def until_stopped(ctx: "LaneContext", awaitable):
 def cursor_path(ctx: "LaneContext") -> str | None:
     if not ctx.state_dir:
         return None
-    import os
-
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{ctx.lane.family}-{ctx.lane.account_id}")
     return os.path.join(ctx.state_dir, f"cursor-{safe}.json")
 
