@@ -298,3 +298,11 @@ def _wait_all(tg, wanted, timeout=30.0):
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.mark.parametrize("handler", [None, plans.Handler(kind="exec"), plans.Handler(kind="url")])
+def test_lane_without_a_usable_handler_fails_clearly(handler):
+    with FakeTelegram() as tg:
+        p = plans.plan([plans.telegram_lane(tg)], handler)
+        outcome = plans.LaneThread(p, "telegram", {"TG_TOKEN": tg.token}).start().join(10)
+    assert outcome.kind == "lane" and "[gateway.handler]" in outcome.message

@@ -127,6 +127,11 @@ async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Cloc
                 f"{lane.name}: the plan has no [gateway.handler] (exec, url or echo): "
                 "the built-in worker has nothing to answer with"
             )
+        spec = plan.handler
+        if (spec.kind == "exec" and not spec.exec) or (spec.kind == "url" and not spec.url) or (
+            spec.kind not in ("exec", "url", "echo")
+        ):
+            raise LaneFailure(f"{lane.name}: [gateway.handler] of kind {spec.kind!r} has nothing to call")
         resolved = secrets.resolve(plan, lane, environ=environ)
         env_names = {str(s.ref) for s in lane.secrets if s.kind == "env"}
         handler = handlers.build(plan.handler, env=handlers.handler_env(env_names, environ), clock=clock)
