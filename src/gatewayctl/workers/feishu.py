@@ -293,7 +293,7 @@ class FeishuLane:
                     break
                 except _Transient as exc:
                     self.ctx.status.error(self.ctx.redact(str(exc)))
-                    await asyncio.sleep(backoff.next_delay())
+                    await self.ctx.clock.sleep(backoff.next_delay())
 
     # -- events -----------------------------------------------------------
     async def take_event(self, event: dict) -> None:

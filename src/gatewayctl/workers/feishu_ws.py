@@ -427,7 +427,7 @@ class WsReceiver:
                 await ws.send(ping_frame(service_id).encode())
             except websockets.exceptions.ConnectionClosed:
                 return
-            await asyncio.sleep(max(self.config.ping_interval, 0.05))
+            await self.ctx.clock.sleep(max(self.config.ping_interval, 0.05))
 
     async def _read(self, ws) -> None:
         try:

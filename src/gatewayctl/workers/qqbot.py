@@ -268,7 +268,7 @@ class QQBotLane:
 
     async def _heartbeat(self, ws, interval: float, acked: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self.ctx.clock.sleep(interval)
             if not acked.is_set():
                 await ws.close()
                 raise _Reconnect("a heartbeat got no ack (op 11): zombie connection")
@@ -361,7 +361,7 @@ class QQBotLane:
                         break
                     except _Transient as exc:
                         ctx.status.error(ctx.redact(str(exc)))
-                        await asyncio.sleep(backoff.next_delay())
+                        await ctx.clock.sleep(backoff.next_delay())
 
         try:
             await handle_inbound(ctx, Inbound(peer, sender, msg_id, text), send)

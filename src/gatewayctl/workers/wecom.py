@@ -183,7 +183,7 @@ class WeComLane:
         if self.ping_interval <= 0:
             await asyncio.Event().wait()  # pings switched off: only the reader ends the session
         while True:
-            await asyncio.sleep(self.ping_interval)
+            await self.ctx.clock.sleep(self.ping_interval)
             if len(self._unacked_pings) >= _MISSED_PINGS_DEAD:
                 await ws.close()
                 raise _Dead(f"{_MISSED_PINGS_DEAD} pings in a row got no answer")
