@@ -235,3 +235,23 @@ def test_websocket_retried_event_answered_once_and_reconnect_after_drop(fs, tmp_
         assert fs.wait_sent(2)
         assert len(fs.wait_acks(4)) == 4  # every delivery is acknowledged, answered or not
     assert [s["text"] for s in fs.snapshot_sent()] == ["first", "second"]
+
+
+def test_websocket_endpoint_refusal_is_a_lane_failure(fs, tmp_path):
+    fs.endpoint_code = 1000040350
+    p = plans.plan([feishu_lane(fs)], plans.Handler(kind="echo"))
+    outcome = plans.LaneThread(p, "feishu", feishu_env(fs)).start().join(10)
+    assert outcome.kind == "lane" and "1000040350" in outcome.message and "long connection" in outcome.message
+    assert fs.app_secret not in outcome.message
+
+
+def test_websocket_gives_up_after_the_servers_reconnect_count(fs, tmp_path):
+    fs.client_config = dict(fs.client_config, ReconnectCount=1, ReconnectInterval=0)
+    p = plans.plan([feishu_lane(fs)], plans.Handler(kind="echo"))
+    thread = plans.LaneThread(p, "feishu", feishu_env(fs), status_path=str(tmp_path / "lane.json")).start()
+    assert fs.wait_ws(1)
+    fs.endpoint_code = 1  # "system busy" from now on: a retryable failure
+    fs.drop_ws()
+    outcome = thread.join(15)
+    assert outcome is not None and outcome.kind == "lane"
+    assert "could not be re-established" in outcome.message and "1 reconnects" in outcome.message

@@ -143,3 +143,35 @@ def test_bad_credentials_are_a_lane_failure_naming_references(qq):
     outcome = plans.LaneThread(p, "qqbot", env).start().join(10)
     assert outcome.kind == "lane" and "100016" in outcome.message and "QQBOT_CLIENT_SECRET" in outcome.message
     assert "wrong-client-secret" not in outcome.message
+
+
+def test_unacknowledged_heartbeat_means_a_zombie_connection_and_a_resume(tmp_path):
+    with FakeQQBot(heartbeat_interval_ms=200) as qq:
+        p = plans.plan([qqbot_lane(qq)], plans.Handler(kind="echo"))
+        with plans.LaneThread(p, "qqbot", qqbot_env(qq), status_path=str(tmp_path / "lane.json")):
+            assert qq.wait_ready(1)
+            qq.answer_heartbeats = False
+            assert qq.wait_until(lambda: len(qq.resumes) >= 1, timeout=10)
+            qq.answer_heartbeats = True
+            assert qq.wait_ready(2)
+            qq.inject_c2c("u_alice", "after the zombie")
+            assert qq.wait_sent(1)
+        assert len(qq.identifies) == 1
+
+
+def test_fatal_close_code_is_a_lane_failure(qq, tmp_path):
+    p = plans.plan([qqbot_lane(qq)], plans.Handler(kind="echo"))
+    thread = plans.LaneThread(p, "qqbot", qqbot_env(qq), status_path=str(tmp_path / "lane.json")).start()
+    assert qq.wait_ready()
+    qq.close_with(4915, "banned")
+    outcome = thread.join(15)
+    assert outcome is not None and outcome.kind == "lane" and "4915" in outcome.message and "banned" in outcome.message
+
+
+def test_close_4004_refreshes_the_token_and_resumes(qq, tmp_path):
+    p = plans.plan([qqbot_lane(qq)], plans.Handler(kind="echo"))
+    with plans.LaneThread(p, "qqbot", qqbot_env(qq), status_path=str(tmp_path / "lane.json")):
+        assert qq.wait_ready(1)
+        qq.close_with(4004, "invalid token")
+        assert qq.wait_ready(2, timeout=15)
+        assert qq.token_requests == 2 and len(qq.resumes) == 1

@@ -47,6 +47,7 @@ class FakeFeishu(FakeServer):
         self.acks: list[Frame] = []
         self.pings = 0
         self.ws_connections = 0
+        self.endpoint_code = 0  # non-zero: discovery refuses with this code
         self.client_config = {"ReconnectCount": -1, "ReconnectInterval": 1, "ReconnectNonce": 0, "PingInterval": 1}
         self._ids = itertools.count(1)
         self._ws = None
@@ -116,6 +117,8 @@ class FakeFeishu(FakeServer):
             body = req.json()
             if body.get("AppID") != self.app_id or body.get("AppSecret") != self.app_secret:
                 return 200, {"code": 1000040344, "msg": "app_id or app_secret is invalid"}, None
+            if self.endpoint_code:
+                return 200, {"code": self.endpoint_code, "msg": "the app has no long-connection subscription"}, None
             url = f"{self.ws_thread.url}/ws/v2?device_id=dev{next(self._ids)}&service_id={SERVICE_ID}"
             return 200, {"code": 0, "msg": "ok", "data": {"URL": url, "ClientConfig": dict(self.client_config)}}, None
         auth = req.headers.get("authorization", "")

@@ -38,6 +38,7 @@ class FakeQQBot(FakeServer):
         self.identifies: list[dict] = []
         self.resumes: list[dict] = []
         self.heartbeats = 0
+        self.answer_heartbeats = True
         self.ws_connections = 0
         self.session_id: str | None = None
         self.events: list[dict] = []  # every dispatch with its seq, for replay on resume
@@ -85,6 +86,12 @@ class FakeQQBot(FakeServer):
         ws = self._ws
         if ws is not None:
             self.ws_thread.call(ws.close(code=1011, reason="fake drop"))
+
+    def close_with(self, code: int, reason: str = "") -> None:
+        """Close the gateway connection with a QQ close code (4004, 4914, ...)."""
+        ws = self._ws
+        if ws is not None:
+            self.ws_thread.call(ws.close(code=code, reason=reason))
 
     def ask_reconnect(self) -> None:
         self._send({"op": 7})
@@ -182,7 +189,10 @@ class FakeQQBot(FakeServer):
                 elif op == 1:
                     with self.cond:
                         self.heartbeats += 1
-                    await ws.send(json.dumps({"op": 11}))
+                        answer = self.answer_heartbeats
+                        self.cond.notify_all()
+                    if answer:
+                        await ws.send(json.dumps({"op": 11}))
         except ConnectionClosed:
             pass
         finally:
