@@ -2,8 +2,9 @@
 
 Owns reading files, decoding, parsing TOML/YAML/JSON, the GW0xx load
 diagnostics and the JSON-pointer -> source-range locator. It is the only
-package that imports tomllib, ruamel.yaml (and tomlkit, which it does not
-need: see toml_scan). It may import ``gatewayctl.diagnostics`` and the
+package that imports TOML and YAML libraries (rtoml, tomllib, ruamel.yaml;
+not tomlkit, whose item tree keeps no source offsets: see toml_scan). It
+may import ``gatewayctl.diagnostics`` and the
 standard library only; it must not import catalog, selectors, validate,
 compile, runtime, workers, report or cli.
 
