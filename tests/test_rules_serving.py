@@ -26,7 +26,7 @@ GOOD = {
     },
     "wecom": {"enabled": True, "bot_id_env": "WB", "secret_env": "WS", "allowed_conversation_ids": ["g"]},
     "whatsapp": {"enabled": True},  # every credential has a default env name
-    "qqbot": {"enabled": True},  # default env names, no required allowlist
+    "qqbot": {"enabled": True, "allowed_peer_ids": ["u_alice"]},  # default env names
 }
 
 
@@ -101,7 +101,19 @@ def test_empty_allowlist(family, field):
 
 
 def test_qqbot_and_whatsapp_need_no_allowlist():
-    assert run({"qqbot": {"enabled": True, "allowed_peer_ids": []}, "whatsapp": {"enabled": True}}) == []
+    # loong serves both without one: no error. qqbot gets a warning because
+    # gatewayctl's worker fails closed; whatsapp has no allowlist at all.
+    found = run({"qqbot": {"enabled": True, "allowed_peer_ids": []}, "whatsapp": {"enabled": True}})
+    assert [(f.code, f.pointer) for f in found] == [("GW306", "/qqbot/allowed_peer_ids")]
+    assert run({"qqbot": {"enabled": True, "allowed_peer_ids": ["g_ops"]}, "whatsapp": {"enabled": True}}) == []
+
+
+def test_qqbot_empty_allowlist_is_a_warning_per_enabled_account():
+    from gatewayctl.diagnostics import CODES
+
+    assert CODES["GW306"].severity == "warning"
+    found = run({"qqbot": {"enabled": True, "accounts": {"a": {"allowed_peer_ids": ["u"]}, "b": {}, "c": {"enabled": False}}}})
+    assert [(f.code, f.pointer) for f in found] == [("GW306", "/qqbot/accounts/b")]
 
 
 def test_feishu_webhook_mode_needs_token_and_key():
@@ -182,6 +194,6 @@ def test_inherited_credential_satisfies_accounts():
 
 @pytest.mark.parametrize("field", ["app_id", "client_secret"])
 def test_qqbot_credentials_default_to_env_names_unless_blanked(field):
-    assert run({"qqbot": {"enabled": True}}) == []
-    (f,) = run({"qqbot": {"enabled": True, f"{field}_env": " "}})
+    assert run({"qqbot": {"enabled": True, "allowed_peer_ids": ["u"]}}) == []
+    (f,) = run({"qqbot": {"enabled": True, "allowed_peer_ids": ["u"], f"{field}_env": " "}})
     assert (f.code, f.pointer) == ("GW301", f"/qqbot/{field}_env")

@@ -53,6 +53,7 @@ _TABLE = [
     ("GW303", "error", "webhook-mode-secret-missing", "Feishu webhook mode needs verification_token and encrypt_key."),
     ("GW304", "error", "matrix-user-id-required", "Matrix needs user_id when ignore_self_messages or require_mention is on."),
     ("GW305", "error", "missing-setting", "An enabled gateway-supervised account lacks a plain setting it needs to serve."),
+    ("GW306", "warning", "qqbot-empty-allowlist", "An enabled QQ Bot account lists no allowed peers: loong serves it, but the built-in worker answers no one."),
     ("GW310", "error", "url-scheme", "A URL has a scheme the field does not accept."),
     ("GW311", "error", "url-credentials", "A URL embeds a user name or password."),
     ("GW312", "error", "base-url-query", "A base URL carries a query string or fragment."),

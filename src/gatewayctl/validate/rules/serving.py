@@ -81,6 +81,22 @@ def _account(fam, acc) -> Iterator[Finding]:
     if fam.family == "matrix":
         yield from _matrix(fam, acc)
 
+    if fam.family == "qqbot":
+        # loong serves qqbot without an allowlist, so this is no error; but
+        # gatewayctl's worker fails closed (an empty conversation allowlist
+        # answers nothing), which would be a silent rollout surprise.
+        peers = settings.get("allowed_peer_ids")
+        if peers is None or (isinstance(peers, list) and not peers):
+            ptr, target = field_or_account(acc, "allowed_peer_ids")
+            yield Finding(
+                "GW306",
+                ptr,
+                f"{who(fam, acc)} is enabled but allowed_peer_ids is empty: "
+                "gatewayctl's qqbot worker will answer no user or group",
+                hint=f"list the user and group openids it may answer in {dotted_field(fam, acc, 'allowed_peer_ids')}",
+                target=target,
+            )
+
     if fam.family == "whatsapp":
         value = settings.get("phone_number_id")
         blank = value is None or (isinstance(value, str) and not value.strip())
