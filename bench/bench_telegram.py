@@ -29,7 +29,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.fakes import FakeTelegram, plans  # noqa: E402
+from gatewayctl.fakes import FakeTelegram  # noqa: E402
+from tests.fakes import plans  # noqa: E402
 
 DIRECT_CLIENT = r"""
 import sys, httpx

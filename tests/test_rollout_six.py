@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from tests.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
-from tests.fakes.feishu import FakeFeishu, message_event
-from tests.fakes.qqbot import FakeQQBot
-from tests.fakes.wecom import FakeWeCom
+from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
+from gatewayctl.fakes.feishu import FakeFeishu, message_event
+from gatewayctl.fakes.qqbot import FakeQQBot
+from gatewayctl.fakes.wecom import FakeWeCom
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
+from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
 from tests.fakes.handler_http import UrlHandlerServer
 from tests.fakes.plans import HANDLER_SCRIPT
 

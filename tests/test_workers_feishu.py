@@ -10,19 +10,18 @@ import time
 
 import pytest
 
-from gatewayctl.workers import feishu as feishu_worker
-from tests.fakes import plans
-from tests.fakes.feishu import (
+from gatewayctl.fakes.feishu import (
     ENCRYPT_KEY,
     VERIFY_TOKEN,
     FakeFeishu,
     encrypt,
-    feishu_env,
-    feishu_lane,
     mention,
     message_event,
     post_callback,
 )
+from gatewayctl.workers import feishu as feishu_worker
+from tests.fakes import plans
+from tests.fakes.plans import feishu_env, feishu_lane
 
 
 def _poll(predicate, timeout=10.0):

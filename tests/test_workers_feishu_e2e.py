@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.fakes.feishu import ENCRYPT_KEY, VERIFY_TOKEN, FakeFeishu, message_event, post_callback
+from gatewayctl.fakes.feishu import ENCRYPT_KEY, VERIFY_TOKEN, FakeFeishu, message_event, post_callback
 from tests.test_rollout_six import GatewayProc, base_env, poll
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.fakes import FakeMatrix
+from gatewayctl.fakes import FakeMatrix
 from tests.fakes import plans
 from tests.fakes.handler_http import UrlHandlerServer
 

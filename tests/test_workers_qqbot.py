@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from gatewayctl.fakes.qqbot import INTENT_GROUP_AND_C2C, FakeQQBot
 from tests.fakes import plans
-from tests.fakes.qqbot import INTENT_GROUP_AND_C2C, FakeQQBot, qqbot_env, qqbot_lane
+from tests.fakes.plans import qqbot_env, qqbot_lane
 
 
 def _poll(predicate, timeout=10.0):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.qqbot import FakeQQBot
+from gatewayctl.fakes.qqbot import FakeQQBot
 from tests.test_rollout_six import GatewayProc, base_env, poll
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.fakes import FakeTelegram
+from gatewayctl.fakes import FakeTelegram
 from tests.fakes import plans
 from tests.fakes.handler_http import UrlHandlerServer
 

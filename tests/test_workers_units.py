@@ -14,11 +14,12 @@ import time
 import pytest
 
 from gatewayctl.compile.plan import SecretRef
+from gatewayctl.fakes import FakeTelegram
 from gatewayctl.workers import handlers, secrets
 from gatewayctl.workers.base import Backoff, HandlerError, LaneFailure, split_text
 from gatewayctl.workers.serve import pick_lane
 from gatewayctl.workers.status import StatusWriter
-from tests.fakes import FakeTelegram, plans
+from tests.fakes import plans
 
 
 def _req(text, rid="r1"):

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from gatewayctl.fakes.wecom import FakeWeCom
 from tests.fakes import plans
-from tests.fakes.wecom import FakeWeCom, wecom_env, wecom_lane
+from tests.fakes.plans import wecom_env, wecom_lane
 
 
 def _poll(predicate, timeout=10.0):

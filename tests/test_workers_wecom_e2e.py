@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.wecom import FakeWeCom
+from gatewayctl.fakes.wecom import FakeWeCom
 from tests.test_rollout_six import GatewayProc, base_env, pid_alive, poll
 
 pytestmark = pytest.mark.slow

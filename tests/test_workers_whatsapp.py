@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from tests.fakes import FakeWhatsAppCloud, post_webhook, sign, webhook_payload
+from gatewayctl.fakes import FakeWhatsAppCloud, post_webhook, sign, webhook_payload
+from gatewayctl.fakes.whatsapp import get
 from tests.fakes import plans
 from tests.fakes.handler_http import UrlHandlerServer
-from tests.fakes.whatsapp import get
 
 SECRET = "app-secret-for-tests"
 VERIFY = "verify-me-please"

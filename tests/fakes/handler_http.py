@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import FakeRequest, FakeServer
 
 
 class UrlHandlerServer(FakeServer):

@@ -1,16 +1,21 @@
-"""Build plans for lanes pointed at the fakes (tests, demo, benchmark), with
+"""Build plans for lanes pointed at the fakes (tests, benchmark), with
 compile/plan.py objects and planfile.write, the same shape the compiler
-emits (settings keys = the family fields of the config model)."""
+emits (settings keys = the family fields of the config model): one
+``*_lane()`` builder per family and, where the family has several secrets,
+an ``*_env()`` giving the environment those secret references read."""
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 import asyncio
+import threading
 
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import DEFAULT_WORKER, Control, Handler, Lane, LaunchPlan, SecretRef, freeze
+from gatewayctl.fakes.feishu import ENCRYPT_KEY, VERIFY_TOKEN, FakeFeishu
+from gatewayctl.fakes.qqbot import FakeQQBot
+from gatewayctl.fakes.wecom import FakeWeCom
 
 HANDLER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handler_script.py")
 
@@ -131,3 +136,48 @@ class LaneThread:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def wecom_lane(fake: FakeWeCom, *, account: str = "alerts", allowed_conversation_ids=("group_alerts",),
+               allowed_sender_ids=(), ping_interval_s: int = 30, reconnect_interval_s: int = 1, **extra):
+    """A plan lane pointed at the fake (secrets from WECOM_BOT_ID / WECOM_SECRET)."""
+    settings = {"websocket_url": fake.url, "ping_interval_s": ping_interval_s,
+                "reconnect_interval_s": reconnect_interval_s,
+                "allowed_conversation_ids": list(allowed_conversation_ids),
+                "allowed_sender_ids": list(allowed_sender_ids), **extra}
+    return lane("wecom", account, settings, [SecretRef("bot_id", "env", "WECOM_BOT_ID"),
+                                             SecretRef("secret", "env", "WECOM_SECRET")])
+
+
+def wecom_env(fake: FakeWeCom) -> dict:
+    return {"WECOM_BOT_ID": fake.bot_id, "WECOM_SECRET": fake.secret}
+
+
+def qqbot_lane(fake: FakeQQBot, *, account: str = "default", allowed_peer_ids=("u_alice", "g_ops"), **extra):
+    settings = {"token_base_url": fake.base_url, "api_base_url": fake.base_url,
+                "allowed_peer_ids": list(allowed_peer_ids), **extra}
+    return lane("qqbot", account, settings, [SecretRef("app_id", "env", "QQBOT_APP_ID"),
+                                             SecretRef("client_secret", "env", "QQBOT_CLIENT_SECRET")])
+
+
+def qqbot_env(fake: FakeQQBot) -> dict:
+    return {"QQBOT_APP_ID": fake.app_id, "QQBOT_CLIENT_SECRET": fake.client_secret}
+
+
+FEISHU_ENV = {"app_id": "LARK_APP_ID", "app_secret": "LARK_APP_SECRET",
+              "verification_token": "LARK_VERIFY_TOKEN", "encrypt_key": "LARK_ENCRYPT_KEY"}
+
+
+def feishu_lane(fake: FakeFeishu, *, account: str = "work", mode: str = "websocket",
+                allowed_chat_ids=("oc_ops_room",), allowed_sender_ids=(), **extra):
+    settings = {"domain": "lark", "base_url": fake.base_url, "mode": mode, "receive_id_type": "chat_id",
+                "webhook_bind": "127.0.0.1:0", "webhook_path": "/feishu/events",
+                "allowed_chat_ids": list(allowed_chat_ids), "allowed_sender_ids": list(allowed_sender_ids),
+                "ack_reactions": True, "ignore_bot_messages": True, "require_mention": False, **extra}
+    fields = ["app_id", "app_secret"] + (["verification_token", "encrypt_key"] if mode == "webhook" else [])
+    return lane("feishu", account, settings, [SecretRef(f, "env", FEISHU_ENV[f]) for f in fields])
+
+
+def feishu_env(fake: FakeFeishu) -> dict:
+    return {"LARK_APP_ID": fake.app_id, "LARK_APP_SECRET": fake.app_secret,
+            "LARK_VERIFY_TOKEN": VERIFY_TOKEN, "LARK_ENCRYPT_KEY": ENCRYPT_KEY}

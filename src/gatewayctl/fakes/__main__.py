@@ -1,6 +1,7 @@
-"""``python -m tests.fakes telegram|matrix|whatsapp [--port N]``: run one
-fake in the foreground (for the demo and the benchmark); prints one JSON
-line with its base URL and credentials, then serves until interrupted."""
+"""``python -m gatewayctl.fakes FAMILY [--port N]``: run one fake in the
+foreground (for manual rollouts and the benchmark); prints one JSON line
+with its loopback endpoints and test credentials, then serves until
+SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,31 +10,47 @@ import json
 import signal
 import threading
 
-from tests.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud
+from gatewayctl.fakes import FakeFeishu, FakeMatrix, FakeQQBot, FakeTelegram, FakeWeCom, FakeWhatsAppCloud
+
+
+def _describe(family: str, fake) -> dict:
+    if family == "telegram":
+        return {"base_url": fake.base_url, "bot_token": fake.token}
+    if family == "matrix":
+        return {"base_url": fake.base_url, "access_token": fake.access_token, "user_id": fake.user_id}
+    if family == "whatsapp":
+        return {"api_base_url": fake.api_base_url, "access_token": fake.access_token,
+                "phone_number_id": fake.phone_number_id}
+    if family == "wecom":
+        return {"websocket_url": fake.url, "bot_id": fake.bot_id, "secret": fake.secret}
+    if family == "feishu":
+        return {"base_url": fake.base_url, "app_id": fake.app_id, "app_secret": fake.app_secret}
+    return {"token_base_url": fake.base_url, "api_base_url": fake.base_url, "app_id": fake.app_id,
+            "client_secret": fake.client_secret}
+
+
+FAKES = {"telegram": FakeTelegram, "matrix": FakeMatrix, "whatsapp": FakeWhatsAppCloud, "wecom": FakeWeCom,
+         "feishu": FakeFeishu, "qqbot": FakeQQBot}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes")
-    parser.add_argument("family", choices=("telegram", "matrix", "whatsapp"))
-    parser.add_argument("--port", type=int, default=0)
+    parser = argparse.ArgumentParser(prog="python -m gatewayctl.fakes",
+                                     description="Run one loopback channel-API fake in the foreground.")
+    parser.add_argument("family", choices=tuple(FAKES))
+    parser.add_argument("--port", type=int, default=0,
+                        help="loopback port (0: ephemeral); for wecom the websocket port, "
+                             "for feishu and qqbot the HTTP port (their websocket is ephemeral)")
     args = parser.parse_args(argv)
-    if args.family == "telegram":
-        fake = FakeTelegram(port=args.port)
-        info = {"base_url": fake.base_url, "bot_token": fake.token}
-    elif args.family == "matrix":
-        fake = FakeMatrix(port=args.port)
-        info = {"base_url": fake.base_url, "access_token": fake.access_token, "user_id": fake.user_id}
-    else:
-        fake = FakeWhatsAppCloud(port=args.port)
-        info = {"api_base_url": fake.api_base_url, "access_token": fake.access_token,
-                "phone_number_id": fake.phone_number_id}
+    fake = FAKES[args.family](port=args.port)
     fake.start()
-    print(json.dumps(info), flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
     signal.signal(signal.SIGINT, lambda *a: done.set())
-    done.wait()
-    fake.stop()
+    try:
+        print(json.dumps({"family": args.family, **_describe(args.family, fake)}), flush=True)
+        done.wait()
+    finally:
+        fake.stop()
     return 0
 
 

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from websockets.exceptions import ConnectionClosed
 
 from gatewayctl.workers.feishu_ws import METHOD_CONTROL, METHOD_DATA, Frame
-from tests.fakes._http import FakeRequest, FakeServer
-from tests.fakes.wecom import WsThread
+from gatewayctl.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes.wecom import WsThread
 
 _REPLY = re.compile(r"^/open-apis/im/v1/messages/([^/]+)/reply$")
 SERVICE_ID = 7
@@ -240,31 +240,8 @@ def post_callback(url: str, payload: dict, *, encrypt_key: str | None, signed: b
         return exc.code, exc.read()
 
 
-# ------------------------------------------------------------------ plans
-
-FEISHU_ENV = {"app_id": "LARK_APP_ID", "app_secret": "LARK_APP_SECRET",
-              "verification_token": "LARK_VERIFY_TOKEN", "encrypt_key": "LARK_ENCRYPT_KEY"}
+# The webhook-mode credentials the tests configure and sign with.
 VERIFY_TOKEN = "feishu-verification-token-01"
 ENCRYPT_KEY = "feishu-encrypt-key-0001"
 
-
-def feishu_lane(fake: FakeFeishu, *, account: str = "work", mode: str = "websocket",
-                allowed_chat_ids=("oc_ops_room",), allowed_sender_ids=(), **extra):
-    from gatewayctl.compile.plan import SecretRef
-    from tests.fakes import plans
-
-    settings = {"domain": "lark", "base_url": fake.base_url, "mode": mode, "receive_id_type": "chat_id",
-                "webhook_bind": "127.0.0.1:0", "webhook_path": "/feishu/events",
-                "allowed_chat_ids": list(allowed_chat_ids), "allowed_sender_ids": list(allowed_sender_ids),
-                "ack_reactions": True, "ignore_bot_messages": True, "require_mention": False, **extra}
-    fields = ["app_id", "app_secret"] + (["verification_token", "encrypt_key"] if mode == "webhook" else [])
-    return plans.lane("feishu", account, settings, [SecretRef(f, "env", FEISHU_ENV[f]) for f in fields])
-
-
-def feishu_env(fake: FakeFeishu) -> dict:
-    return {"LARK_APP_ID": fake.app_id, "LARK_APP_SECRET": fake.app_secret,
-            "LARK_VERIFY_TOKEN": VERIFY_TOKEN, "LARK_ENCRYPT_KEY": ENCRYPT_KEY}
-
-
-__all__ = ["FakeFeishu", "message_event", "mention", "encrypt", "sign", "post_callback", "feishu_lane",
-           "feishu_env", "VERIFY_TOKEN", "ENCRYPT_KEY"]
+__all__ = ["FakeFeishu", "message_event", "mention", "encrypt", "sign", "post_callback", "VERIFY_TOKEN", "ENCRYPT_KEY"]

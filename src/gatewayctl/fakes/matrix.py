@@ -9,7 +9,7 @@ import re
 import time
 from urllib.parse import unquote
 
-from tests.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import FakeRequest, FakeServer
 
 API = "/_matrix/client/v3"
 _SEND = re.compile(r"^/_matrix/client/v3/rooms/([^/]+)/send/([^/]+)/([^/]+)$")

@@ -16,8 +16,8 @@ import time
 
 from websockets.exceptions import ConnectionClosed
 
-from tests.fakes._http import FakeRequest, FakeServer
-from tests.fakes.wecom import WsThread
+from gatewayctl.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes.wecom import WsThread
 
 _REPLY = re.compile(r"^/v2/(users|groups)/([^/]+)/messages$")
 INTENT_GROUP_AND_C2C = 1 << 25
@@ -202,17 +202,3 @@ class FakeQQBot(FakeServer):
                     self._ready = False
                 self.cond.notify_all()
             await asyncio.sleep(0)
-
-
-def qqbot_lane(fake: FakeQQBot, *, account: str = "default", allowed_peer_ids=("u_alice", "g_ops"), **extra):
-    from gatewayctl.compile.plan import SecretRef
-    from tests.fakes import plans
-
-    settings = {"token_base_url": fake.base_url, "api_base_url": fake.base_url,
-                "allowed_peer_ids": list(allowed_peer_ids), **extra}
-    return plans.lane("qqbot", account, settings, [SecretRef("app_id", "env", "QQBOT_APP_ID"),
-                                                  SecretRef("client_secret", "env", "QQBOT_CLIENT_SECRET")])
-
-
-def qqbot_env(fake: FakeQQBot) -> dict:
-    return {"QQBOT_APP_ID": fake.app_id, "QQBOT_CLIENT_SECRET": fake.client_secret}

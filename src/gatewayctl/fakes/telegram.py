@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import FakeRequest, FakeServer
 
 MAX_TEXT = 4096
 

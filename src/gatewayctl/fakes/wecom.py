@@ -65,12 +65,12 @@ class WsThread:
 
 class FakeWeCom:
     def __init__(self, bot_id: str = "aibFAKEBOT0001", secret: str = "wecom-fake-secret-0001", *,
-                 ack_with_cmd: bool = False):
+                 ack_with_cmd: bool = False, host: str = "127.0.0.1", port: int = 0):
         self.bot_id = bot_id
         self.secret = secret
         self.ack_with_cmd = ack_with_cmd
         self.cond = threading.Condition()
-        self.ws_thread = WsThread(self._connection)
+        self.ws_thread = WsThread(self._connection, host, port)
         self.connections = 0  # successful subscriptions
         self.attempts = 0  # websocket connections opened
         self.pings = 0
@@ -216,21 +216,3 @@ class FakeWeCom:
                 if self._current is ws:
                     self._current = None
                 self.cond.notify_all()
-
-
-def wecom_lane(fake: FakeWeCom, *, account: str = "alerts", allowed_conversation_ids=("group_alerts",),
-               allowed_sender_ids=(), ping_interval_s: int = 30, reconnect_interval_s: int = 1, **extra):
-    """A plan lane pointed at the fake (secrets from WECOM_BOT_ID / WECOM_SECRET)."""
-    from gatewayctl.compile.plan import SecretRef
-    from tests.fakes import plans
-
-    settings = {"websocket_url": fake.url, "ping_interval_s": ping_interval_s,
-                "reconnect_interval_s": reconnect_interval_s,
-                "allowed_conversation_ids": list(allowed_conversation_ids),
-                "allowed_sender_ids": list(allowed_sender_ids), **extra}
-    return plans.lane("wecom", account, settings, [SecretRef("bot_id", "env", "WECOM_BOT_ID"),
-                                                   SecretRef("secret", "env", "WECOM_SECRET")])
-
-
-def wecom_env(fake: FakeWeCom) -> dict:
-    return {"WECOM_BOT_ID": fake.bot_id, "WECOM_SECRET": fake.secret}

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import FakeRequest, FakeServer
 
 _MESSAGES = re.compile(r"^(?:/v\d+\.\d+)?/([^/]+)/messages$")
 
