@@ -24,6 +24,7 @@ _COMMANDS = {
     ),
     "lane": ("gatewayctl.cli.lane", "lane", "Built-in lane workers (run by the gateway owner)."),
     "schema": ("gatewayctl.cli.schema", "schema", "Print a shipped JSON Schema (config, plan, status)."),
+    "demo": ("gatewayctl.cli.demo", "demo", "Run the example rollout end to end against built-in fakes (offline)."),
 }
 
 
