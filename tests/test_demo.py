@@ -1,0 +1,147 @@
+"""`gatewayctl demo`: the example rollout end to end against the built-in
+fakes, offline; and a failing step ends the demo with everything stopped."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from gatewayctl.cli import demo as demo_mod
+from gatewayctl.fakes import FakeFeishu, FakeTelegram, FakeWeCom
+
+
+def _poll(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def _default(cls, name: str) -> str:
+    return inspect.signature(cls.__init__).parameters[name].default
+
+
+FAKE_CREDENTIALS = {
+    "feishu app_id": _default(FakeFeishu, "app_id"),
+    "feishu app_secret": _default(FakeFeishu, "app_secret"),
+    "telegram token": _default(FakeTelegram, "token"),
+    "wecom bot_id": _default(FakeWeCom, "bot_id"),
+    "wecom secret": _default(FakeWeCom, "secret"),
+}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _processes_with_env(needle: bytes) -> list[int]:
+    """Live processes whose environment holds ``needle`` (the demo's runtime home)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read() and _pid_alive(int(entry)):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_demo_runs_the_rollout_offline_and_leaves_nothing_behind():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAYCTL_")}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "gatewayctl", "demo"], capture_output=True, text=True,
+                          env=env, timeout=240)
+    elapsed = time.monotonic() - started
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+
+    # Every step a user would type, each with its real output.
+    for command in ("$ gatewayctl check gateway-rollout.toml",
+                    "$ gatewayctl plan --config gateway-rollout.toml --port 0 --out plan.json",
+                    "$ gatewayctl plan show plan.json",
+                    "$ gatewayctl gateway run --plan plan.json",
+                    "$ gatewayctl gateway status",
+                    "$ gatewayctl gateway stop --wait"):
+        assert command in out, command
+    assert "checked 1 file: no problems found" in out
+    assert "lanes        3 of 3 running" in out
+    for family in ("feishu", "telegram", "wecom"):
+        assert re.search(rf"<- {family}\s+reply: hello from {family}$", out, re.M), family
+    assert "gateway owner stopped: shutdown requested" in out
+    assert out.rstrip().splitlines()[-1].startswith("demo ok: ")
+
+    for label, value in FAKE_CREDENTIALS.items():
+        assert value not in out, f"{label} leaked into the demo's output"
+
+    # The owner and lane pids the demo printed are gone, and no process
+    # still carries the demo's runtime home.
+    pids = {int(p) for p in re.findall(r"\bpid (\d+)", out)}
+    assert len(pids) >= 4, out  # the owner and three lane workers
+    assert _poll(lambda: not [p for p in pids if _pid_alive(p)]), [p for p in pids if _pid_alive(p)]
+    workdir = re.search(r"All commands below run in (\S+) with", out).group(1)
+    assert _poll(lambda: not _processes_with_env(f"GATEWAYCTL_HOME={workdir}".encode())), \
+        _processes_with_env(f"GATEWAYCTL_HOME={workdir}".encode())
+    assert not os.path.exists(workdir)  # removed without --keep
+    print(f"demo took {elapsed:.1f} s")
+
+
+def _refuses(url: str) -> bool:
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_a_failing_step_reports_it_exits_1_and_stops_the_fakes(monkeypatch, tmp_path):
+    # Without allow_private_hosts, `check` rejects the fakes' loopback URLs:
+    # the demo must stop at that step, say so, and start no owner.
+    broken = demo_mod.CONFIG_TEMPLATE.replace("allow_private_hosts = true\n", "")
+    assert broken != demo_mod.CONFIG_TEMPLATE
+    monkeypatch.setattr(demo_mod, "CONFIG_TEMPLATE", broken)
+    monkeypatch.setattr(demo_mod.tempfile, "tempdir", str(tmp_path))
+    seen = []
+
+    class Recording(demo_mod.Demo):
+        def __init__(self, workdir):
+            super().__init__(workdir)
+            seen.append(self)
+
+    monkeypatch.setattr(demo_mod, "Demo", Recording)
+    result = CliRunner().invoke(demo_mod.demo, ["--keep"])
+    assert result.exit_code == 1, result.output
+    assert "demo FAILED: `gatewayctl check gateway-rollout.toml` exited 1" in result.output
+    assert "$ gatewayctl plan" not in result.output and "gateway run" not in result.output
+    (d,) = seen
+    assert d.owner is None
+    fakes = d.fakes
+    assert all(_refuses(u) for u in (fakes.feishu.base_url, fakes.telegram.base_url, fakes.wecom.url))
+    assert os.path.isfile(os.path.join(d.workdir, "gateway-rollout.toml"))  # --keep kept it
+    for value in FAKE_CREDENTIALS.values():
+        assert value not in result.output
