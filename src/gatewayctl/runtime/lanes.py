@@ -27,6 +27,7 @@ from gatewayctl.runtime.system import System
 # up this long (supervisord's startsecs).
 DEFAULT_START_SECONDS = 1.0
 WORKER_STATUS_MAX_BYTES = 64 * 1024
+WORKER_ERROR_MAX_CHARS = 500
 READY_STATES = frozenset({"ready", "running", "connected", "serving"})
 
 
@@ -167,16 +168,40 @@ class LaneRunner:
         self.last_exit, text = describe_exit(returncode)
         # Whatever the leader did, nothing it started may outlive it.
         self.system.killpg(self.pgid, signal.SIGKILL)
+        # The worker's last words (state "failed" and why) are usually written
+        # just before it exits, after the owner's last periodic read.
+        self.refresh_worker_status(force=True)
         if self.state == LaneState.STOPPING:
             # STOPPING -> STOPPED
             self._transition(LaneState.STOPPED, f"stopped ({text})")
             return
-        if returncode == 0:
-            error = "exited with code 0 without a stop request"
-        else:
-            error = text
+        error = self._exit_error(returncode, text)
         self.last_error = error
         self._after_failure(error)
+
+    def _exit_error(self, returncode: int, text: str) -> str:
+        """Why the lane failed, in the worker's words when it gave them.
+
+        A worker that declared itself ``failed`` names the cause; one that
+        died some other way may still carry an older ``last_error`` (a
+        handler timeout, a lost connection) that is a clue, not the cause,
+        so it is appended to the exit text. The exit code or signal stays in
+        ``last_exit`` either way.
+        """
+        base = "exited with code 0 without a stop request" if returncode == 0 else text
+        worker = self.worker or {}
+        reported = worker.get("last_error")
+        if not isinstance(reported, str) or not reported.strip():
+            return base
+        # One line and bounded: it goes into one-line status views and the
+        # owner's failure message. Workers redact secret values before
+        # writing; nothing else is added here.
+        reported = " ".join(reported.split())
+        if len(reported) > WORKER_ERROR_MAX_CHARS:
+            reported = reported[: WORKER_ERROR_MAX_CHARS - 3] + "..."
+        if worker.get("state") == "failed" and returncode != 0:
+            return reported
+        return f"{base} (worker's last error: {reported})"
 
     def _after_failure(self, error: str) -> None:
         now = self.system.monotonic()
@@ -220,17 +245,22 @@ class LaneRunner:
         worker = self.worker or {}
         return worker.get("ready") is True or worker.get("connected") is True or worker.get("state") in READY_STATES
 
-    def refresh_worker_status(self) -> None:
-        """Fold the worker's own status file in, when it changed."""
+    def refresh_worker_status(self, *, force: bool = False) -> None:
+        """Fold the worker's own status file in, when it changed.
+
+        ``force`` skips the mtime shortcut: after an exit the file is read
+        once more whatever its timestamp says (two writes within the
+        filesystem's timestamp granularity look unchanged).
+        """
         try:
             st = os.stat(self.status_path)
         except OSError:
             return
-        if st.st_mtime_ns == self._worker_mtime or st.st_size > WORKER_STATUS_MAX_BYTES:
+        if st.st_size > WORKER_STATUS_MAX_BYTES or (st.st_mtime_ns == self._worker_mtime and not force):
             return
         self._worker_mtime = st.st_mtime_ns
         data = statefiles.read_json(self.status_path)
-        if data is not None and data != self.worker:
+        if isinstance(data, dict) and data != self.worker:
             self.worker = data
             self.changed = True
 
