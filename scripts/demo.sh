@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run gatewayctl on the bundled example rollout.
+# Set up (idempotent) and run gatewayctl on the bundled example rollout:
+# lint it, then run it end to end against the built-in loopback fakes
+# (no network, no credentials; see `gatewayctl demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -7,3 +9,6 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet -e . >/dev/null
 echo "\$ gatewayctl check examples/gateway-rollout.toml"
 .venv/bin/gatewayctl check examples/gateway-rollout.toml
+echo
+echo "\$ gatewayctl demo"
+exec .venv/bin/gatewayctl demo "$@"
