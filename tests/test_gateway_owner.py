@@ -84,7 +84,7 @@ def test_run_status_stop_round_trip(tmp_path, home):
 
         human = cli(home, "gateway", "status")
         assert human.returncode == 0 and f"running (pid {owner.pid}" in human.stdout
-        assert "telegram(account=a)  running" in human.stdout
+        assert "telegram/a  running  pid " in human.stdout
 
         # 0700 directory, 0600 files, everywhere.
         rdir = runtime_dir(home)

@@ -133,6 +133,56 @@ def _lane_label(entry: dict) -> str:
     return f"{entry.get('family')}(account={entry.get('account')})"
 
 
+def _lane_name(entry: dict) -> str:
+    return f"{entry.get('family')}/{entry.get('account')}"
+
+
+def _count(worker: dict, key: str) -> int | None:
+    value = worker.get(key)
+    # bool is an int subclass; a worker's JSON is not ours to trust blindly.
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _one_line(text) -> str | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return " ".join(text.split())
+
+
+def _worker_of(entry: dict) -> dict:
+    worker = entry.get("worker")
+    return worker if isinstance(worker, dict) else {}
+
+
+def worker_summary(entry: dict, now_ms: int | None = None) -> list[str]:
+    """The worker's own stats for one lane, as short items; only what it reports.
+
+    ``connected``/``disconnected``, ``in N`` (messages received), ``out N``
+    (replies sent), ``ignored N`` (when any), ``handler errors N`` and, with
+    ``now_ms``, ``last inbound Xs ago``. A worker that writes no status file
+    (a foreign command) gives an empty list.
+    """
+    worker = _worker_of(entry)
+    items: list[str] = []
+    connected = worker.get("connected")
+    if isinstance(connected, bool):
+        items.append("connected" if connected else "disconnected")
+    for key, label in (("messages_received", "in"), ("replies_sent", "out")):
+        n = _count(worker, key)
+        if n is not None:
+            items.append(f"{label} {n}")
+    ignored = _count(worker, "messages_ignored")
+    if ignored:
+        items.append(f"ignored {ignored}")
+    errors = _count(worker, "handler_errors")
+    if errors is not None:
+        items.append(f"handler errors {errors}")
+    inbound = _count(worker, "last_inbound_at_ms")
+    if now_ms is not None and inbound is not None:
+        items.append(f"last inbound {_ago(inbound, now_ms)}")
+    return items
+
+
 class _LineView:
     """Plain lines, one per change of the owner phase or of a lane's state."""
 
@@ -157,7 +207,10 @@ class _LineView:
             key = _lane_label(lane)
             if lane.get("started_at_ms") is None and lane.get("state") == "stopped":
                 continue  # not started yet: nothing to say
-            sig = (lane.get("state"), lane.get("restarts"), lane.get("pid"))
+            connected = _worker_of(lane).get("connected")
+            # Counters change per message: they ride along on a line, they
+            # do not cause one (that would be a line per message).
+            sig = (lane.get("state"), lane.get("restarts"), lane.get("pid"), connected)
             if self._seen.get(key) == sig:
                 continue
             self._seen[key] = sig
@@ -166,6 +219,9 @@ class _LineView:
                 line += f" pid={lane['pid']}"
             if lane.get("restarts"):
                 line += f" restarts={lane['restarts']}"
+            stats = worker_summary(lane)
+            if stats and lane.get("state") in ("starting", "running"):
+                line += " " + ", ".join(stats)
             if lane.get("state") in ("backoff", "fatal") and lane.get("last_error"):
                 line += f" ({lane['last_error']})"
             out.append(line)
@@ -193,11 +249,19 @@ class _TableView:
             f"lanes {doc.get('running_surface_count')}/{doc.get('configured_surface_count')} running  "
             f"(Ctrl-C stops)"
         ]
-        rows.append(f"  {'LANE':<32} {'STATE':<9} {'PID':>7} {'RESTARTS':>8}  LAST ERROR")
+        rows.append(
+            f"  {'LANE':<32} {'STATE':<9} {'PID':>7} {'RESTARTS':>8} {'CONN':<4} {'IN':>6} {'OUT':>6}  LAST ERROR"
+        )
         for lane in doc.get("lanes") or []:
+            worker = _worker_of(lane)
+            connected = worker.get("connected")
+            conn = ("yes" if connected else "no") if isinstance(connected, bool) else "-"
+            n_in, n_out = _count(worker, "messages_received"), _count(worker, "replies_sent")
+            error = lane.get("last_error") or _one_line(worker.get("last_error")) or ""
             rows.append(
                 f"  {_lane_label(lane):<32} {lane.get('state'):<9} {lane.get('pid') or '-':>7} "
-                f"{lane.get('restarts'):>8}  {lane.get('last_error') or ''}"
+                f"{lane.get('restarts'):>8} {conn:<4} {'-' if n_in is None else n_in:>6} "
+                f"{'-' if n_out is None else n_out:>6}  {error}"
             )
         if doc.get("phase") in ("stopped", "failed"):
             rows.append(f"  {doc.get('last_error') or doc.get('shutdown_reason') or ''}")
@@ -359,14 +423,19 @@ def render_status(doc: dict, now_ms: int) -> str:
             f"  lanes        {doc['running_surface_count']} of {doc['configured_surface_count']} running"
         )
         for lane in doc.get("lanes") or []:
-            bits = [f"    {_lane_label(lane)}  {lane['state']}"]
+            bits = [f"    {_lane_name(lane)}", lane["state"]]
             if lane.get("pid"):
                 bits.append(f"pid {lane['pid']}")
             bits.append(f"restarts {lane['restarts']}")
+            bits += worker_summary(lane, now_ms)
+            bits.append(f"log {lane['log_path']}")
             lines.append("  ".join(bits))
-            if lane.get("last_error"):
-                lines.append(f"      last error  {lane['last_error']}")
-            lines.append(f"      log         {lane['log_path']}")
+            lane_error = _one_line(lane.get("last_error"))
+            worker_error = _one_line(_worker_of(lane).get("last_error"))
+            if lane_error:
+                lines.append(f"      last error    {lane_error}")
+            if worker_error and (lane_error is None or worker_error not in lane_error):
+                lines.append(f"      worker error  {worker_error}")
     return "\n".join(lines) + "\n"
 
 
