@@ -23,6 +23,7 @@ from gatewayctl import __version__
 from gatewayctl.catalog import SUPERVISED_IDS, fields, normalize_account_id
 from gatewayctl.compile.plan import (
     DEFAULT_WORKER,
+    ENV_NAME_PATTERN,
     MODES,
     RESTART_POLICIES,
     RUNTIME_PLACEHOLDERS,
@@ -40,6 +41,7 @@ from gatewayctl.diagnostics import Finding, pointer_join, pointer_split
 DEFAULT_PORT = 26306
 PORT_ENV = "GATEWAYCTL_GATEWAY_PORT"
 CONTROL_BIND = "127.0.0.1"
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
 
 # Keys of a family or account table that shape the model rather than
 # configure a lane; they never appear among a lane's settings.
@@ -442,15 +444,24 @@ def _handler(gateway: Mapping, findings: list[Finding]) -> Handler | None:
     if not isinstance(table, Mapping):
         return None
     timeout = _seconds(table, "timeout_s", 30.0, ("gateway", "handler"), findings)
+    env = _handler_env(table.get("env"))
     command = table.get("exec")
     if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
-        return Handler("exec", exec=tuple(command), timeout_s=timeout)
+        return Handler("exec", exec=tuple(command), timeout_s=timeout, env=env)
     url = table.get("url")
     if isinstance(url, str) and url:
-        return Handler("url", url=url, timeout_s=timeout)
+        return Handler("url", url=url, timeout_s=timeout, env=env)
     if table.get("echo") is True:
-        return Handler("echo", timeout_s=timeout)
+        return Handler("echo", timeout_s=timeout, env=env)
     return None
+
+
+def _handler_env(names) -> tuple[str, ...]:
+    """Sorted unique variable names; the schema reports bad ones (GW1xx), so
+    anything else that reaches this pure stage is simply not carried."""
+    if not isinstance(names, list):
+        return ()
+    return tuple(sorted({n for n in names if isinstance(n, str) and _ENV_NAME.match(n)}))
 
 
 def _no_lanes(model, validated) -> Finding:

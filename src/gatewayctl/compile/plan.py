@@ -25,6 +25,49 @@ HANDLER_KINDS = ("exec", "url", "echo")
 RUNTIME_PLACEHOLDERS = ("{gatewayctl}", "{plan}", "{runtime_dir}")
 DEFAULT_WORKER = ("{gatewayctl}", "lane", "serve", "--plan", "{plan}", "--lane", "{family}")
 
+# Variables every lane process (and a lane's exec handler) gets from the
+# owner's environment besides the names the plan lists: what a process needs
+# to run and reach the network, never credentials (those are named in the
+# plan, per lane and per handler). Shared here because the runtime and the
+# workers may import only this module and planfile; names starting with
+# ``LC_`` count as base variables too.
+BASE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "GATEWAYCTL_HOME",
+)
+BASE_ENV_PREFIXES = ("LC_",)
+
+# An environment variable name as a plan may carry it (loong's env pointer
+# names: letters, digits, "_", ".", "-"; not starting with "." or "-").
+ENV_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+
+def base_environment(environ) -> dict[str, str]:
+    """The base variables present in ``environ`` (see BASE_ENV)."""
+    env = {name: environ[name] for name in BASE_ENV if name in environ}
+    env.update({k: v for k, v in environ.items() if k.startswith(BASE_ENV_PREFIXES)})
+    return env
+
 
 def freeze(value):
     """Turn JSON-like data into hashable, immutable data (lists->tuples, dicts->sorted pairs)."""
@@ -112,6 +155,10 @@ class Handler:
     exec: tuple[str, ...] = ()
     url: str | None = None
     timeout_s: float = 30.0
+    # Names (never values) of variables passed through to every lane for the
+    # handler ([gateway.handler] env); an exec handler receives exactly these
+    # plus BASE_ENV, never the lane's channel credentials.
+    env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ def plan_to_json(plan: LaunchPlan) -> dict:
             "exec": list(plan.handler.exec),
             "url": plan.handler.url,
             "timeout_s": plan.handler.timeout_s,
+            "env": list(plan.handler.env),
         },
         "lanes": [
             {
@@ -174,7 +175,15 @@ def _from_json(body: dict) -> LaunchPlan:
         stop_grace_s=body["stop_grace_s"],
         handler=None
         if handler is None
-        else Handler(kind=handler["kind"], exec=tuple(handler["exec"]), url=handler["url"], timeout_s=handler["timeout_s"]),
+        else Handler(
+            kind=handler["kind"],
+            exec=tuple(handler["exec"]),
+            url=handler["url"],
+            timeout_s=handler["timeout_s"],
+            # Absent in plans written before [gateway.handler] env existed
+            # (an addition within format_version 1).
+            env=tuple(handler.get("env", ())),
+        ),
         allow_private_hosts=body["allow_private_hosts"],
         generator_name=body["generator"]["name"],
         generator_version=body["generator"]["version"],

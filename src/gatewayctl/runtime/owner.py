@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from gatewayctl.compile import planfile
-from gatewayctl.compile.plan import Lane, LaunchPlan
+from gatewayctl.compile.plan import Lane, LaunchPlan, base_environment
 from gatewayctl.runtime import slot, statefiles
 from gatewayctl.runtime.control import LOOPBACK, ControlServer
 from gatewayctl.runtime.lanes import DEFAULT_START_SECONDS, LaneRunner
@@ -38,34 +38,6 @@ from gatewayctl.runtime.states import (
     check_owner_transition,
 )
 from gatewayctl.runtime.system import System
-
-# Variables every lane gets from the owner's environment besides the ones
-# its plan names: what a process needs to run and reach the network, never
-# credentials (those are named in the plan, per lane).
-BASE_ENV = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "PYTHONPATH",
-    "VIRTUAL_ENV",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "all_proxy",
-    "GATEWAYCTL_HOME",
-)
 
 OWNER_LABELS = {
     "gateway_headless": "gateway owner",
@@ -113,10 +85,22 @@ def expand_argv(worker: tuple[str, ...], lane: Lane, *, plan_path: str, runtime_
     return tuple(out)
 
 
-def lane_environment(lane: Lane, environ: dict[str, str], *, status_path: str, runtime_dir: str) -> dict[str, str]:
-    env = {name: environ[name] for name in BASE_ENV if name in environ}
-    env.update({name: value for name, value in environ.items() if name.startswith("LC_")})
-    for name in lane.env:
+def lane_environment(
+    lane: Lane,
+    environ: dict[str, str],
+    *,
+    status_path: str,
+    runtime_dir: str,
+    handler_env: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """A lane's environment: base variables, its own names, the handler's names.
+
+    ``handler_env`` (the plan's ``[gateway.handler] env``) is what the lane's
+    handler needs, not a channel credential; the worker decides who sees it
+    (the built-in exec handler gets exactly those plus the base variables).
+    """
+    env = base_environment(environ)
+    for name in (*lane.env, *handler_env):
         if name in environ:
             env[name] = environ[name]
     env["GATEWAYCTL_LANE_STATUS"] = status_path
@@ -270,7 +254,13 @@ class Owner:
                 LaneRunner(
                     lane,
                     argv=expand_argv(lane.worker, lane, plan_path=self.paths.plan, runtime_dir=self.paths.runtime_dir),
-                    env=lane_environment(lane, self.environ, status_path=status_path, runtime_dir=self.paths.runtime_dir),
+                    env=lane_environment(
+                        lane,
+                        self.environ,
+                        status_path=status_path,
+                        runtime_dir=self.paths.runtime_dir,
+                        handler_env=self.plan.handler.env if self.plan.handler is not None else (),
+                    ),
                     cwd=self.options.cwd,
                     policy=self.plan.restart,
                     system=self.system,

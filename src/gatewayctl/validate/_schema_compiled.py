@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "5f18717999f2b5051a67655de2aa79405520782ba0db79e2a4c374b65ebd4e65"
+SCHEMA_SHA256 = "5c0cb13364294434cd506cd76d55dc92b31ef0fb924e2a1bb3f955f7f955c80c"
 
 
 class JsonSchemaValueException(ValueError):
@@ -24,7 +24,8 @@ import re
 
 
 REGEX_PATTERNS = {
-    '\\S': re.compile('\\S')
+    '\\S': re.compile('\\S'),
+    '^[A-Za-z0-9_][A-Za-z0-9_.-]*$': re.compile('^[A-Za-z0-9_][A-Za-z0-9_.-]*\\Z')
 }
 
 NoneType = type(None)
@@ -4206,6 +4207,23 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if isinstance(data__handler__timeouts, (int, float, Decimal)) and not isinstance(data__handler__timeouts, bool):
                         if data__handler__timeouts <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be bigger than 0")
+                if "env" in data__handler_keys:
+                    data__handler_keys.remove("env")
+                    data__handler__env = data__handler["env"]
+                    if not isinstance(data__handler__env, (list, tuple)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.env must be array")
+                    data__handler__env_is_list = isinstance(data__handler__env, (list, tuple))
+                    if data__handler__env_is_list:
+                        def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
+                        data__handler__env_len = len(data__handler__env)
+                        if data__handler__env_len > len(set(fn(data__handler__env_x) for data__handler__env_x in data__handler__env)):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.env must contain unique items")
+                        for data__handler__env_x, data__handler__env_item in enumerate(data__handler__env):
+                            if not isinstance(data__handler__env_item, (str)):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.env[{data__handler__env_x}]".format(**locals()) + " must be string")
+                            if isinstance(data__handler__env_item, str):
+                                if not REGEX_PATTERNS['^[A-Za-z0-9_][A-Za-z0-9_.-]*$'].search(data__handler__env_item):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.env[{data__handler__env_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
                 if data__handler_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must not contain "+str(data__handler_keys)+" properties")
     return data

@@ -23,6 +23,7 @@ import os
 import httpx
 
 from gatewayctl.compile.plan import Handler as HandlerSpec
+from gatewayctl.compile.plan import base_environment
 from gatewayctl.workers.base import Backoff, Clock, HandlerError
 
 log = logging.getLogger("gatewayctl.workers.handler")
@@ -244,8 +245,16 @@ def build(spec: HandlerSpec, *, env: dict[str, str] | None = None, clock: Clock 
     raise ValueError(f"unknown handler kind {spec.kind!r}")
 
 
-def handler_env(secret_env_names: set[str], environ=None) -> dict[str, str]:
-    """The exec handler's environment: the lane's, minus the variables that
-    carry the lane's channel credentials (the handler has no use for them)."""
+def handler_env(secret_env_names: set[str], environ=None, *, names: tuple[str, ...] = ()) -> dict[str, str]:
+    """The exec handler's environment: the base variables plus exactly the
+    ``names`` of ``[gateway.handler] env``, never a variable that carries the
+    lane's channel credentials (even when ``names`` lists it: the handler has
+    no business with the channel's token, and a typo must not leak it).
+
+    An allowlist rather than "the lane's minus the credentials" so a lane
+    started by hand from a full shell does not hand the handler everything.
+    """
     environ = os.environ if environ is None else environ
-    return {k: v for k, v in environ.items() if k not in secret_env_names}
+    env = base_environment(environ)
+    env.update({name: environ[name] for name in names if name in environ})
+    return {k: v for k, v in env.items() if k not in secret_env_names}

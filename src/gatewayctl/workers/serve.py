@@ -134,7 +134,9 @@ async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Cloc
             raise LaneFailure(f"{lane.name}: [gateway.handler] of kind {spec.kind!r} has nothing to call")
         resolved = secrets.resolve(plan, lane, environ=environ)
         env_names = {str(s.ref) for s in lane.secrets if s.kind == "env"}
-        handler = handlers.build(plan.handler, env=handlers.handler_env(env_names, environ), clock=clock)
+        handler = handlers.build(
+            plan.handler, env=handlers.handler_env(env_names, environ, names=spec.env), clock=clock
+        )
         ctx = LaneContext(plan=plan, lane=lane, secrets=resolved, handler=handler, status=status,
                           state_dir=state_dir, clock=clock, stop=stop or asyncio.Event())
         loop = asyncio.get_running_loop()

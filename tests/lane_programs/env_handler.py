@@ -1,0 +1,15 @@
+"""An exec handler that answers each message with what its own environment holds.
+
+Reply: JSON ``{"names": [...], "api_key": <OPENAI_API_KEY or null>}``; values
+other than the one the test planted never leave the process.
+"""
+
+import json
+import os
+import sys
+
+for line in sys.stdin:
+    req = json.loads(line)
+    reply = json.dumps({"names": sorted(os.environ), "api_key": os.environ.get("OPENAI_API_KEY")})
+    sys.stdout.write(json.dumps({"id": req["id"], "reply": reply}) + "\n")
+    sys.stdout.flush()
