@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -111,9 +112,9 @@ def test_demo_runs_the_rollout_offline_and_leaves_nothing_behind():
 
 
 def _refuses(url: str) -> bool:
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    parts = urlsplit(url)
     try:
-        socket.create_connection((host, int(port)), timeout=1).close()
+        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
     except OSError:
         return True
     return False
@@ -145,3 +146,45 @@ def test_a_failing_step_reports_it_exits_1_and_stops_the_fakes(monkeypatch, tmp_
     assert os.path.isfile(os.path.join(d.workdir, "gateway-rollout.toml"))  # --keep kept it
     for value in FAKE_CREDENTIALS.values():
         assert value not in result.output
+
+
+def test_nothing_but_the_demo_imports_the_fakes():
+    """The fakes stand in for the outside world: the pipeline, the runtime
+    and the workers must never reach them (pyproject's import-linter
+    contracts do not cover gatewayctl.fakes yet, so this test does)."""
+    import ast
+    import pathlib
+
+    import gatewayctl
+
+    root = pathlib.Path(gatewayctl.__file__).parent
+    allowed = {root / "cli" / "demo.py"}
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.is_relative_to(root / "fakes") or path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "gatewayctl.fakes" or n.startswith("gatewayctl.fakes.") for n in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
+
+
+@pytest.mark.parametrize("family", ["telegram", "matrix", "whatsapp", "wecom", "feishu", "qqbot"])
+def test_python_m_gatewayctl_fakes_runs_each_family_on_loopback(family):
+    import json
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "gatewayctl.fakes", family], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["family"] == family
+        urls = [v for k, v in info.items() if k.endswith("_url")]
+        assert urls and all(urlsplit(u).hostname == "127.0.0.1" for u in urls), info
+        assert all(not _refuses(u) for u in urls)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import threading
 
 from gatewayctl.fakes import FakeFeishu, FakeMatrix, FakeQQBot, FakeTelegram, FakeWeCom, FakeWhatsAppCloud
 
@@ -41,14 +40,16 @@ def main(argv=None) -> int:
                         help="loopback port (0: ephemeral); for wecom the websocket port, "
                              "for feishu and qqbot the HTTP port (their websocket is ephemeral)")
     args = parser.parse_args(argv)
+    # A process-directed signal may land on any thread, and a handler only
+    # runs once the main thread wakes: block both signals before the fake's
+    # threads start (they inherit the mask) and take them with sigwait here.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     fake = FAKES[args.family](port=args.port)
     fake.start()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: done.set())
-    signal.signal(signal.SIGINT, lambda *a: done.set())
     try:
         print(json.dumps({"family": args.family, **_describe(args.family, fake)}), flush=True)
-        done.wait()
+        signal.sigwait(stop_signals)
     finally:
         fake.stop()
     return 0
