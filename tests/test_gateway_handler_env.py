@@ -27,8 +27,8 @@ from gatewayctl.runtime.owner import lane_environment
 from gatewayctl.validate import schema as schema_stage
 from gatewayctl.workers import handlers, serve
 from gatewayctl.workers.base import HandlerError
+from tests.lane_programs.plans import cli, finish, make_plan, read_status, start_owner, wait_for, wait_running
 from tests.lane_programs.plans import lane as runtime_lane
-from tests.lane_programs.plans import make_plan, read_status, start_owner, finish, wait_for, wait_running, cli
 from tests.test_plan_support import assert_valid_plan, compile_text
 
 ENV_HANDLER = str(Path(__file__).parent / "lane_programs" / "env_handler.py")
@@ -38,10 +38,6 @@ enabled = true
 bot_token = { env = "TELEGRAM_BOT_TOKEN" }
 allowed_chat_ids = [1]
 """
-
-
-def _config(handler_toml: str) -> dict:
-    return {"gateway": {"handler": handler_toml}}
 
 
 # ------------------------------------------------------------------ schema
