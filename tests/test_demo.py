@@ -188,3 +188,32 @@ def test_python_m_gatewayctl_fakes_runs_each_family_on_loopback(family):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
+
+
+@pytest.mark.slow
+def test_a_failure_while_the_owner_runs_still_stops_owner_lanes_and_fakes(monkeypatch, tmp_path):
+    # Telegram's allowlist no longer holds the chat the demo writes from: no
+    # reply comes, the demo fails at that step and must still tear down.
+    template = demo_mod.CONFIG_TEMPLATE.replace("allowed_chat_ids = [{telegram_chat}]", "allowed_chat_ids = [1]")
+    assert template != demo_mod.CONFIG_TEMPLATE
+    monkeypatch.setattr(demo_mod, "CONFIG_TEMPLATE", template)
+    monkeypatch.setattr(demo_mod, "REPLY_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(demo_mod.tempfile, "tempdir", str(tmp_path))
+    seen = []
+
+    class Recording(demo_mod.Demo):
+        def __init__(self, workdir):
+            super().__init__(workdir)
+            seen.append(self)
+
+    monkeypatch.setattr(demo_mod, "Demo", Recording)
+    result = CliRunner().invoke(demo_mod.demo, [])
+    assert result.exit_code == 1, result.output
+    assert "demo FAILED: no reply reached the telegram fake within 3 s" in result.output
+    (d,) = seen
+    assert d.owner is not None and d.owner.returncode is not None  # started, then stopped
+    assert len(d.seen_pids) >= 4  # the owner and three lane workers were seen
+    assert not [p for p in d.seen_pids if _pid_alive(p)]
+    assert not _processes_with_env(f"GATEWAYCTL_HOME={d.workdir}".encode())
+    assert all(_refuses(u) for u in (d.fakes.feishu.base_url, d.fakes.telegram.base_url, d.fakes.wecom.url))
+    assert not os.path.exists(d.workdir)

@@ -23,6 +23,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -325,8 +326,9 @@ class Demo:
         except subprocess.TimeoutExpired:
             raise DemoFailure("`gatewayctl gateway run` did not exit after `gateway stop --wait`") from None
 
-    def cleanup(self) -> list[int]:
-        """Leave nothing behind, whatever happened; the pids still alive after."""
+    def cleanup(self) -> tuple[list[int], list[int]]:
+        """Leave nothing behind, whatever happened: (pids that had to be
+        killed, pids still alive even after that)."""
         if self.owner is not None and self.owner.poll() is None:
             try:
                 self.run(["gateway", "stop", "--wait", "--timeout", "10"], expect=(0, 8, 9, 10), timeout=30,
@@ -342,12 +344,14 @@ class Demo:
                 except subprocess.TimeoutExpired:
                     self.owner.kill()
                     self.owner.wait()
-        # Lane workers run in their own process groups: if the owner could not
-        # stop them, end the ones this demo saw (and only those) directly.
-        left = [p for p in sorted(self.seen_pids) if _pid_alive(p)]
-        for pid in left:
+        # Lane workers run in their own process groups: give them a moment to
+        # finish exiting, then end the ones this demo saw (and only those)
+        # directly if the owner could not.
+        _poll(lambda: not any(_pid_alive(p) for p in self.seen_pids), 5.0)
+        killed = [p for p in sorted(self.seen_pids) if _pid_alive(p)]
+        for pid in killed:
             try:
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         if self.owner_log is not None:
@@ -358,7 +362,8 @@ class Demo:
                     fake.stop()
                 except Exception:  # noqa: BLE001 - one fake failing to stop must not keep the others up
                     pass
-        return [p for p in left if _pid_alive(p)]
+        _poll(lambda: not any(_pid_alive(p) for p in killed), 2.0)
+        return killed, [p for p in killed if _pid_alive(p)]
 
 
 def run_demo(keep: bool) -> int:
@@ -392,11 +397,11 @@ def run_demo(keep: bool) -> int:
     except KeyboardInterrupt:
         failure = "interrupted"
     finally:
-        left = demo.cleanup()
+        killed, left = demo.cleanup()
     if left:
         failure = (failure + "; " if failure else "") + f"processes still alive after cleanup: {left}"
-    elif failure is None and not _poll(lambda: not any(_pid_alive(p) for p in demo.seen_pids), 10.0):
-        failure = "a process of the demo outlived `gateway stop`"
+    elif killed and failure is None:
+        failure = f"processes outlived `gateway stop` and had to be killed: {killed}"
     elapsed = time.monotonic() - started
     if keep:
         _say(f"Kept {workdir} for inspection (--keep).")
