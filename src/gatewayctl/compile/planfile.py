@@ -200,25 +200,10 @@ def load(path: str) -> LaunchPlan:
 
 
 def write(plan: LaunchPlan, path: str) -> str:
-    """Write atomically; returns the plan digest."""
-    import os
-    import tempfile
+    """Write atomically and durably; returns the plan digest."""
+    from gatewayctl import atomicfile
 
-    data = dumps(plan)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".plan-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomicfile.write_bytes(path, dumps(plan), prefix=".plan-")
     return digest(plan)
 
 

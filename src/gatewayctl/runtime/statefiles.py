@@ -5,7 +5,8 @@ fsync, rename over the target, fsync the directory. A reader therefore sees
 the old content or the new, never a torn or empty file. The directory is
 0700 and every file 0600, because the control token lives here.
 
-Standard library only; imports nothing from gatewayctl.
+Standard library only, plus gatewayctl.atomicfile (the one implementation
+of atomic replacement).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
+
+from gatewayctl import atomicfile
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -85,12 +87,8 @@ def ensure_dir(path: str) -> None:
         os.chmod(path, DIR_MODE)
 
 
-def fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# One implementation of atomic replacement for the whole code base.
+fsync_dir = atomicfile.fsync_dir
 
 
 def encode_json(obj) -> bytes:
@@ -98,30 +96,11 @@ def encode_json(obj) -> bytes:
 
 
 def _write_temp(directory: str, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(tmp)
-        raise
-    os.close(fd)
-    return tmp
+    return atomicfile.write_temp(directory, data, mode=FILE_MODE)
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    tmp = _write_temp(directory, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    fsync_dir(directory)
+    atomicfile.write_bytes(path, data, mode=FILE_MODE)
 
 
 def atomic_write_json(path: str, obj) -> None:
@@ -162,6 +141,8 @@ def read_json(path: str):
 
 
 def _unlink_quietly(path: str) -> None:
+    # Only "already gone" is quiet here: a state file that cannot be removed
+    # for another reason (permissions) must surface.
     try:
         os.unlink(path)
     except FileNotFoundError:

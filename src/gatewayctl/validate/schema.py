@@ -204,19 +204,13 @@ def _read_cached_code(path: Path):
 
 
 def _write_cached_code(path: Path, code) -> None:
-    import tempfile
+    from gatewayctl import atomicfile
 
-    # Best effort: a read-only home or a full disk only costs speed.
+    # Best effort: a read-only home or a full disk only costs speed. Not
+    # durable: a cache lost in a crash is rebuilt on the next run.
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(marshal.dumps(code))
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomicfile.write_bytes(str(path), marshal.dumps(code), durable=False, prefix=path.name)
     except OSError:
         pass
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
+
+from gatewayctl import atomicfile
 
 STATES = ("starting", "running", "backoff", "stopped", "failed")
 _MIN_INTERVAL_S = 0.2
@@ -117,20 +118,11 @@ class StatusWriter:
 
 
 def write_json_atomic(path: str, obj) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # Not durable (no fsync): a live status is rewritten every few hundred
+    # milliseconds and a lost update is harmless; torn reads are what matter.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    data = (json.dumps(obj, sort_keys=True) + "\n").encode("utf-8")
+    atomicfile.write_bytes(path, data, durable=False)
 
 
 def read_json(path: str):
