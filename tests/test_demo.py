@@ -17,16 +17,11 @@ from click.testing import CliRunner
 
 from gatewayctl.cli import demo as demo_mod
 from gatewayctl.fakes import FakeFeishu, FakeTelegram, FakeWeCom
+from tests.support import poll
 
 
-def _poll(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
+def _poll(predicate, timeout=10.0):
+    return poll(predicate, timeout, interval=0.05)
 
 
 def _default(cls, name: str) -> str:

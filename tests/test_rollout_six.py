@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -20,6 +19,7 @@ from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_w
 from gatewayctl.fakes.feishu import FakeFeishu, message_event
 from gatewayctl.fakes.qqbot import FakeQQBot
 from gatewayctl.fakes.wecom import FakeWeCom
+from tests.support import poll as _support_poll
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +27,8 @@ ROOM = "!room:localhost"
 WA_SECRET = "rollout-wa-app-secret"
 
 
-def poll(predicate, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
+def poll(predicate, timeout=30.0):
+    return _support_poll(predicate, timeout, interval=0.05)
 
 
 def pid_alive(pid) -> bool:

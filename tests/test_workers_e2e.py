@@ -9,13 +9,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
 from tests.fakes.handler_http import UrlHandlerServer
 from tests.fakes.plans import HANDLER_SCRIPT
+from tests.support import poll
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +24,7 @@ SECRET = "e2e-app-secret"
 
 
 def _poll(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return None
+    return poll(predicate, timeout, interval=0.05)
 
 
 def _config(tg, mx, wa, handler_toml: str) -> str:

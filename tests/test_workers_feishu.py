@@ -22,24 +22,13 @@ from gatewayctl.fakes.feishu import (
 from gatewayctl.workers import feishu as feishu_worker
 from tests.fakes import plans
 from tests.fakes.plans import feishu_env, feishu_lane
+from tests.support import poll as _poll, read_json
 
 
-def _poll(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
 
 
 def _status(path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return {}
+    return read_json(path, {})
 
 
 def _webhook_url(status_path):

@@ -10,6 +10,7 @@ import pytest
 from gatewayctl.fakes import FakeMatrix
 from tests.fakes import plans
 from tests.fakes.handler_http import UrlHandlerServer
+from tests.support import poll as _poll
 
 ROOM = "!room:localhost"
 ALICE = "@alice:localhost"
@@ -25,14 +26,6 @@ def _env(fake):
     return {"MX_TOKEN": fake.access_token}
 
 
-def _poll(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
 
 
 def _synced_past(fake, n):

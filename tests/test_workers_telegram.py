@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from gatewayctl.fakes import FakeTelegram
 from tests.fakes import plans
 from tests.fakes.handler_http import UrlHandlerServer
+from tests.support import poll as _poll, read_json
 
 
 @pytest.fixture
@@ -22,22 +22,10 @@ def _env(fake):
     return {"TG_TOKEN": fake.token, "PATH": "/usr/bin:/bin"}
 
 
-def _poll(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
 
 
 def _status(path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
+    return read_json(path, None)
 
 
 @pytest.mark.parametrize("kind", ["echo", "exec", "url"])

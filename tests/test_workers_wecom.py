@@ -4,32 +4,19 @@ reconnect after a drop, takeover as a lane failure."""
 
 from __future__ import annotations
 
-import json
-import time
 
 import pytest
 
 from gatewayctl.fakes.wecom import FakeWeCom
 from tests.fakes import plans
 from tests.fakes.plans import wecom_env, wecom_lane
+from tests.support import poll as _poll, read_json
 
 
-def _poll(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
 
 
 def _status(path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return {}
+    return read_json(path, {})
 
 
 @pytest.fixture

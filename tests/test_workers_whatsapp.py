@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -11,6 +10,7 @@ from gatewayctl.fakes import FakeWhatsAppCloud, post_webhook, sign, webhook_payl
 from gatewayctl.fakes.whatsapp import get
 from tests.fakes import plans
 from tests.fakes.handler_http import UrlHandlerServer
+from tests.support import poll as _poll
 
 SECRET = "app-secret-for-tests"
 VERIFY = "verify-me-please"
@@ -26,14 +26,6 @@ def _env(fake):
     return {"WA_TOKEN": fake.access_token, "WA_VERIFY": VERIFY, "WA_APP_SECRET": SECRET}
 
 
-def _poll(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
 
 
 def _webhook_url(status_path):

@@ -1,0 +1,30 @@
+"""Helpers the process and network tests share.
+
+Tests never sleep to wait for a state: they poll with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def poll(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Call ``predicate`` until it returns something truthy and return that;
+    at the deadline, one last call decides (falsy: the caller's assert fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def read_json(path, default=None):
+    """A JSON file's content, or ``default`` while it is missing or half-written."""
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return default
