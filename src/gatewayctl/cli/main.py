@@ -73,8 +73,6 @@ def cli() -> None:
 
 
 def main(argv=None) -> None:
-    import importlib.util  # noqa: F401  (LazyGroup uses importlib.util)
-
     from gatewayctl.cli import exitcodes
 
     try:
