@@ -22,9 +22,9 @@ SARIF_VERSION = "2.1.0"
 # The $id of the OASIS 2.1.0 schema (errata 01), the one tests validate against.
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
-# Used when the installed distribution declares no project URL. A
-# "Homepage"/"Source"/"Repository" Project-URL in pyproject.toml wins, so the
-# links follow the project wherever it is published.
+# The Source URL of pyproject.toml's [project.urls], read from the installed
+# metadata, is what links point at; this copy of it serves only a run
+# without installed metadata (e.g. from a bare source tree).
 DEFAULT_INFORMATION_URI = "https://github.com/gatewayctl/gatewayctl"
 
 # The key under partialFingerprints. The "/v1" is part of the contract: if
