@@ -182,3 +182,17 @@ def test_no_traceback_on_garbage(tmp_path):
         proc = run(f)
         assert proc.returncode == 1, proc.stderr
         assert b"Traceback" not in proc.stderr + proc.stdout
+
+
+def test_colour_when_asked_or_forced_and_never_in_json(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[telegram]\nenabled = false\nbot_tokn = { env = "X" }\n')
+    coloured = run("--color", bad).stdout.decode()
+    assert "\x1b[1;31merror[GW101]" in coloured
+    env = dict(os.environ, FORCE_COLOR="1")
+    env.pop("NO_COLOR", None)
+    forced = subprocess.run(
+        [sys.executable, "-m", "gatewayctl", "check", str(bad)], capture_output=True, env=env, timeout=60
+    ).stdout.decode()
+    assert "\x1b[" in forced
+    assert "\x1b[" not in run("--color", "--format", "json", bad).stdout.decode()
