@@ -42,6 +42,58 @@ class Clock:
         await asyncio.sleep(seconds)
 
 
+class TokenCache:
+    """An app access token fetched on demand and reused until shortly before
+    it expires (Feishu's tenant token, QQ's app token).
+
+    ``fetch`` returns ``(token, lifetime_s)``. The token is refreshed
+    ``margin_s`` early, but never later than half its lifetime, so a short
+    lifetime still leaves room. One lock: concurrent callers share a fetch.
+    """
+
+    def __init__(self, clock: Clock, margin_s: float):
+        self._clock = clock
+        self._margin_s = margin_s
+        self._lock = asyncio.Lock()
+        self._token = ""
+        self._expires = 0.0
+        self.fetches = 0
+
+    async def get(self, fetch: Callable[[], Awaitable[tuple[str, float]]], *, force: bool = False) -> str:
+        async with self._lock:
+            now = self._clock.monotonic()
+            if self._token and not force and now < self._expires:
+                return self._token
+            token, lifetime = await fetch()
+            self.fetches += 1
+            self._token = token
+            self._expires = now + lifetime - min(self._margin_s, lifetime / 2)
+            return token
+
+    def invalidate(self) -> None:
+        """The next ``get`` fetches a new token."""
+        self._expires = 0.0
+
+
+async def post_json(client, url: str, payload: dict, *, what: str, transient: type[Exception]):
+    """POST ``payload``; returns ``(status, body)`` with ``body`` a dict ({}
+    when the response is not a JSON object). Network errors and 5xx raise
+    ``transient`` (the caller backs off and retries)."""
+    import httpx
+
+    try:
+        resp = await client.post(url, timeout=15, json=payload)
+    except httpx.HTTPError as exc:
+        raise transient(f"{what}: network error ({type(exc).__name__})") from None
+    if resp.status_code >= 500:
+        raise transient(f"{what}: HTTP {resp.status_code}")
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    return resp.status_code, body if isinstance(body, dict) else {}
+
+
 class Backoff:
     """Exponential backoff for transient failures (network, 5xx)."""
 

@@ -45,8 +45,10 @@ from gatewayctl.workers.base import (
     LaneFailure,
     SendError,
     Stopped,
+    TokenCache,
     allowed,
     handle_inbound,
+    post_json,
     split_text,
 )
 from gatewayctl.workers.httpserver import Request, Response, parse_bind, serve
@@ -145,10 +147,7 @@ class FeishuLane:
             raise LaneFailure(f"{lane.name}: unknown feishu mode {self.mode!r} (websocket or webhook)")
         self.client = client
         self.bot_open_id = ""
-        self._token = ""
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
-        self.token_fetches = 0
+        self._tokens = TokenCache(ctx.clock, _REFRESH_MARGIN_S)
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.in_flight: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -220,39 +219,30 @@ class FeishuLane:
             return
 
     # -- the API ----------------------------------------------------------
+    @property
+    def token_fetches(self) -> int:
+        return self._tokens.fetches
+
     async def _tenant_token(self, *, force: bool = False) -> str:
-        async with self._token_lock:
-            now = self.ctx.clock.monotonic()
-            if self._token and not force and now < self._token_expires:
-                return self._token
-            try:
-                resp = await self.client.post(f"{self.base}{TOKEN_PATH}", timeout=15,
-                                              json={"app_id": self.app_id, "app_secret": self.app_secret})
-            except httpx.HTTPError as exc:
-                raise _Transient(f"feishu tenant_access_token: network error ({type(exc).__name__})") from None
-            if resp.status_code >= 500:
-                raise _Transient(f"feishu tenant_access_token: HTTP {resp.status_code}")
-            try:
-                body = resp.json()
-            except ValueError:
-                body = {}
-            if not isinstance(body, dict) or body.get("code") != 0 or not body.get("tenant_access_token"):
-                code = body.get("code") if isinstance(body, dict) else None
-                refs = [describe(s) for s in self.ctx.lane.secrets if s.field in ("app_id", "app_secret")]
-                where = f" (from {', '.join(refs)})" if refs else ""
-                raise LaneFailure(self.ctx.redact(
-                    f"{self.ctx.lane.name}: feishu refused the app credentials{where}: code {code} "
-                    f"{body.get('msg', '') if isinstance(body, dict) else ''}".rstrip()
-                ))
-            self.token_fetches += 1
-            self._token = str(body["tenant_access_token"])
-            try:
-                expire = float(body.get("expire") or 7200)
-            except (TypeError, ValueError):
-                expire = 7200.0
-            margin = min(_REFRESH_MARGIN_S, expire / 2)
-            self._token_expires = now + expire - margin
-            return self._token
+        return await self._tokens.get(self._fetch_tenant_token, force=force)
+
+    async def _fetch_tenant_token(self) -> tuple[str, float]:
+        _status, body = await post_json(
+            self.client, f"{self.base}{TOKEN_PATH}", {"app_id": self.app_id, "app_secret": self.app_secret},
+            what="feishu tenant_access_token", transient=_Transient,
+        )
+        if body.get("code") != 0 or not body.get("tenant_access_token"):
+            refs = [describe(s) for s in self.ctx.lane.secrets if s.field in ("app_id", "app_secret")]
+            where = f" (from {', '.join(refs)})" if refs else ""
+            raise LaneFailure(self.ctx.redact(
+                f"{self.ctx.lane.name}: feishu refused the app credentials{where}: code {body.get('code')} "
+                f"{body.get('msg', '')}".rstrip()
+            ))
+        try:
+            expire = float(body.get("expire") or 7200)
+        except (TypeError, ValueError):
+            expire = 7200.0
+        return str(body["tenant_access_token"]), expire
 
     async def _api(self, method: str, path: str, payload: dict | None) -> dict:
         """One open-platform call: refresh the token once on an auth failure;

@@ -42,8 +42,10 @@ from gatewayctl.workers.base import (
     LaneFailure,
     SendError,
     Stopped,
+    TokenCache,
     allowed,
     handle_inbound,
+    post_json,
     split_text,
 )
 from gatewayctl.workers.secrets import describe
@@ -87,9 +89,7 @@ class QQBotLane:
         self.api = str(ctx.setting("api_base_url") or DEFAULT_API_BASE).rstrip("/")
         self.allowed_peers = tuple(ctx.setting("allowed_peer_ids", ()) or ())
         self.client = client
-        self._token = ""
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens = TokenCache(ctx.clock, _REFRESH_MARGIN_S)
         self.session_id: str | None = None
         self.seq: int | None = None
         self.identifies = 0
@@ -101,38 +101,28 @@ class QQBotLane:
 
     # -- token and HTTP ---------------------------------------------------
     async def token(self, *, force: bool = False) -> str:
-        async with self._token_lock:
-            now = self.ctx.clock.monotonic()
-            if self._token and not force and now < self._token_expires:
-                return self._token
-            try:
-                resp = await self.client.post(f"{self.token_base}/app/getAppAccessToken", timeout=15,
-                                              json={"appId": self.app_id, "clientSecret": self.client_secret})
-            except httpx.HTTPError as exc:
-                raise _Transient(f"qqbot getAppAccessToken: network error ({type(exc).__name__})") from None
-            if resp.status_code >= 500:
-                raise _Transient(f"qqbot getAppAccessToken: HTTP {resp.status_code}")
-            try:
-                body = resp.json()
-            except ValueError:
-                body = {}
-            body = body if isinstance(body, dict) else {}
-            token = body.get("access_token")
-            if not token:
-                refs = [describe(s) for s in self.ctx.lane.secrets if s.field in ("app_id", "client_secret")]
-                where = f" (from {', '.join(refs)})" if refs else ""
-                raise LaneFailure(self.ctx.redact(
-                    f"{self.ctx.lane.name}: QQ refused the app credentials{where}: HTTP {resp.status_code} "
-                    f"code {body.get('code')} {body.get('message', '')}".rstrip()
-                ))
-            try:
-                # The platform sends expires_in as a string ("7200").
-                expires_in = float(str(body.get("expires_in") or "7200").strip())
-            except ValueError:
-                expires_in = 7200.0
-            self._token = str(token)
-            self._token_expires = now + max(expires_in - _REFRESH_MARGIN_S, expires_in / 2)
-            return self._token
+        return await self._tokens.get(self._fetch_token, force=force)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        status, body = await post_json(
+            self.client, f"{self.token_base}/app/getAppAccessToken",
+            {"appId": self.app_id, "clientSecret": self.client_secret},
+            what="qqbot getAppAccessToken", transient=_Transient,
+        )
+        token = body.get("access_token")
+        if not token:
+            refs = [describe(s) for s in self.ctx.lane.secrets if s.field in ("app_id", "client_secret")]
+            where = f" (from {', '.join(refs)})" if refs else ""
+            raise LaneFailure(self.ctx.redact(
+                f"{self.ctx.lane.name}: QQ refused the app credentials{where}: HTTP {status} "
+                f"code {body.get('code')} {body.get('message', '')}".rstrip()
+            ))
+        try:
+            # The platform sends expires_in as a string ("7200").
+            expires_in = float(str(body.get("expires_in") or "7200").strip())
+        except ValueError:
+            expires_in = 7200.0
+        return str(token), expires_in
 
     async def _request(self, method: str, path: str, payload: dict | None = None):
         """An OpenAPI call with the token refreshed once on an auth failure."""
@@ -181,7 +171,7 @@ class QQBotLane:
                     if not exc.resume:
                         self.session_id, self.seq = None, None
                     if exc.refresh_token:
-                        self._token_expires = 0.0
+                        self._tokens.invalidate()
                     delay = 0.0 if exc.resume else 1.0
                 except (_Transient, SendError) as exc:
                     # SendError here: /gateway answered 4xx (platform trouble
