@@ -12,11 +12,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import Control, FrozenMap, Lane, LaunchPlan, RestartPolicy
+from tests.support import poll
 
 WORKER = str(Path(__file__).with_name("worker.py"))
 STATUS_READER = str(Path(__file__).with_name("status_reader.py"))
@@ -101,14 +101,10 @@ def read_status(home: Path) -> dict:
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    value = poll(predicate, timeout, interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value
 
 
 def wait_running(home: Path, owner: subprocess.Popen | None = None, timeout: float = 15.0) -> dict:

@@ -38,7 +38,26 @@ class FakeRequest:
         return merged
 
 
-class FakeServer:
+class Waits:
+    """``wait_until`` for a fake whose state changes under ``self.cond``."""
+
+    cond: threading.Condition
+
+    def wait_until(self, predicate, timeout: float = 10.0):
+        """Block until predicate() (called under the lock) is truthy; its value, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+
+class FakeServer(Waits):
     """Subclasses implement ``dispatch(req) -> (status, json_obj, headers)``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
@@ -106,18 +125,6 @@ class FakeServer:
     def __exit__(self, *exc):
         self.stop()
 
-    def wait_until(self, predicate, timeout: float = 10.0):
-        """Block until predicate() (called under the lock) is truthy; its value, or None on timeout."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
 
     def dispatch(self, req: FakeRequest):  # pragma: no cover - abstract
         raise NotImplementedError

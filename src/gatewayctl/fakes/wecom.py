@@ -21,6 +21,8 @@ import time
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
+from gatewayctl.fakes._http import Waits
+
 
 class WsThread:
     """A websockets server on 127.0.0.1 served from a private event loop."""
@@ -63,7 +65,7 @@ class WsThread:
             self._thread.join(5)
 
 
-class FakeWeCom:
+class FakeWeCom(Waits):
     def __init__(self, bot_id: str = "aibFAKEBOT0001", secret: str = "wecom-fake-secret-0001", *,
                  ack_with_cmd: bool = False, host: str = "127.0.0.1", port: int = 0):
         self.bot_id = bot_id
@@ -100,17 +102,6 @@ class FakeWeCom:
         return self.ws_thread.url
 
     # -- test control -----------------------------------------------------
-    def wait_until(self, predicate, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
 
     def wait_connected(self, n: int = 1, timeout: float = 10.0) -> bool:
         return bool(self.wait_until(lambda: self.connections >= n and self._current is not None, timeout))
