@@ -38,119 +38,34 @@ def selector_texts(channel_accounts, selectors) -> tuple[str, ...]:
     return tuple(channel_accounts) + tuple(selectors)
 
 
-def source_lines(doc) -> list[str]:
-    """Lines as the locator counts them: split on newline only (str.splitlines
-    would also split on U+2028, form feeds and the like, and shift snippets)."""
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in doc.text.split("\n")]
-
-
-def mask_lines(doc, pointers) -> tuple[str, ...]:
-    """Source lines with every sensitive value replaced by asterisks of the
-    same width, so carets still line up and nothing secret is printed."""
-    lines = source_lines(doc)
-    for ptr in pointers:
-        r = doc.locate(ptr, "value")
-        if r is None:
-            continue
-        for ln in range(r.start.line, r.end.line + 1):
-            if not 1 <= ln <= len(lines):
-                continue
-            text = lines[ln - 1]
-            a = r.start.column - 1 if ln == r.start.line else 0
-            b = r.end.column - 1 if ln == r.end.line else len(text)
-            a, b = max(a, 0), min(max(b, a), len(text))
-            seg = text[a:b]
-            # keep the quotes of a string literal; mask what is inside
-            if len(seg) >= 2 and seg[0] == seg[-1] and seg[0] in "\"'":
-                masked = seg[0] + "*" * (len(seg) - 2) + seg[-1]
-            else:
-                masked = "*" * len(seg)
-            lines[ln - 1] = text[:a] + masked + text[b:]
-    return tuple(lines)
-
-
-def sensitive_values(doc, pointers) -> set[str]:
-    from gatewayctl.diagnostics import pointer_split
-
-    values = set()
-    for ptr in pointers:
-        node = doc.data
-        try:
-            for tok in pointer_split(ptr):
-                node = node[int(tok)] if isinstance(node, list) else node[tok]
-        except (KeyError, IndexError, ValueError, TypeError):
-            continue
-        if isinstance(node, str) and len(node) >= 4:
-            values.add(node)
-            if "://" in node and "@" in node:
-                userinfo = node.split("://", 1)[1].split("@", 1)[0]
-                # "user:password": only the password is secret (scrubbing a
-                # user name like "user" would mangle words such as user_id);
-                # a bare userinfo is usually a token and is scrubbed whole.
-                secret_part = userinfo.split(":", 1)[1] if ":" in userinfo else userinfo
-                if len(secret_part) >= 4:
-                    values.add(secret_part)
-    return values
-
-
-def scrub(diag, secrets: set[str]):
-    """Last line of defence: no rule may echo a sensitive value, but if one
-    does, it never reaches the output."""
-    from dataclasses import replace
-
-    msg, hint = diag.message, diag.hint
-    for s in secrets:
-        if s in msg:
-            msg = msg.replace(s, "***")
-        if s in hint:
-            hint = hint.replace(s, "***")
-    if msg is diag.message and hint is diag.hint:
-        return diag
-    return replace(diag, message=msg, hint=hint)
-
-
 def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> CheckOutcome:
     from gatewayctl import __version__
     from gatewayctl.diagnostics import sort_diagnostics
+    from gatewayctl.pipeline import dedupe, lint_file, selector_doc
     from gatewayctl.report import FileResult, ReportInput, get_reporter
-    from gatewayctl.source import load_document, selector_document
-    from gatewayctl.validate import validate
 
-    cli_doc = selector_document(list(settings.selectors)) if settings.selectors else None
-    all_diags: dict[tuple, object] = {}
+    cli_doc = selector_doc(settings.selectors)
+    all_diags: list = []
     files: list[FileResult] = []
     sources: dict[str, tuple[str, ...]] = {}
     missing = False
-    if cli_doc is not None:
-        sources[cli_doc.path] = tuple(source_lines(cli_doc))
 
     for path in settings.files:
         if path == STDIN:
             shown = settings.stdin_filename or "<stdin>"
-            doc, load_diags = load_document(shown, data=stdin_bytes if stdin_bytes is not None else b"")
+            result = lint_file(shown, data=stdin_bytes if stdin_bytes is not None else b"", cli_selectors=cli_doc)
         else:
             if not os.path.exists(path):
                 missing = True
-            doc, load_diags = load_document(path)
-            shown = path
-        file_diags = list(load_diags)
-        if doc is not None:
-            validated, diags = validate(doc, cli_selectors=cli_doc)
-            if diags:
-                sensitive = validated.sensitive
-                secrets = sensitive_values(doc, sensitive)
-                file_diags.extend(scrub(d, secrets) for d in diags)
-                sources[doc.path] = mask_lines(doc, sensitive)
-        # A file that did not load shows no snippet: without a parse there is
-        # no telling which of its values are secrets.
-        for d in file_diags:
-            all_diags.setdefault((d.path, d.code, d.range, d.message), d)
-        own = [d for d in file_diags if d.path == shown]
+            result = lint_file(path, cli_selectors=cli_doc)
+        sources.update(result.sources)
+        all_diags.extend(result.diagnostics)
+        own = [d for d in result.diagnostics if d.path == result.shown]
         has_error = any(d.is_error for d in own) or (settings.strict and bool(own))
-        files.append(FileResult(shown, valid=not has_error, loaded=doc is not None))
+        files.append(FileResult(result.shown, valid=not has_error, loaded=result.loaded))
 
     report = ReportInput(
-        diagnostics=tuple(sort_diagnostics(all_diags.values())),
+        diagnostics=tuple(sort_diagnostics(dedupe(all_diags))),
         files=tuple(files),
         sources=sources,
         color=settings.color,

@@ -61,13 +61,11 @@ class PlanSettings:
 def run_plan(settings: PlanSettings) -> Outcome:
     """check + compile; writes the plan only when there is no error."""
     from gatewayctl import __version__
-    from gatewayctl.cli.check import mask_lines, scrub, sensitive_values, source_lines
     from gatewayctl.compile import planfile
-    from gatewayctl.compile.compiler import CompileOptions, compile_plan
+    from gatewayctl.compile.compiler import CompileOptions
     from gatewayctl.diagnostics import sort_diagnostics
+    from gatewayctl.pipeline import dedupe, lint_and_compile, selector_doc
     from gatewayctl.report import FileResult, ReportInput, get_reporter
-    from gatewayctl.source import load_document, selector_document
-    from gatewayctl.validate import validate
 
     options = CompileOptions(
         mode=settings.mode,
@@ -81,29 +79,15 @@ def run_plan(settings: PlanSettings) -> Outcome:
     if problem is not None:
         return Outcome("", f"Error: {problem}\n", exitcodes.USAGE)
 
-    cli_doc = selector_document(list(settings.selectors)) if settings.selectors else None
-    doc, load_diags = load_document(settings.config)
-    diags = list(load_diags)
-    sources: dict[str, tuple[str, ...]] = {}
-    if cli_doc is not None:
-        sources[cli_doc.path] = tuple(source_lines(cli_doc))
-    plan = None
-    if doc is not None:
-        validated, vdiags = validate(doc, cli_selectors=cli_doc)
-        secrets = sensitive_values(doc, validated.sensitive)
-        sources[doc.path] = mask_lines(doc, validated.sensitive)
-        diags.extend(scrub(d, secrets) for d in vdiags)
-        if not any(d.is_error for d in diags):
-            plan, findings = compile_plan(doc, validated, options)
-            diags.extend(scrub(doc.diagnostic(f), secrets) for f in findings)
-
-    has_error = any(d.is_error for d in diags)
+    result, plan = lint_and_compile(settings.config, options, cli_selectors=selector_doc(settings.selectors))
+    diags = result.diagnostics
+    has_error = result.has_errors
     stderr = ""
     if diags:
         report = ReportInput(
-            diagnostics=tuple(sort_diagnostics(_dedupe(diags))),
-            files=(FileResult(settings.config, valid=not has_error, loaded=doc is not None),),
-            sources=sources,
+            diagnostics=tuple(sort_diagnostics(dedupe(diags))),
+            files=(FileResult(settings.config, valid=not has_error, loaded=result.loaded),),
+            sources=result.sources,
             color=settings.color,
             tool_version=__version__,
         )
@@ -128,13 +112,6 @@ def run_plan(settings: PlanSettings) -> Outcome:
     else:
         summary = f"wrote {settings.out}: {len(plan.lanes)} lane{'s' if len(plan.lanes) != 1 else ''} ({lanes}), plan_sha256 {digest}"
     return Outcome(summary + "\n", stderr, exitcodes.OK)
-
-
-def _dedupe(diags):
-    seen = {}
-    for d in diags:
-        seen.setdefault((d.path, d.code, d.range, d.message), d)
-    return list(seen.values())
 
 
 # ------------------------------------------------------------ show/verify

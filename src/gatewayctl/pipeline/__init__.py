@@ -1,0 +1,122 @@
+"""Pipeline: the one lint pass (load -> validate -> redact) and, for plans,
+compile on top of it.
+
+`check`, `plan`, `gateway run --config` (and the commands that edit configs
+or serve editors) all call `lint_file` / `lint_and_compile`, so two front
+ends can never disagree about a file. The CLI only fills settings and
+prints; nothing here prints or decides exit codes.
+
+May import diagnostics, source, selectors, validate and compile; never
+runtime, workers, report or cli.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gatewayctl.pipeline.redact import mask_lines, scrub, sensitive_values, source_lines
+
+__all__ = [
+    "LintResult",
+    "lint_file",
+    "lint_and_compile",
+    "selector_doc",
+    "dedupe",
+    "mask_lines",
+    "scrub",
+    "sensitive_values",
+    "source_lines",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LintResult:
+    """One file's pass: every diagnostic (scrubbed), and the masked source
+    lines a reporter may show (only for files that have diagnostics: a clean
+    file prints nothing and never pays for the sensitive scan)."""
+
+    shown: str
+    doc: object  # source.Document | None
+    validated: object  # validate.Validated | None
+    diagnostics: tuple
+    sources: dict = field(default_factory=dict)
+    secrets: frozenset = frozenset()
+
+    @property
+    def loaded(self) -> bool:
+        return self.doc is not None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+def selector_doc(selectors):
+    """The command-line selectors as a located document, or None when none
+    were given (the config's own list then applies)."""
+    from gatewayctl.source import selector_document
+
+    return selector_document(list(selectors)) if selectors else None
+
+
+def lint_file(path: str, *, data: bytes | None = None, shown: str | None = None, cli_selectors=None, always_mask: bool = False) -> LintResult:
+    """Load, validate and redact one config.
+
+    ``data`` given: the bytes are the file (stdin), reported as ``shown``.
+    ``cli_selectors`` is a ``selector_doc``; its lines are added to
+    ``sources`` so snippets of command-line selectors show too.
+    ``always_mask``: compute masked sources even for a clean file (a caller
+    that will add diagnostics of its own, such as the compiler's).
+    """
+    from gatewayctl.source import load_document
+    from gatewayctl.validate import validate
+
+    shown = shown or path
+    if data is not None:
+        doc, load_diags = load_document(shown, data=data)
+    else:
+        doc, load_diags = load_document(path)
+    diags = list(load_diags)
+    sources: dict[str, tuple[str, ...]] = {}
+    if cli_selectors is not None:
+        sources[cli_selectors.path] = tuple(source_lines(cli_selectors))
+    validated = None
+    secrets: frozenset[str] = frozenset()
+    # A file that did not load shows no snippet: without a parse there is no
+    # telling which of its values are secrets.
+    if doc is not None:
+        validated, vdiags = validate(doc, cli_selectors=cli_selectors)
+        if vdiags or always_mask:
+            sensitive = validated.sensitive
+            secrets = sensitive_values(doc, sensitive)
+            diags.extend(scrub(d, secrets) for d in vdiags)
+            sources[doc.path] = mask_lines(doc, sensitive)
+    return LintResult(shown, doc, validated, tuple(diags), sources, secrets)
+
+
+def lint_and_compile(path: str, options, *, cli_selectors=None):
+    """The pass `plan` and `gateway run --config` share: lint, then compile
+    when the lint found no error. Returns ``(LintResult, plan | None)``;
+    the compiler's findings are in the result's diagnostics, scrubbed."""
+    from dataclasses import replace
+
+    from gatewayctl.compile.compiler import compile_plan
+
+    result = lint_file(path, cli_selectors=cli_selectors, always_mask=True)
+    if result.doc is None or result.has_errors:
+        return result, None
+    plan, findings = compile_plan(result.doc, result.validated, options)
+    if findings:
+        extra = tuple(scrub(result.doc.diagnostic(f), result.secrets) for f in findings)
+        result = replace(result, diagnostics=result.diagnostics + extra)
+    if result.has_errors:
+        return result, None
+    return result, plan
+
+
+def dedupe(diags) -> list:
+    """One diagnostic per (path, code, range, message), first one kept."""
+    seen: dict = {}
+    for d in diags:
+        seen.setdefault((d.path, d.code, d.range, d.message), d)
+    return list(seen.values())
