@@ -21,7 +21,7 @@ def run(data, code=None):
         ({"telegram": {"bot_token": {"env": "TG=1"}}}, "/telegram/bot_token/env"),
         ({"feishu": {"accounts": {"work": {"app_secret_env": "%SECRET%"}}}}, "/feishu/accounts/work/app_secret_env"),
         ({"whatsapp": {"phone_number_id_env": "has space"}}, "/whatsapp/phone_number_id_env"),
-        ({"slack": {"bot_token": {"env": "xoxb-1234567890-abcdefghijkl"}}}, "/slack/bot_token/env"),
+        ({"slack": {"bot_token": {"env": "Bearer xoxb-1234567890-abcdefghijkl"}}}, "/slack/bot_token/env"),
         ({"providers": {"volc": {"api_key": {"env": "sk-live-abc"}}}}, "/providers/volc/api_key/env"),
         ({"providers": {"volc": {"api_key_env": "ARK_API_KEY=abc"}}}, "/providers/volc/api_key_env"),
     ],

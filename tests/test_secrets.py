@@ -232,9 +232,6 @@ def test_default_names_are_themselves_clean():
         ("123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr", "looks like a secret", "EXAMPLE_NAME"),
         ("123e4567-e89b-12d3-a456-426614174000", "looks like a secret", "EXAMPLE_NAME"),
         ("abcdefghijklmnopqrstuvw/x", "looks like a secret", "EXAMPLE_NAME"),
-        # 24 characters with a dash: the spec's length rule applies even to a
-        # string that would otherwise be a valid (dotted/dashed) name.
-        ("A" * 23 + "-", "looks like a secret", "EXAMPLE_NAME"),
         ("abcdefghijklmnopqrstu+vwx", "looks like a secret", "EXAMPLE_NAME"),
         ("MY TOKEN", "not a valid environment variable name", "EXAMPLE_NAME"),
         ("-TOKEN", "not a valid environment variable name", "EXAMPLE_NAME"),
@@ -250,7 +247,22 @@ def test_hygiene_problems_suggest_a_fix(value, fragment, suggestion):
 
 @pytest.mark.parametrize(
     "value",
-    ["TELEGRAM_BOT_TOKEN", "_x", "9LIVES", "my.token-name", "A" * 22 + "-", "  PADDED  ", "", "   ", None, 42],
+    [
+        "TELEGRAM_BOT_TOKEN",
+        "_x",
+        "9LIVES",
+        "my.token-name",
+        "A" * 22 + "-",
+        # loong (config/shared.rs:774): a valid variable name is never a
+        # pasted secret, however long and however many dashes or dots.
+        "A" * 23 + "-",
+        "PROD.FEISHU-WORKSPACE.APP-SECRET.V2",
+        "  PADDED  ",
+        "",
+        "   ",
+        None,
+        42,
+    ],
 )
 def test_good_or_blank_names_pass(value):
     assert env_name_problem(value) is None
@@ -280,6 +292,17 @@ def test_hygiene_order_follows_loong():
     assert "KEY=VALUE" in env_name_problem("$A=b")
     assert '"$"' in env_name_problem("$sk-abc")
     assert "%NAME%" in env_name_problem("%sk-abc%")
+
+
+def test_telegram_token_shape_is_loongs_and_only_for_telegram():
+    # crates/app/src/config/shared.rs:812: 6-12 digits, ':', 12+ token characters.
+    short = "123456:abcdefghijkl"  # 19 characters: only the Telegram shape catches it
+    assert looks_like_secret(short, telegram=True)
+    assert not looks_like_secret(short)
+    assert not looks_like_secret("12345:abcdefghijkl", telegram=True)  # 5 digits
+    assert not looks_like_secret("123456:abcdefghijk", telegram=True)  # 11 characters after ':'
+    assert "looks like a secret" in env_name_problem(short, telegram=True)
+    assert "not a valid environment variable name" in env_name_problem(short)
 
 
 def test_looks_like_secret_and_example_names():

@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "5c0cb13364294434cd506cd76d55dc92b31ef0fb924e2a1bb3f955f7f955c80c"
+SCHEMA_SHA256 = "4af9a454f38c54f58454c2c4b4e855650cc015ac0d41e3f6303ef7f2ec843d1b"
 
 
 class JsonSchemaValueException(ValueError):
@@ -508,30 +508,63 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_secr
         try:
             if not isinstance(data, (dict)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
+            data_one_of_count2 = 0
+            if data_one_of_count2 < 2:
+                try:
+                    data_is_dict = isinstance(data, dict)
+                    if data_is_dict:
+                        data__missing_keys = set(['env']) - data.keys()
+                        if data__missing_keys:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain ")
+                        data_keys = set(data.keys())
+                        if "env" in data_keys:
+                            data_keys.remove("env")
+                            data__env = data["env"]
+                            if isinstance(data__env, str):
+                                if not REGEX_PATTERNS['\\S'].search(data__env):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".env must match pattern \\S")
+                    data_one_of_count2 += 1
+                except (JsonSchemaValueException, JsonSchemaValuesException): pass
+            if data_one_of_count2 < 2:
+                try:
+                    data_is_dict = isinstance(data, dict)
+                    if data_is_dict:
+                        data__missing_keys = set(['file']) - data.keys()
+                        if data__missing_keys:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain ")
+                        data_keys = set(data.keys())
+                        if "file" in data_keys:
+                            data_keys.remove("file")
+                            data__file = data["file"]
+                            if isinstance(data__file, str):
+                                if not REGEX_PATTERNS['\\S'].search(data__file):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".file must match pattern \\S")
+                    data_one_of_count2 += 1
+                except (JsonSchemaValueException, JsonSchemaValuesException): pass
+            if data_one_of_count2 < 2:
+                try:
+                    data_is_dict = isinstance(data, dict)
+                    if data_is_dict:
+                        data__missing_keys = set(['exec']) - data.keys()
+                        if data__missing_keys:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain ")
+                    data_one_of_count2 += 1
+                except (JsonSchemaValueException, JsonSchemaValuesException): pass
+            if data_one_of_count2 != 1:
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " must be valid exactly by one definition")
             data_is_dict = isinstance(data, dict)
             if data_is_dict:
-                data_len = len(data)
-                if data_len < 1:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain at least 1 properties")
-                if data_len > 1:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 1 properties")
                 data_keys = set(data.keys())
                 if "env" in data_keys:
                     data_keys.remove("env")
                     data__env = data["env"]
                     if not isinstance(data__env, (str)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".env must be string")
-                    if isinstance(data__env, str):
-                        if not REGEX_PATTERNS['\\S'].search(data__env):
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".env must match pattern \\S")
                 if "file" in data_keys:
                     data_keys.remove("file")
                     data__file = data["file"]
                     if not isinstance(data__file, (str)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".file must be string")
-                    if isinstance(data__file, str):
-                        if not REGEX_PATTERNS['\\S'].search(data__file):
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".file must match pattern \\S")
                 if "exec" in data_keys:
                     data_keys.remove("exec")
                     data__exec = data["exec"]
@@ -4140,35 +4173,35 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
             if not isinstance(data__handler, (dict)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must be object")
             try:
-                data__handler_any_of_count2 = 0
-                if not data__handler_any_of_count2:
+                data__handler_any_of_count3 = 0
+                if not data__handler_any_of_count3:
                     try:
                         data__handler_is_dict = isinstance(data__handler, dict)
                         if data__handler_is_dict:
                             data__handler__missing_keys = set(['exec', 'url']) - data__handler.keys()
                             if data__handler__missing_keys:
                                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must contain ")
-                        data__handler_any_of_count2 += 1
+                        data__handler_any_of_count3 += 1
                     except (JsonSchemaValueException, JsonSchemaValuesException): pass
-                if not data__handler_any_of_count2:
+                if not data__handler_any_of_count3:
                     try:
                         data__handler_is_dict = isinstance(data__handler, dict)
                         if data__handler_is_dict:
                             data__handler__missing_keys = set(['exec', 'echo']) - data__handler.keys()
                             if data__handler__missing_keys:
                                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must contain ")
-                        data__handler_any_of_count2 += 1
+                        data__handler_any_of_count3 += 1
                     except (JsonSchemaValueException, JsonSchemaValuesException): pass
-                if not data__handler_any_of_count2:
+                if not data__handler_any_of_count3:
                     try:
                         data__handler_is_dict = isinstance(data__handler, dict)
                         if data__handler_is_dict:
                             data__handler__missing_keys = set(['url', 'echo']) - data__handler.keys()
                             if data__handler__missing_keys:
                                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must contain ")
-                        data__handler_any_of_count2 += 1
+                        data__handler_any_of_count3 += 1
                     except (JsonSchemaValueException, JsonSchemaValuesException): pass
-                if not data__handler_any_of_count2:
+                if not data__handler_any_of_count3:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler cannot be validated by any definition")
             except (JsonSchemaValueException, JsonSchemaValuesException): pass
             else:

@@ -544,12 +544,15 @@ def _secret_problem(value) -> tuple[str, str]:
             f"has unknown key `{key}`{extra} ({one_of})",
             f"rename `{key}` to `{guess}`" if extra else "keep exactly one of env, file, exec",
         )
-    present = [k for k in _REF_KEYS if k in value]
-    if not present:
+    written = [k for k in _REF_KEYS if k in value]
+    if not written:
         return f"is an empty table: {one_of}", 'write { env = "NAME" }, { file = "/path" } or { exec = ["program", "arg"] }'
+    # loong drops a blank env or file (crates/contracts/src/secret_ref.rs:142),
+    # so `{ env = "", file = "/run/x" }` is a file reference, not a conflict.
+    present = [k for k in written if k == "exec" or not (isinstance(value[k], str) and not value[k].strip())]
     if len(present) > 1:
         return f"sets {' and '.join(present)}: {one_of}", f"keep one of {', '.join(present)}"
-    key = present[0]
+    key = present[0] if present else written[0]
     ref = value[key]
     if key in ("env", "file"):
         what = "the environment variable name" if key == "env" else "the file path"

@@ -81,14 +81,16 @@ class SecretInfo:
 
 
 # loong's looks_like_compatible_env_name for explicit references in string
-# form: a strict POSIX-ish name.
+# form ("$NAME", "env:NAME", "%NAME%"): a strict POSIX-ish name
+# (crates/contracts/src/secret_ref.rs:271).
 _STRICT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# The looser name an env *pointer* may hold (loong accepts dots and dashes).
+# The looser name an env *pointer* may hold: loong's
+# looks_like_compatible_env_name in crates/app/src/config/shared.rs:801
+# (ASCII letter, digit or _ first; then also - and .).
 _POINTER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _SECRET_PREFIXES = ("sk-", "rk-", "pk-", "ya29.", "bearer ", "ghp_", "glpat-")
-_TELEGRAM_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_\-]{35}\Z")
-_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\Z")
 _TOKEN_PUNCT = frozenset("-.:/+")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _strict_name(raw: str) -> str | None:
@@ -115,15 +117,41 @@ def explicit_env_name(value: str) -> str | None:
     return None
 
 
-def looks_like_secret(value: str) -> bool:
-    """The value has the shape of a credential rather than a variable name."""
+def _looks_like_telegram_bot_token(text: str) -> bool:
+    # loong: crates/app/src/config/shared.rs:812 (6-12 digits, ':', then 12+
+    # ASCII letters, digits, '_' or '-').
+    left, sep, right = text.partition(":")
+    if not sep or not (6 <= len(left) <= 12) or not (left.isascii() and left.isdigit()):
+        return False
+    return len(right) >= 12 and all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in right)
+
+
+def _looks_like_uuid(text: str) -> bool:
+    # loong: crates/app/src/config/shared.rs:785 (8-4-4-4-12 hex groups).
+    groups = text.split("-")
+    return [len(g) for g in groups] == [8, 4, 4, 4, 12] and all(set(g) <= _HEX for g in groups)
+
+
+def looks_like_secret(value: str, *, telegram: bool = False) -> bool:
+    """The value has the shape of a credential rather than a variable name.
+
+    loong's looks_like_secret_literal (crates/app/src/config/shared.rs:748):
+    known token prefixes; a Telegram bot token (only for Telegram's own
+    fields, ``telegram=True``); a UUID; otherwise a valid variable name is
+    never a secret, however long, and anything else of 24+ characters with
+    ``-``, ``.``, ``:``, ``/`` or ``+`` is.
+    """
     text = value.strip()
     if not text:
         return False
     if text.lower().startswith(_SECRET_PREFIXES):
         return True
-    if _TELEGRAM_TOKEN.match(text) or _UUID.match(text):
+    if telegram and _looks_like_telegram_bot_token(text):
         return True
+    if _looks_like_uuid(text):
+        return True
+    if _POINTER_NAME.match(text):
+        return False
     return len(text) >= 24 and any(ch in _TOKEN_PUNCT for ch in text)
 
 
@@ -154,20 +182,24 @@ def _assignment_name(text: str) -> str | None:
     return name
 
 
-def env_name_problem(name, *, example: str = "MY_SECRET", inline_field: str | None = None) -> str | None:
+def env_name_problem(
+    name, *, example: str = "MY_SECRET", inline_field: str | None = None, telegram: bool = False
+) -> str | None:
     if not isinstance(name, str):
         return None
     # Pure in its arguments, and the same variable names recur across the
     # files of a sweep: cached.
-    return _env_name_problem(name, example, inline_field)
+    return _env_name_problem(name, example, inline_field, telegram)
 
 
 @functools.lru_cache(maxsize=4096)
-def _env_name_problem(name: str, example: str, inline_field: str | None) -> str | None:
+def _env_name_problem(name: str, example: str, inline_field: str | None, telegram: bool = False) -> str | None:
     """Why an env pointer value is not a plain variable name, with the fix.
 
-    Checks, in loong's order: ``KEY=VALUE``; a leading ``$``; ``%NAME%``;
-    a value that looks like a secret itself; an invalid name. Returns None
+    Checks, in loong's order (validate_env_pointer_field,
+    crates/app/src/config/shared.rs:623): ``KEY=VALUE``; a leading ``$``;
+    ``%NAME%``; a value that looks like a secret itself (a Telegram token
+    shape only when ``telegram``); an invalid name. Returns None
     for a good name and for a blank value (blank means "not set").
     ``example`` is the variable name to suggest when the value gives none;
     ``inline_field`` names the field a pasted literal could move to.
@@ -197,7 +229,7 @@ def _env_name_problem(name: str, example: str, inline_field: str | None) -> str 
         rest = text[1:-1].strip()
         suggestion = rest if rest and _POINTER_NAME.match(rest) and not looks_like_secret(rest) else example
         return f'uses %NAME% notation; write just the name: "{suggestion}"'
-    if looks_like_secret(text):
+    if looks_like_secret(text, telegram=telegram):
         where = f"move the value into the environment (or to {inline_field})" if inline_field else "move the value into the environment"
         return f'looks like a secret pasted where a variable name belongs; {where} and reference it by name, e.g. "{example}"'
     if not _POINTER_NAME.match(text):
@@ -224,14 +256,30 @@ def classify(value) -> SecretInfo:
     return SecretInfo(INVALID, problem="a secret reference must be a string or a table with one of env, file, exec")
 
 
+def _set_keys(table: Mapping) -> list[str]:
+    """The reference kinds a table sets, as loong's SecretRef reads it
+    (crates/contracts/src/secret_ref.rs:142): a blank ``env`` or ``file`` is
+    dropped, not counted; ``exec`` counts whenever it is written."""
+    out = []
+    for kind in (ENV, FILE, EXEC):
+        if kind not in table:
+            continue
+        raw = table[kind]
+        if kind != EXEC and isinstance(raw, str) and not raw.strip():
+            continue
+        out.append(kind)
+    return out
+
+
 def _classify_table(table: Mapping) -> SecretInfo:
     keys = set(table)
     unknown = sorted(str(k) for k in keys - {ENV, FILE, EXEC})
     if unknown:
         return SecretInfo(INVALID, problem=f"unknown key(s) {', '.join(unknown)}; use exactly one of env, file, exec")
-    if len(keys) != 1:
+    present = _set_keys(table)
+    if len(present) != 1:
         return SecretInfo(INVALID, problem="a secret reference table needs exactly one of env, file, exec")
-    (kind,) = keys
+    (kind,) = present
     raw = table[kind]
     if kind == EXEC:
         if (
@@ -250,6 +298,15 @@ def _classify_table(table: Mapping) -> SecretInfo:
     if problem is not None:
         return SecretInfo(INVALID, problem=f"env {problem}")
     return SecretInfo(ENV, raw.strip())
+
+
+def table_env_name(table: Mapping) -> str | None:
+    """The ``env`` a reference table resolves to (blank siblings dropped),
+    or None when the table is not an env reference."""
+    if set(table) - {ENV, FILE, EXEC} or _set_keys(table) != [ENV]:
+        return None
+    raw = table[ENV]
+    return raw if isinstance(raw, str) else None
 
 
 def effective_env_pointer(settings: Mapping, field: str, *, family: str | None = None) -> SecretInfo:

@@ -17,14 +17,16 @@ from collections.abc import Iterator, Mapping
 from gatewayctl.catalog import normalize_account_id
 from gatewayctl.diagnostics import Finding, pointer_join
 from gatewayctl.validate.rules._common import Location, locations, secret_fields
-from gatewayctl.validate.secrets import INLINE, classify, env_name_problem, example_env_name
+from gatewayctl.validate.secrets import INLINE, classify, env_name_problem, example_env_name, table_env_name
 
 _PROVIDER_SECRETS = frozenset({"api_key"})
 
 
 def check(ctx) -> Iterator[Finding]:
     for loc in locations(ctx.data):
-        yield from _check_table(loc, secret_fields(loc.family), _example_prefix(loc))
+        # loong checks the Telegram token shape only in Telegram's own
+        # pointers (detect_telegram_token_shape, config/channels_validation.rs:23).
+        yield from _check_table(loc, secret_fields(loc.family), _example_prefix(loc), telegram=loc.family == "telegram")
     yield from _providers(ctx.data)
 
 
@@ -45,7 +47,7 @@ def _providers(data) -> Iterator[Finding]:
             yield from _check_table(loc, _PROVIDER_SECRETS, pid)
 
 
-def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterator[Finding]:
+def _check_table(loc: Location, secret_fields: set[str], prefix: str, *, telegram: bool = False) -> Iterator[Finding]:
     for key, value in loc.table.items():
         if not isinstance(key, str) or key in ("accounts", "acp"):
             continue
@@ -53,10 +55,10 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterato
         # The suggested variable name only matters for a message; a clean
         # field (nearly all of them) never builds it.
         if key.endswith("_env") and isinstance(value, str):
-            if env_name_problem(value) is None:
+            if env_name_problem(value, telegram=telegram) is None:
                 continue
             example = example_env_name(prefix, base)
-            problem = env_name_problem(value, example=example, inline_field=f"{loc.dotted}.{base}")
+            problem = env_name_problem(value, example=example, inline_field=f"{loc.dotted}.{base}", telegram=telegram)
             if problem:
                 yield Finding(
                     "GW210",
@@ -64,11 +66,12 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str) -> Iterato
                     f"{loc.dotted}.{key} {problem}",
                     hint=f'{key} takes the name of an environment variable, e.g. {key} = "{example}"',
                 )
-        elif isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("env"), str):
-            if env_name_problem(value["env"]) is None:
+        elif isinstance(value, Mapping) and (env := table_env_name(value)) is not None:
+            # A blank file or env beside it is dropped, as loong's SecretRef does.
+            if env_name_problem(env, telegram=telegram) is None:
                 continue
             example = example_env_name(prefix, base)
-            problem = env_name_problem(value["env"], example=example, inline_field=f"{loc.dotted}.{key}")
+            problem = env_name_problem(env, example=example, inline_field=f"{loc.dotted}.{key}", telegram=telegram)
             if problem:
                 yield Finding(
                     "GW210",
