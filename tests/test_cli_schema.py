@@ -13,10 +13,10 @@ from gatewayctl import catalog
 from gatewayctl.cli.main import cli
 from gatewayctl.cli.schema import SCHEMA_NAMES
 
-NAMES = ("config", "plan", "status")
+NAMES = ("config", "plan", "plandiff", "status")
 
 
-def test_names_are_the_documented_three():
+def test_names_are_the_documented_ones():
     assert SCHEMA_NAMES == NAMES
 
 

@@ -279,7 +279,7 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
     invoke_without_command=True,
     context_settings=_CONTEXT,
     epilog=_EXIT_EPILOG,
-    subcommand_metavar="[show PLAN | verify PLAN...]",
+    subcommand_metavar="[show PLAN | verify PLAN... | diff [OLD] NEW]",
 )
 @click.option("--config", "config", metavar="FILE", help="The config to compile (TOML, YAML or JSON).")
 @click.option(
@@ -407,3 +407,12 @@ def _finish(outcome: Outcome) -> None:
         sys.stdout.write(outcome.stdout)
         sys.stdout.flush()
     sys.exit(outcome.exit_code)
+
+
+def _register_diff() -> None:
+    from gatewayctl.cli.plandiff import diff
+
+    plan.add_command(diff)
+
+
+_register_diff()

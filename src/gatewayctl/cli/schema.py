@@ -14,7 +14,7 @@ import click
 
 from gatewayctl.cli import exitcodes
 
-SCHEMA_NAMES = ("config", "plan", "status")
+SCHEMA_NAMES = ("config", "plan", "plandiff", "status")
 
 
 @click.command(
@@ -30,6 +30,7 @@ def schema(name: str, show_path: bool) -> None:
     \b
     config  the config file (also the editor schema, see docs/editors.md)
     plan    a saved launch plan (gatewayctl plan --out)
+    plandiff  `gatewayctl plan diff --json`
     status  the gateway owner's status.json
 
     \b
