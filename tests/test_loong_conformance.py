@@ -108,8 +108,8 @@ def _ids(paths):
 
 def test_corpus_covers_the_classes():
     classes = {p.relative_to(CASES).parts[0] for p in FILES}
-    assert {"secrets"} <= classes
-    assert len(FILES) >= 25
+    assert {"load-values", "runtime-ids", "secrets"} <= classes
+    assert len(FILES) >= 60
 
 
 @pytest.mark.parametrize("path", FILES, ids=_ids(FILES))

@@ -72,7 +72,7 @@ def test_run_all_runs_every_module_in_order():
     assert set(order) == {"GW203", "GW210", "GW301", "GW302", "GW310", "GW320"}
     # accounts, secrets, serving, urls, webhooks
     assert order.index("GW203") < order.index("GW210") < order.index("GW301") < order.index("GW310") < order.index("GW320")
-    assert RULE_MODULES == ("accounts", "secrets", "serving", "urls", "webhooks")
+    assert RULE_MODULES == ("accounts", "secrets", "serving", "urls", "webhooks", "values")
 
 
 def test_clean_seed_example_has_no_findings():

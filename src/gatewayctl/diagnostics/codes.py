@@ -45,6 +45,7 @@ _TABLE = [
     ("GW201", "error", "default-account-missing", "default_account names no configured account."),
     ("GW202", "error", "account-id-collision", "Two account keys normalize to the same account id."),
     ("GW203", "warning", "fallback-default-account", "Several accounts and no explicit default: the lane depends on sort order."),
+    ("GW204", "error", "runtime-account-id-collision", "Two accounts of qqbot, weixin, onebot or whatsapp-personal run under the same runtime account id; loong refuses the config at load."),
     ("GW210", "error", "env-pointer-hygiene", "An environment variable reference does not hold a plain variable name."),
     ("GW211", "warning", "inline-secret", "A secret is written inline in the config instead of as a reference."),
     # -- serving, URLs, ingress
@@ -60,6 +61,7 @@ _TABLE = [
     ("GW313", "error", "private-host", "A URL points at a private, loopback or special-use host without [outbound_http] allow_private_hosts."),
     ("GW314", "error", "invalid-url", "A URL cannot be parsed."),
     ("GW320", "error", "webhook-path-collision", "Two webhook-served accounts mount the same path."),
+    ("GW330", "error", "invalid-channel-value", "A channel value loong refuses when it loads the config (email smtp_host/from_address, irc server/nickname)."),
     # -- selectors
     ("GW401", "error", "selector-syntax", "A channel-account selector is not CHANNEL=ACCOUNT."),
     ("GW402", "error", "selector-unknown-channel", "A selector names no known channel."),

@@ -30,12 +30,12 @@ class RuleContext:
 
 
 def _modules():
-    from gatewayctl.validate.rules import accounts, secrets, serving, urls, webhooks
+    from gatewayctl.validate.rules import accounts, secrets, serving, urls, values, webhooks
 
-    return (accounts, secrets, serving, urls, webhooks)
+    return (accounts, secrets, serving, urls, webhooks, values)
 
 
-RULE_MODULES = ("accounts", "secrets", "serving", "urls", "webhooks")
+RULE_MODULES = ("accounts", "secrets", "serving", "urls", "webhooks", "values")
 
 
 def run_all(ctx: RuleContext) -> list[Finding]:
