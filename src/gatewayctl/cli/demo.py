@@ -233,7 +233,7 @@ class Demo:
         return done
 
     def status_json(self) -> dict | None:
-        done = self.run(["gateway", "status", "--json"], expect=(0, 3), quiet=True)
+        done = self.run(["gateway", "status", "--json"], expect=(0, 3, 11), quiet=True)
         try:
             status = json.loads(done.stdout)
         except ValueError:

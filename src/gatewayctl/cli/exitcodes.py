@@ -11,6 +11,7 @@ PLAN_UNREADABLE = 7  # saved plan cannot be read or is not a plan
 OWNER_ACTIVE = 8  # another gateway owner already holds the runtime slot
 OWNER_FAILED = 9  # the owner shut down because a lane failed
 IO_ERROR = 10  # runtime directory or state file could not be written
+DEGRADED = 11  # `gateway status`: an owner runs, but not every lane is running
 INTERNAL = 70  # a bug in gatewayctl (EX_SOFTWARE); never a traceback on stderr by default
 
 PLAN_ERROR_EXIT = {

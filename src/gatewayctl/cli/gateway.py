@@ -34,7 +34,12 @@ _RUN_EPILOG = (
     "  9  the owner stopped because a lane failed (or could not start)\n"
     " 10  the runtime directory could not be written\n"
 )
-_STATUS_EPILOG = "\b\nExit codes:\n  0  an owner is running\n  3  no owner is running (stopped, failed, or stale)\n"
+_STATUS_EPILOG = (
+    "\b\nExit codes:\n"
+    "  0  healthy: an owner is running and every lane is running\n"
+    "  3  down: no owner is running (stopped, failed, or stale)\n"
+    " 11  degraded: an owner is running, but a lane is starting, in backoff, stopping or fatal\n"
+)
 _STOP_EPILOG = (
     "\b\nExit codes:\n"
     "  0  stop requested, already requested, or not running (with --wait: the owner stopped cleanly)\n"
@@ -451,7 +456,7 @@ def run_status(as_json: bool) -> int:
     else:
         sys.stdout.write(render_status(doc, system.now_ms()))
     sys.stdout.flush()
-    return exitcodes.OK if doc["running"] else exitcodes.NOT_RUNNING
+    return {"healthy": exitcodes.OK, "degraded": exitcodes.DEGRADED}.get(doc["health"], exitcodes.NOT_RUNNING)
 
 
 # ------------------------------------------------------------------- stop

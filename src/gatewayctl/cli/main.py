@@ -68,6 +68,7 @@ def cli() -> None:
       8   another gateway owner is already active
       9   the owner stopped because a lane failed
       10  runtime state could not be written
+      11  gateway status: running but degraded (a lane is not running)
       70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
     """
 

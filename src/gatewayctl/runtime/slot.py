@@ -225,7 +225,16 @@ def public_status(record: dict, paths: RuntimePaths) -> dict:
 
 
 def load_status(paths: RuntimePaths, system: System) -> dict:
-    """The status JSON: the persisted snapshot judged against the live slot."""
+    """The status JSON: the persisted snapshot judged against the live slot,
+    with its ``health`` (healthy, degraded, down)."""
+    from gatewayctl.runtime.states import health
+
+    doc = _judged_status(paths, system)
+    doc["health"] = health(doc)
+    return doc
+
+
+def _judged_status(paths: RuntimePaths, system: System) -> dict:
     active = read_json(paths.owner_active)
     snapshot = read_json(paths.status)
     if active is None:

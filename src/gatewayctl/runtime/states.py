@@ -71,3 +71,23 @@ def check_owner_transition(old: str, new: str) -> None:
 def check_lane_transition(old: str, new: str) -> None:
     if new not in LANE_TRANSITIONS.get(old, frozenset()):
         raise IllegalTransition(f"lane state {old} -> {new} is not allowed")
+
+
+# Health of a status document, for probes that read only an exit code.
+HEALTHY = "healthy"  # an owner runs and every lane is running
+DEGRADED = "degraded"  # an owner runs, but a lane is starting, in backoff, stopping, stopped or fatal
+DOWN = "down"  # no owner runs (stopped, failed, stale, or never started)
+
+
+def health(doc: dict) -> str:
+    """``healthy``, ``degraded`` or ``down`` for a status document (the
+    ``gateway status --json`` shape). An owner that is not in phase
+    ``running`` (still starting, or draining) is degraded while it lives."""
+    if not doc.get("running"):
+        return DOWN
+    lanes = doc.get("lanes") or []
+    if doc.get("phase") != RUNNING or not lanes:
+        return DEGRADED
+    if any(not isinstance(lane, dict) or lane.get("state") != LaneState.RUNNING for lane in lanes):
+        return DEGRADED
+    return HEALTHY
