@@ -10,6 +10,7 @@ import sys
 import click
 
 from gatewayctl import __version__
+from gatewayctl.catalog.loong import LOONG_REPO, version_line
 
 # name -> (module, attribute, short help). Modules import on first use only.
 _COMMANDS = {
@@ -51,7 +52,13 @@ def _available(module: str) -> bool:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gatewayctl")
+@click.version_option(
+    __version__,
+    prog_name="gatewayctl",
+    # The loong the rules were read from: a lint is only as good as its
+    # agreement with that runtime (docs/loong-compat.md).
+    message=f"%(prog)s %(version)s\nrules follow loong {version_line()} ({LOONG_REPO})",
+)
 def cli() -> None:
     """gatewayctl: make multi-channel gateway rollouts safe.
 

@@ -35,11 +35,12 @@ _TABLE = [
     ("GW006", "error", "root-not-table", "The top level of a config must be a table (mapping)."),
     ("GW007", "error", "unsupported-value", "A value has a type the config model cannot hold (YAML tags, TOML dates where text is expected, non-string keys)."),
     # -- schema
-    ("GW101", "error", "unknown-key", "A key inside a channel table is not a field of that family."),
+    ("GW101", "error", "unknown-key", "A key nothing reads where a known key was likely meant: a near-miss of a field loong reads, a family-level key in an account table, or any unknown key in gatewayctl's own [gateway.*] tables."),
     ("GW102", "error", "wrong-type", "A value has the wrong type (for example a quoted Telegram chat id)."),
     ("GW103", "error", "invalid-enum", "A value is not one of the allowed choices."),
     ("GW104", "error", "invalid-secret-ref", "A secret reference is malformed: not a string or exactly one of env, file, exec."),
     ("GW105", "error", "schema-violation", "A value breaks a constraint of the config schema (range, length, pattern)."),
+    ("GW111", "warning", "ignored-key", "A key in a channel table that loong's config structs do not define and that resembles none of them: loong ignores it."),
     ("GW110", "warning", "misspelled-channel-table", "A top-level table looks like a channel family but is not one; loong silently ignores it."),
     # -- accounts and secrets
     ("GW201", "error", "default-account-missing", "default_account names no configured account."),

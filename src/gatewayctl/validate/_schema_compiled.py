@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "4af9a454f38c54f58454c2c4b4e855650cc015ac0d41e3f6303ef7f2ec843d1b"
+SCHEMA_SHA256 = "5306ac4dc8224480b3ccd48cdfd59e7961dfc77c4df69d85a8b9bfb216313560"
 
 
 class JsonSchemaValueException(ValueError):
@@ -2970,6 +2970,11 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             data__apibaseurl = data["api_base_url"]
             if not isinstance(data__apibaseurl, (str)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".api_base_url must be string")
+        if "managed_bridge_plugin_id" in data_keys:
+            data_keys.remove("managed_bridge_plugin_id")
+            data__managedbridgepluginid = data["managed_bridge_plugin_id"]
+            if not isinstance(data__managedbridgepluginid, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".managed_bridge_plugin_id must be string")
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data

@@ -1,8 +1,10 @@
 """The schema stage: checks a loaded config against schemas/config.schema.json.
 
-Owns the GW1xx findings: unknown keys (GW101), wrong types (GW102), bad
-enum values (GW103), malformed secret references (GW104), other schema
-violations (GW105) and misplaced channel tables (GW110). The only module
+Owns the GW1xx findings: unknown keys (GW101 likely typos, GW111 keys
+loong ignores; the keys loong defines come from catalog/loong_keys.json),
+wrong types (GW102), bad enum values (GW103), malformed secret references
+(GW104), other schema violations (GW105) and misplaced channel tables
+(GW110). The only module
 that imports jsonschema and fastjsonschema. Imports the standard library,
 gatewayctl.diagnostics and gatewayctl.catalog; never source, selectors,
 compile, runtime, report or cli.
@@ -38,6 +40,7 @@ import types
 from pathlib import Path
 
 from gatewayctl.catalog import BY_TABLE, FAMILIES, load_schema, resolve, schema_path
+from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
 from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
 
 __all__ = ["KNOWN_SECTIONS", "cache_dir", "check", "generated_module_source"]
@@ -418,9 +421,23 @@ _MISNAMES = {"homeserver": "base_url", "homeserver_url": "base_url", "token": "b
 
 
 def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
+    """GW101/GW111 for the keys of one table that the schema does not list.
+
+    In loong's channel tables (a family, an account, their ``acp``) the keys
+    loong's structs define come from the generated inventory
+    (catalog/loong_keys.json): loong has no ``deny_unknown_fields``, so such
+    a key is never reported, even where the schema lags behind loong. Of the
+    rest, a key in the wrong table or a likely typo of a key the table reads
+    is an error (GW101: what was written silently does nothing); any other
+    key is a warning (GW111): loong ignores it. gatewayctl's own tables
+    (``[gateway.*]``) keep GW101 for every unknown key.
+    """
     if not isinstance(instance, dict):
         return []
     allowed = list(schema.get("properties", {}))
+    loong_keys = known_keys(path)
+    if loong_keys is not None:
+        allowed = sorted(set(allowed) | loong_keys)
     table = _table_label(path)
     family_level = None
     if len(path) == 3 and path[1] == "accounts" and path[0] in BY_TABLE:
@@ -433,24 +450,40 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
                 Finding(
                     "GW101",
                     pointer,
-                    f"`{key}` belongs in {_table_label(path[:1])}, not in an account table",
+                    f"`{key}` belongs in {_table_label(path[:1])}, not in an account table "
+                    "(loong ignores it there)",
                     hint=f"move `{key}` up to {_table_label(path[:1])}",
                     target=TARGET_KEY,
                 )
             )
             continue
-        guess = _MISNAMES.get(key) if _MISNAMES.get(key) in allowed else _suggest(str(key), allowed)
+        cutoff = 0.75 if loong_keys is not None else 0.6
+        guess = _MISNAMES.get(key) if _MISNAMES.get(key) in allowed else _suggest(str(key), allowed, cutoff)
         if guess is not None:
-            message = f"unknown key `{key}` in {table}: did you mean `{guess}`?"
+            ignored = " (loong ignores unknown keys, so its value would never be read)" if loong_keys is not None else ""
+            message = f"unknown key `{key}` in {table}: did you mean `{guess}`?{ignored}"
             hint = f"rename `{key}` to `{guess}`"
-        else:
-            message = f"unknown key `{key}` in {table}"
-            shown = sorted(k for k in allowed if not k.endswith("_env"))
-            hint = (
-                f"remove it; {table} takes: {', '.join(shown)}"
-                if len(shown) <= 16
-                else f"remove it; `gatewayctl schema config` lists every field of {table}"
+            out.append(Finding("GW101", pointer, message, hint=hint, target=TARGET_KEY))
+            continue
+        shown = sorted(k for k in allowed if not k.endswith("_env"))
+        if loong_keys is not None:
+            out.append(
+                Finding(
+                    "GW111",
+                    pointer,
+                    f"unknown key `{key}` in {table}: loong does not read it (loong {LOONG_COMMIT[:8]} "
+                    "ignores keys its config structs do not define)",
+                    hint=f"remove it, or check the key names `gatewayctl schema config` lists for {table}",
+                    target=TARGET_KEY,
+                )
             )
+            continue
+        message = f"unknown key `{key}` in {table}"
+        hint = (
+            f"remove it; {table} takes: {', '.join(shown)}"
+            if len(shown) <= 16
+            else f"remove it; `gatewayctl schema config` lists every field of {table}"
+        )
         out.append(Finding("GW101", pointer, message, hint=hint, target=TARGET_KEY))
     return out
 
