@@ -29,6 +29,10 @@ MIRROR = Path(os.environ.get("LOONG_GIT_DIR", "/work/.mirror/loongclaw-ai+loongc
 
 # Snippets loong itself refuses: file -> {(code, line): loong's reason}.
 EXPECTED_REFUSALS = {
+    "site__use-loong__channel-guides__irc.mdx--1.toml": {
+        ("GW330", 4): "crates/app/src/config/irc.rs:101 refuses the config at load: "
+        "`bare `host:port` is not supported for irc server; use `irc://host:port` or `ircs://host:port``",
+    },
     "site__use-loong__configuration-reference.mdx--13.toml": {
         ("GW302", 11): "crates/app/src/channel/dispatch.rs:3165 refuses to serve feishu: "
         "`feishu.allowed_chat_ids is empty; configure at least one trusted chat id`",
