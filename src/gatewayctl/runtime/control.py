@@ -1,118 +1,144 @@
 """The loopback control API: /health, /api/gateway/status, /api/gateway/stop.
 
-Stdlib ``http.server`` on 127.0.0.1 only, served from a daemon thread. Every
-endpoint but /health needs ``Authorization: Bearer <token>``, compared in
-constant time. The handlers only read state files and write a stop request
-through the same functions the CLI uses, so the API and the CLI cannot
-disagree. Standard library only.
+Served on 127.0.0.1 only by the bounded h11 server (``gatewayctl.http11``)
+on its own event loop in a daemon thread, so the owner's single-threaded
+supervision loop never waits on a client. Every endpoint but /health needs
+``Authorization: Bearer <token>``, compared in constant time. The handlers
+only read state files and write a stop request through the same functions
+the CLI uses, so the API and the CLI cannot disagree.
+
+Bounds (docs/gateway.md): at most ``LIMITS.max_connections`` connections
+(the oldest idle one is closed to make room), the request head within 5 s,
+a body of at most 64 KiB within 5 s, 5 s to take the answer; refusals are
+logged at most once a minute. A flood of idle connections therefore holds
+a fixed number of descriptors and never "Too many open files".
+Imports gatewayctl.http11 and the standard library.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
+from gatewayctl.http11 import Limits, Request, Response, Server
+
 LOOPBACK = "127.0.0.1"
+LIMITS = Limits(max_connections=32, max_head_bytes=16 * 1024, max_body_bytes=64 * 1024,
+                head_timeout_s=5.0, body_timeout_s=5.0, write_timeout_s=5.0, log_every_s=60.0)
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+log = logging.getLogger("gatewayctl.runtime.control")
 
 
 class ControlServer:
-    def __init__(self, port: int, token: str, status_fn: Callable[[], dict], stop_fn: Callable[[], str]):
+    def __init__(self, port: int, token: str, status_fn: Callable[[], dict], stop_fn: Callable[[], str], *,
+                 limits: Limits = LIMITS, log_fn: Callable[[str], None] | None = None):
         self._requested_port = port
-        self._token = token
-        self._status_fn = status_fn
-        self._stop_fn = stop_fn
-        self._server: _Server | None = None
+        self._route = _make_route(token, status_fn, stop_fn)
+        self._limits = limits
+        self._log_fn = log_fn or log.warning
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._server: Server | None = None
+        self._port: int | None = None
 
     @property
     def port(self) -> int:
+        assert self._port is not None
+        return self._port
+
+    @property
+    def stats(self):
+        """Connection counters of the running server (held, evicted, refused, ...)."""
         assert self._server is not None
-        return self._server.server_address[1]
+        return self._server.stats
 
     def start(self) -> int:
         """Bind (0 = an ephemeral port) and serve; returns the bound port. Raises OSError."""
-        handler = _make_handler(self._token, self._status_fn, self._stop_fn)
-        self._server = _Server((LOOPBACK, self._requested_port), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gatewayctl-control", daemon=True
-        )
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        async def bind() -> None:
+            server = Server(self._route, limits=self._limits, name="control API", log=self._log_fn)
+            self._server = await server.start(LOOPBACK, self._requested_port)
+            self._port = self._server.sockets[0].getsockname()[1]
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(bind())
+            except BaseException as exc:  # noqa: BLE001 - handed to start() and raised there
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self._shutdown())
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="gatewayctl-control", daemon=True)
         self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            self._loop = None
+            raise failure[0]
         return self.port
 
-    def close(self) -> None:
+    async def _shutdown(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+            self._server.close()
+            await self._server.wait_closed()
+
+    def close(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop = None
+        self._thread = None
 
 
-def _make_handler(token: str, status_fn, stop_fn):
+def _json(code: int, body: dict) -> Response:
+    return Response(code, json.dumps(body, sort_keys=True).encode("utf-8"), "application/json",
+                    (("Cache-Control", "no-store"),))
+
+
+def _error(code: int, kind: str, message: str) -> Response:
+    return _json(code, {"error": {"code": kind, "message": message}})
+
+
+def _make_route(token: str, status_fn, stop_fn):
     expected = f"Bearer {token}".encode("utf-8")
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "gatewayctl"
-        sys_version = ""
+    def authorized(req: Request) -> bool:
+        given = req.headers.get("authorization", "").encode("latin-1", "replace")
+        return hmac.compare_digest(given, expected)
 
-        def log_message(self, format, *args):  # noqa: A002 - the lane logs are the place for logs
-            return
-
-        def _send(self, code: int, body: dict) -> None:
-            data = json.dumps(body, sort_keys=True).encode("utf-8")
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, code: int, kind: str, message: str) -> None:
-            self._send(code, {"error": {"code": kind, "message": message}})
-
-        def _authorized(self) -> bool:
-            given = (self.headers.get("Authorization") or "").encode("utf-8", "replace")
-            if hmac.compare_digest(given, expected):
-                return True
-            self._error(401, "unauthorized", "missing or invalid bearer token (see token_path in gateway status)")
-            return False
-
-        def _drain_body(self) -> None:
+    async def route(req: Request) -> Response:
+        if req.method == "GET" and req.path == "/health":
+            return _json(200, {"status": "ok"})
+        if req.method not in ("GET", "POST"):
+            return _error(405, "method_not_allowed", f"method {req.method} is not served")
+        if not authorized(req):
+            return _error(401, "unauthorized", "missing or invalid bearer token (see token_path in gateway status)")
+        if req.method == "GET" and req.path == "/api/gateway/status":
+            return _json(200, status_fn())
+        if req.method == "POST" and req.path == "/api/gateway/stop":
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            if 0 < length <= 65536:
-                self.rfile.read(length)
+                outcome = stop_fn()
+            except OSError as exc:
+                return _error(500, "io_error", f"cannot write the stop request: {exc.strerror or exc}")
+            return _json(200 if outcome == "already_stopped" else 202, {"outcome": outcome})
+        shown = "".join(c if c.isprintable() else "?" for c in req.path[:200])
+        return _error(404, "not_found", f"no such endpoint: {req.method} {shown}")
 
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            if self.path == "/health":
-                self._send(200, {"status": "ok"})
-            elif not self._authorized():
-                return
-            elif self.path == "/api/gateway/status":
-                self._send(200, status_fn())
-            else:
-                self._error(404, "not_found", f"no such endpoint: GET {self.path}")
-
-        def do_POST(self):  # noqa: N802
-            self._drain_body()
-            if not self._authorized():
-                return
-            if self.path == "/api/gateway/stop":
-                try:
-                    outcome = stop_fn()
-                except OSError as exc:
-                    self._error(500, "io_error", f"cannot write the stop request: {exc.strerror or exc}")
-                    return
-                self._send(200 if outcome == "already_stopped" else 202, {"outcome": outcome})
-            else:
-                self._error(404, "not_found", f"no such endpoint: POST {self.path}")
-
-    return Handler
+    return route
