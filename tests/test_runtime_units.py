@@ -108,6 +108,7 @@ def make_runner(tmp_path, system, policy=None, start_seconds=1.0):
         log=LaneLog(str(tmp_path / "lane.log")),
         status_path=str(tmp_path / "lane-status.json"),
         start_seconds=start_seconds,
+        rand=lambda: 0.0,  # no jitter: the exact steps are under test here
     )
 
 
@@ -439,3 +440,22 @@ def test_control_api_health_auth_status_and_stop():
         assert call("/api/gateway/stop", "POST")[0] == 401
     finally:
         server.close()
+
+
+def test_restart_delays_are_jittered_within_half_a_step(tmp_path):
+    """Lanes that fail together must not restart in lockstep: each delay is
+    its doubling step less a random share of up to half of it."""
+    import random as _random
+
+    seen = set()
+    for seed in range(20):
+        system = FakeSystem()
+        policy = RestartPolicy("on-failure", max_restarts=5, window_s=60, backoff_initial_s=2, backoff_max_s=8)
+        runner = make_runner(tmp_path, system, policy)
+        runner.rand = _random.Random(seed).random
+        runner.start()
+        crash(system, runner)
+        delay = runner.next_start_at - system.t
+        assert 1.0 <= delay <= 2.0
+        seen.add(delay)
+    assert len(seen) > 10  # spread out, not one value

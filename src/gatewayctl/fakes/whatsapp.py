@@ -69,23 +69,50 @@ class FakeWhatsAppCloud(FakeServer):
             return _err(400, 100, "Param text['body'] is required")
         if len(body["text"]["body"]) > 4096:
             return _err(400, 100, "Param text['body'] must be at most 4096 characters long.")
+        # Since the 2026 username rollout a reply names the user by phone
+        # number ("to", which wins when both are given) or by
+        # business-scoped user id ("recipient").
+        to, recipient = body.get("to"), body.get("recipient")
+        if not (isinstance(to, str) and to) and not (isinstance(recipient, str) and recipient):
+            return _err(400, 100, "(#100) The parameter to or recipient is required.")
         with self.cond:
             wamid = f"wamid.OUT{self.next_id:06d}"
             self.next_id += 1
-            self.sent.append({"to": body.get("to"), "text": body["text"]["body"],
+            self.sent.append({"to": to, "recipient": recipient, "text": body["text"]["body"],
                               "context": (body.get("context") or {}).get("message_id"), "id": wamid,
                               "at": time.monotonic()})
             self.cond.notify_all()
-        to = body.get("to")
-        return 200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+        contact = {"input": to, "wa_id": to} if to else {"input": recipient, "user_id": recipient}
+        return 200, {"messaging_product": "whatsapp", "contacts": [contact],
                      "messages": [{"id": wamid}]}, None
 
 
-def webhook_payload(phone_number_id: str, sender: str, text: str, message_id: str, *,
-                    display_phone_number: str = "15550001111", msg_type: str = "text") -> dict:
-    message = {"from": sender, "id": message_id, "timestamp": str(int(time.time())), "type": msg_type}
+def bsuid_for(sender: str) -> str:
+    """A stable business-scoped user id for a test sender (country code,
+    a dot, digits: the documented shape, e.g. ``US.13491208655302741918``)."""
+    digits = int(hashlib.sha256(sender.encode()).hexdigest()[:16], 16)
+    return f"US.{digits}"
+
+
+def webhook_payload(phone_number_id: str, sender: str | None, text: str, message_id: str, *,
+                    display_phone_number: str = "15550001111", msg_type: str = "text",
+                    user_id: str | None = None, username: str | None = None) -> dict:
+    """A messages webhook in today's shape: the contact carries the
+    business-scoped ``user_id`` always, ``wa_id`` and the message's
+    ``from`` only when the phone number is shared (``sender`` None: a
+    user with a username whose number Meta withholds)."""
+    user_id = user_id or bsuid_for(sender or username or message_id)
+    message = {"id": message_id, "timestamp": str(int(time.time())), "type": msg_type}
+    if sender:
+        message["from"] = sender
     if msg_type == "text":
         message["text"] = {"body": text}
+    profile = {"name": "Test User"}
+    if username:
+        profile["username"] = username
+    contact = {"profile": profile, "user_id": user_id}
+    if sender:
+        contact["wa_id"] = sender
     return {
         "object": "whatsapp_business_account",
         "entry": [{
@@ -94,7 +121,7 @@ def webhook_payload(phone_number_id: str, sender: str, text: str, message_id: st
                 "value": {
                     "messaging_product": "whatsapp",
                     "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id},
-                    "contacts": [{"profile": {"name": "Test User"}, "wa_id": sender}],
+                    "contacts": [contact],
                     "messages": [message],
                 },
                 "field": "messages",

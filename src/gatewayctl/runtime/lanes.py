@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import os
+import random
 import signal
 from typing import Callable
 
@@ -56,6 +57,7 @@ class LaneRunner:
         status_path: str,
         start_seconds: float = DEFAULT_START_SECONDS,
         on_output_fd: Callable[["LaneRunner", int], None] | None = None,
+        rand: Callable[[], float] = random.random,
     ):
         self.lane = lane
         self.argv = argv
@@ -67,6 +69,7 @@ class LaneRunner:
         self.status_path = status_path
         self.start_seconds = start_seconds
         self.on_output_fd = on_output_fd
+        self.rand = rand  # restart jitter; tests inject a fixed one
 
         self.state = LaneState.STOPPED
         self.proc = None
@@ -220,6 +223,9 @@ class LaneRunner:
             self._fatal(self.last_error)
             return
         delay = min(policy.backoff_initial_s * (2 ** len(self._failures)), policy.backoff_max_s)
+        # Jitter (up to half the step off): lanes that failed together, say
+        # when their chat API went down, do not all restart in lockstep.
+        delay = round(delay * (1.0 - 0.5 * self.rand()), 3)
         self._failures.append(now)
         self.next_start_at = now + delay
         # STARTING/RUNNING -> BACKOFF

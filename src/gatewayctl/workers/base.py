@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -81,10 +84,12 @@ async def post_json(client, url: str, payload: dict, *, what: str, transient: ty
     ``transient`` (the caller backs off and retries)."""
     import httpx
 
+    from gatewayctl.workers.httpclient import describe
+
     try:
         resp = await client.post(url, timeout=15, json=payload)
     except httpx.HTTPError as exc:
-        raise transient(f"{what}: network error ({type(exc).__name__})") from None
+        raise transient(f"{what}: network error ({describe(exc)})") from None
     if resp.status_code >= 500:
         raise transient(f"{what}: HTTP {resp.status_code}")
     try:
@@ -94,21 +99,84 @@ async def post_json(client, url: str, payload: dict, *, what: str, transient: ty
     return resp.status_code, body if isinstance(body, dict) else {}
 
 
-class Backoff:
-    """Exponential backoff for transient failures (network, 5xx)."""
+def jittered(delay: float, rand: Callable[[], float] = random.random) -> float:
+    """``delay`` less a random share of up to half of it, so lanes that lost
+    the same server at the same moment do not come back in lockstep."""
+    return delay * (1.0 - 0.5 * rand())
 
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
+
+class Backoff:
+    """Exponential backoff for transient failures (network, 5xx), with
+    jitter: each delay is between half and all of the exponential step."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0, *, rand: Callable[[], float] = random.random):
         self.initial = initial
         self.maximum = maximum
         self._next = initial
+        self._rand = rand
 
     def next_delay(self) -> float:
         delay = self._next
         self._next = min(self._next * 2, self.maximum)
-        return delay
+        return jittered(delay, self._rand)
 
     def reset(self) -> None:
         self._next = self.initial
+
+
+# A delay a server asks for (retry_after, Retry-After, a reconnect
+# interval) is clamped: a negative or zero one would make a hot loop, a huge
+# one would park the lane for days.
+MIN_SERVER_DELAY_S = 0.5
+MAX_SERVER_DELAY_S = 300.0
+
+
+def server_delay(value, *, default: float = 1.0, scale: float = 1.0, floor: float = MIN_SERVER_DELAY_S,
+                 ceiling: float = MAX_SERVER_DELAY_S) -> float:
+    """A server-given delay (seconds, or ms with ``scale=0.001``) as a float
+    within [floor, ceiling]; ``default`` when it is missing or not a number."""
+    if isinstance(value, bool):
+        seconds = default
+    elif isinstance(value, (int, float)):
+        seconds = float(value) * scale
+    elif isinstance(value, (str, bytes)) and len(value) <= 32:
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            seconds = default
+    else:
+        seconds = default
+    if not math.isfinite(seconds):
+        seconds = ceiling if seconds > 0 else default
+    return min(max(seconds, floor), ceiling)
+
+
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI (colours, cursor moves)
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (titles, hyperlinks), BEL or ST terminated
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC strings
+    r"|\x1b[@-_]?"  # any other escape
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+
+
+def printable(text, limit: int = 500) -> str:
+    """One line that is safe to show on a terminal: escape sequences
+    (ANSI colours, OSC titles and links) removed, every other control or
+    format character (newlines, BEL, bidi overrides) shown as ``\\xNN`` /
+    ``\\uNNNN``, cut at ``limit`` characters. Whatever a chat API sends goes
+    through this before it reaches a status file or a log line."""
+    text = _ESCAPES.sub("", str(text))
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    line = "".join(out)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +199,23 @@ class LaneContext:
     state_dir: str | None
     clock: Clock = field(default_factory=Clock)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _malformed_logged: set = field(default_factory=set)
 
     def setting(self, key: str, default=None):
         return self.lane.settings.get(key, default)
 
     def redact(self, text: str) -> str:
         return self.secrets.redact(text)
+
+    def malformed(self, what: str, detail: str = "") -> None:
+        """Count one malformed thing received from the platform (an update,
+        an event, a frame, a webhook delivery) that is skipped. The status
+        shows the latest; the log gets each kind once, not once per item."""
+        self.status.malformed(printable(self.redact(f"skipped a malformed {what}" + (f": {detail}" if detail else ""))))
+        if what not in self._malformed_logged:
+            self._malformed_logged.add(what)
+            log.warning("%s: skipped a malformed %s%s (further ones are only counted: malformed_received)",
+                        self.lane.name, what, printable(self.redact(f": {detail}" if detail else "")))
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the lane is asked to stop."""
@@ -146,6 +225,37 @@ class LaneContext:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
         except asyncio.TimeoutError:
             pass
+
+
+# What a wrongly shaped payload raises when code reads it as the documented
+# shape. Caught around each item received (one update, one event, one
+# frame), never around a whole loop: the item is skipped and counted.
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError)
+
+
+def kind_of(value) -> str:
+    """JSON type name of a received value, for "chat is str, not an object"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(type(value), "value")
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+async def guarded(ctx: "LaneContext", what: str, awaitable) -> bool:
+    """Await the handling of one received item; a shape error inside it
+    counts the item as malformed instead of ending the lane. True when it
+    was handled."""
+    try:
+        await awaitable
+        return True
+    except SHAPE_ERRORS as exc:
+        ctx.malformed(what, f"{type(exc).__name__}: {exc}")
+        return False
 
 
 def allowed(value, allowlist, *, empty_means_all: bool) -> bool:

@@ -37,8 +37,10 @@ from collections import OrderedDict
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
+    SHAPE_ERRORS,
     Backoff,
     Inbound,
     LaneContext,
@@ -48,7 +50,9 @@ from gatewayctl.workers.base import (
     TokenCache,
     allowed,
     handle_inbound,
+    kind_of,
     post_json,
+    printable,
     split_text,
 )
 from gatewayctl.workers.httpserver import Request, Response, parse_bind, serve
@@ -161,7 +165,7 @@ class FeishuLane:
         ctx = self.ctx
         own = self.client is None
         if own:
-            self.client = httpx.AsyncClient()
+            self.client = httpclient.client()
         for eid in self.cursor.load().get("seen") or ():
             if isinstance(eid, str):
                 self.seen[eid] = None
@@ -235,8 +239,8 @@ class FeishuLane:
             refs = [describe(s) for s in self.ctx.lane.secrets if s.field in ("app_id", "app_secret")]
             where = f" (from {', '.join(refs)})" if refs else ""
             raise LaneFailure(self.ctx.redact(
-                f"{self.ctx.lane.name}: feishu refused the app credentials{where}: code {body.get('code')} "
-                f"{body.get('msg', '')}".rstrip()
+                f"{self.ctx.lane.name}: feishu refused the app credentials{where}: code "
+                f"{printable(body.get('code'), 20)} {printable(body.get('msg', ''), 200)}".rstrip()
             ))
         try:
             expire = float(body.get("expire") or 7200)
@@ -253,7 +257,7 @@ class FeishuLane:
                 resp = await self.client.request(method, f"{self.base}{path}", json=payload, timeout=30,
                                                  headers={"Authorization": f"Bearer {token}"})
             except httpx.HTTPError as exc:
-                raise _Transient(f"feishu {path}: network error ({type(exc).__name__})") from None
+                raise _Transient(f"feishu {path}: network error ({httpclient.describe(exc)})") from None
             try:
                 body = resp.json()
             except ValueError:
@@ -268,7 +272,8 @@ class FeishuLane:
             if resp.status_code == 429 or code in _RATE_CODES or resp.status_code >= 500:
                 raise _Transient(f"feishu {path}: HTTP {resp.status_code} code {code}")
             if code != 0:
-                raise SendError(f"feishu {path}: HTTP {resp.status_code} code {code}: {body.get('msg', '')}")
+                raise SendError(f"feishu {path}: HTTP {resp.status_code} code {printable(code, 20)}: "
+                                f"{printable(body.get('msg', ''), 200)}")
             return body
         raise AssertionError("unreachable")
 
@@ -290,14 +295,19 @@ class FeishuLane:
         """Take one decoded event in; its turn runs in the background. Returns
         at once so the callback or the ack frame is answered in time."""
         header = event.get("header") if isinstance(event.get("header"), dict) else {}
-        event_id = str(header.get("event_id") or event.get("uuid") or "")
+        raw_id = header.get("event_id") or event.get("uuid") or ""
+        event_id = raw_id if isinstance(raw_id, str) else ""
         if event_id and (event_id in self.seen or event_id in self.in_flight):
             return
         if header.get("event_type") != "im.message.receive_v1":
             return
+        body = event.get("event")
+        if not isinstance(body, dict):
+            self.ctx.malformed("event", f"event is {kind_of(body)}, not an object")
+            return
         if event_id:
             self.in_flight.add(event_id)
-        task = asyncio.ensure_future(self._event(event_id, event.get("event") or {}))
+        task = asyncio.ensure_future(self._event(event_id, body))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -314,6 +324,10 @@ class FeishuLane:
                 self._remember(event_id)
         except Stopped:
             pass
+        except SHAPE_ERRORS as exc:
+            self.ctx.malformed("event", f"{type(exc).__name__}: {exc}")
+            if event_id:
+                self._remember(event_id)  # a retry of it would be just as malformed
         except LaneFailure as exc:
             # Raised inside a background turn: hand it to run(), which ends the lane.
             if self._fatal is None:
@@ -333,35 +347,45 @@ class FeishuLane:
         if message.get("message_type") != "text":
             ctx.status.message_ignored()
             return
+        content = message.get("content")
         try:
-            text = json.loads(message.get("content") or "{}").get("text")
-        except (ValueError, AttributeError):
-            text = None
-        chat_id = str(message.get("chat_id") or "")
-        sender_id = str(((sender.get("sender_id") or {}).get("open_id")) or "")
-        message_id = str(message.get("message_id") or "")
+            parsed = json.loads(content) if isinstance(content, str) else None
+        except ValueError:
+            parsed = None
+        text = parsed.get("text") if isinstance(parsed, dict) else None
+        ids = sender.get("sender_id")
+        chat_id, sender_id, message_id = (
+            value if isinstance(value, str) else ""
+            for value in (message.get("chat_id"), ids.get("open_id") if isinstance(ids, dict) else "",
+                          message.get("message_id"))
+        )
         chat_ok = "*" in self.allowed_chats or allowed(chat_id, self.allowed_chats, empty_means_all=False)
         if not isinstance(text, str) or not message_id or not chat_ok or not allowed(
                 sender_id, self.allowed_senders, empty_means_all=True):
             ctx.status.message_ignored()
             return
-        mentions = [m for m in message.get("mentions") or () if isinstance(m, dict)]
-        mentioned = any(((m.get("id") or {}).get("open_id")) == self.bot_open_id for m in mentions) \
-            if self.bot_open_id else False
+        raw_mentions = message.get("mentions")
+        mentions = [m for m in raw_mentions if isinstance(m, dict)] if isinstance(raw_mentions, list) else []
+
+        def open_id(m: dict):
+            return m["id"].get("open_id") if isinstance(m.get("id"), dict) else None
+
+        mentioned = any(open_id(m) == self.bot_open_id for m in mentions) if self.bot_open_id else False
         if self.require_mention and message.get("chat_type") == "group" and not mentioned:
             ctx.status.message_ignored()
             return
         # Mentions arrive as placeholders (@_user_1); the bot's own is noise
         # to the handler, others keep their display name.
-        names = {m.get("key"): m for m in mentions}
+        names = {m.get("key"): m for m in mentions if isinstance(m.get("key"), str)}
 
         def placeholder(match: re.Match) -> str:
             m = names.get(match.group(0))
             if m is None:
                 return match.group(0)
-            if self.bot_open_id and (m.get("id") or {}).get("open_id") == self.bot_open_id:
+            if self.bot_open_id and open_id(m) == self.bot_open_id:
                 return ""
-            return f"@{m.get('name') or ''}"
+            name = m.get("name")
+            return f"@{name if isinstance(name, str) else ''}"
 
         text = _MENTION_KEY.sub(placeholder, text).strip()
         if not text:

@@ -49,7 +49,8 @@ import httpx
 import websockets
 from websockets.asyncio.client import connect
 
-from gatewayctl.workers.base import LaneFailure
+from gatewayctl.workers import httpclient
+from gatewayctl.workers.base import LaneFailure, jittered, printable, server_delay
 
 log = logging.getLogger("gatewayctl.workers.feishu")
 
@@ -265,13 +266,21 @@ class ClientConfig:
     ping_interval: float = 120.0
 
     def update(self, raw) -> None:
+        """Take the server's values; delays are clamped (base.server_delay:
+        a negative interval would be a hot loop, a huge one a lane that
+        never pings or never comes back)."""
         if not isinstance(raw, dict):
             return
         for attr, key in (("reconnect_count", "ReconnectCount"), ("reconnect_interval", "ReconnectInterval"),
                           ("reconnect_nonce", "ReconnectNonce"), ("ping_interval", "PingInterval")):
             value = raw.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                setattr(self, attr, int(value) if attr == "reconnect_count" else float(value))
+                if attr == "reconnect_count":
+                    self.reconnect_count = int(value) if -1 <= value <= 1_000_000 else -1
+                elif attr == "reconnect_nonce":
+                    self.reconnect_nonce = server_delay(value, floor=0.0, default=30.0)
+                else:
+                    setattr(self, attr, server_delay(value, default=getattr(self, attr)))
 
 
 class _Retry(Exception):
@@ -352,7 +361,7 @@ class WsReceiver:
             if attempts == 1:
                 delay = random.random() * self.config.reconnect_nonce
             else:
-                delay = self.config.reconnect_interval
+                delay = jittered(self.config.reconnect_interval)
             await ctx.pause(delay)
 
     async def _discover(self) -> tuple[str, int]:
@@ -361,7 +370,7 @@ class WsReceiver:
             resp = await self.client.post(f"{self.base}{ENDPOINT_PATH}", headers={"locale": "zh"},
                                           json={"AppID": self.app_id, "AppSecret": self.app_secret}, timeout=15)
         except httpx.HTTPError as exc:
-            raise _Retry(f"feishu endpoint discovery: network error ({type(exc).__name__})") from None
+            raise _Retry(f"feishu endpoint discovery: network error ({httpclient.describe(exc)})") from None
         if resp.status_code != 200:
             raise _Retry(f"feishu endpoint discovery: HTTP {resp.status_code}")
         try:
@@ -373,8 +382,8 @@ class WsReceiver:
             raise _Retry(f"feishu endpoint discovery: server busy (code {code})")
         if code != 0:
             raise LaneFailure(ctx.redact(
-                f"{ctx.lane.name}: feishu refused the long connection for this app (code {code}: "
-                f"{body.get('msg', '') if isinstance(body, dict) else ''}); check app_id/app_secret and that "
+                f"{ctx.lane.name}: feishu refused the long connection for this app (code {printable(code, 20)}: "
+                f"{printable(body.get('msg', ''), 200) if isinstance(body, dict) else ''}); check app_id/app_secret and that "
                 "the app subscribes to events over the long connection"
             ))
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
@@ -397,7 +406,7 @@ class WsReceiver:
             status = exc.response.status_code
             headers = exc.response.headers
             hs = headers.get("handshake-status")
-            msg = headers.get("handshake-msg", "")
+            msg = printable(headers.get("handshake-msg", ""), 200)
             if hs in ("403",) or (hs == "514" and headers.get("handshake-autherrcode") == "1000040350"):
                 raise LaneFailure(f"{ctx.lane.name}: feishu refused the websocket (handshake {hs}: {msg})") from None
             raise _Retry(f"feishu websocket handshake: HTTP {status} {msg}".rstrip()) from None

@@ -6,9 +6,13 @@ Protocol (JSON lines for exec, one JSON body for url): request
 
 - EchoHandler: answers with the text it got.
 - ExecHandler: one long-lived process per lane; restarted with backoff when
-  it dies; a request with no answer within ``timeout_s`` is logged and
-  dropped (HandlerError), never retried.
-- UrlHandler: POSTs the request JSON; the response body is the response JSON.
+  it dies; a request gets ``timeout_s`` to be written to the handler's
+  stdin and ``timeout_s`` more to be answered, else it is logged and
+  dropped (HandlerError), never retried. A handler that does not take a
+  request within ``timeout_s`` (it stopped reading stdin and the pipe is
+  full) is killed and restarted: waiting would stall the lane forever.
+- UrlHandler: POSTs the request JSON; the response body is the response
+  JSON (at most 4 MiB, within ``timeout_s`` in all).
 
 Imports httpx (workers are its only importers) and gatewayctl.compile.plan.
 """
@@ -24,6 +28,7 @@ import httpx
 
 from gatewayctl.compile.plan import Handler as HandlerSpec
 from gatewayctl.compile.plan import base_environment
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.base import Backoff, Clock, HandlerError
 
 log = logging.getLogger("gatewayctl.workers.handler")
@@ -64,7 +69,7 @@ class UrlHandler:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        self._client = httpclient.client(max_bytes=_MAX_LINE, timeout=self.timeout_s)
 
     async def ask(self, request: dict) -> str | None:
         assert self._client is not None
@@ -72,6 +77,8 @@ class UrlHandler:
             resp = await self._client.post(self.url, json=request)
         except httpx.TimeoutException:
             raise HandlerError(f"url handler gave no answer within {self.timeout_s:g}s (request {request['id']}, dropped)") from None
+        except httpclient.ResponseTooLarge as exc:
+            raise HandlerError(f"url handler: {exc} (request {request['id']}, dropped)") from None
         except httpx.HTTPError as exc:
             raise HandlerError(f"url handler unreachable: {type(exc).__name__} (request {request['id']})") from None
         if resp.status_code == 204 or (200 <= resp.status_code < 300 and not resp.content.strip()):
@@ -102,6 +109,8 @@ class ExecHandler:
         self.clock = clock or Clock()
         self.backoff = backoff or Backoff(0.2, 30.0)
         self.restarts = 0
+        self.stalls = 0  # times the handler stopped taking input and was killed
+        self._stalled = None
         self._proc: asyncio.subprocess.Process | None = None
         self._pending: dict[str, asyncio.Future] = {}
         self._reader: asyncio.Task | None = None
@@ -201,18 +210,40 @@ class ExecHandler:
         self._pending[rid] = fut
         line = json.dumps(request, ensure_ascii=False).encode("utf-8") + b"\n"
         try:
-            async with self._write_lock:
-                proc.stdin.write(line)
-                await proc.stdin.drain()
+            await asyncio.wait_for(self._write(proc, line), timeout=self.timeout_s)
         except (BrokenPipeError, ConnectionResetError):
             self._pending.pop(rid, None)
             raise HandlerError(f"exec handler closed its input; request {rid} dropped") from None
+        except asyncio.TimeoutError:
+            self._pending.pop(rid, None)
+            self._kill_stalled(proc)
+            raise HandlerError(
+                f"exec handler took no input for {self.timeout_s:g}s (stopped reading stdin?); "
+                f"restarting it; request {rid} dropped"
+            ) from None
         try:
             obj = await asyncio.wait_for(fut, timeout=self.timeout_s)
         except asyncio.TimeoutError:
             self._pending.pop(rid, None)
             raise HandlerError(f"exec handler gave no answer within {self.timeout_s:g}s; request {rid} dropped") from None
         return _reply_of(obj, rid)
+
+    async def _write(self, proc, line: bytes) -> None:
+        async with self._write_lock:
+            proc.stdin.write(line)
+            await proc.stdin.drain()
+
+    def _kill_stalled(self, proc) -> None:
+        """Kill a handler that stopped taking input; the supervisor restarts
+        it and fails the requests it still owed."""
+        if proc is self._proc and proc.returncode is None and proc is not self._stalled:
+            self._stalled = proc
+            self.stalls += 1
+            log.warning("exec handler `%s` took no input for %gs; killing it to restart", self.argv[0], self.timeout_s)
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
 
     async def close(self) -> None:
         self._closing = True

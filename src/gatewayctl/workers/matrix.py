@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
     Backoff,
@@ -28,7 +29,11 @@ from gatewayctl.workers.base import (
     SendError,
     Stopped,
     allowed,
+    guarded,
     handle_inbound,
+    kind_of,
+    printable,
+    server_delay,
     until_stopped,
 )
 from gatewayctl.workers.secrets import describe
@@ -98,7 +103,7 @@ class MatrixLane:
                 method, self.base + path, params=params, json=body, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as exc:
-            raise _Transient(f"matrix {path.split('?')[0]}: network error ({type(exc).__name__})") from None
+            raise _Transient(f"matrix {path.split('?')[0]}: network error ({httpclient.describe(exc)})") from None
         try:
             data = resp.json()
         except ValueError:
@@ -107,16 +112,13 @@ class MatrixLane:
             data = {}
         if 200 <= resp.status_code < 300:
             return data
-        errcode = str(data.get("errcode") or "")
-        error = str(data.get("error") or resp.reason_phrase or "")
+        errcode = printable(data.get("errcode") or "", 64)
+        error = printable(data.get("error") or resp.reason_phrase or "", 300)
         if resp.status_code == 429 or errcode == "M_LIMIT_EXCEEDED":
             ms = data.get("retry_after_ms")
-            if ms is None and resp.headers.get("Retry-After"):
-                try:
-                    ms = float(resp.headers["Retry-After"]) * 1000
-                except ValueError:
-                    ms = None
-            raise _RetryAfter(float(ms) / 1000 if isinstance(ms, (int, float)) else 1.0)
+            if ms is not None:
+                raise _RetryAfter(server_delay(ms, scale=0.001))
+            raise _RetryAfter(server_delay(resp.headers.get("Retry-After")))
         if resp.status_code == 401 or errcode in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
             ref = next((s for s in self.ctx.lane.secrets if s.field.startswith("access_token")), None)
             where = f" (from {describe(ref)})" if ref else ""
@@ -142,7 +144,7 @@ class MatrixLane:
     async def run(self) -> None:
         own = self.client is None
         if own:
-            self.client = httpx.AsyncClient()
+            self.client = httpclient.client()
         self.cursor = Cursor(self.ctx)
         try:
             await self._run()
@@ -158,7 +160,7 @@ class MatrixLane:
         except _ApiError as exc:
             raise LaneFailure(f"{ctx.lane.name}: whoami refused: {exc}") from None
         if not self.user_id:
-            self.user_id = str(who.get("user_id") or "")
+            self.user_id = who.get("user_id") if isinstance(who.get("user_id"), str) else ""
         if not self.allowed_rooms:
             ctx.status.error("allowed_room_ids is empty: no room will be answered (fail closed)")
         state = self.cursor.load()
@@ -182,13 +184,15 @@ class MatrixLane:
                 continue
             self.backoff.reset()
             ctx.status.connected(True)
-            for room_id, event in _timeline_events(data):
+            for room_id, event in _timeline_events(ctx, data):
                 if ctx.stop.is_set():
                     return
                 event_id = event.get("event_id")
                 if not isinstance(event_id, str) or event_id in done:
+                    if not isinstance(event_id, str):
+                        ctx.malformed("event", "no string event_id")
                     continue
-                await self._handle(room_id, event)
+                await guarded(ctx, "event", self._handle(room_id, event))
                 done.add(event_id)
                 self.cursor.save({"since": since, "done": sorted(done)})
             next_batch = data.get("next_batch")
@@ -218,10 +222,11 @@ class MatrixLane:
         if not self.user_id:
             return False
         mentions = content.get("m.mentions")
-        if isinstance(mentions, dict) and self.user_id in (mentions.get("user_ids") or ()):
+        if isinstance(mentions, dict) and isinstance(mentions.get("user_ids"), list) \
+                and self.user_id in mentions["user_ids"]:
             return True
-        body = content.get("body") or ""
-        formatted = content.get("formatted_body") or ""
+        body = content.get("body") if isinstance(content.get("body"), str) else ""
+        formatted = content.get("formatted_body") if isinstance(content.get("formatted_body"), str) else ""
         return self.user_id in body or f"matrix.to/#/{self.user_id}" in formatted
 
     async def _handle(self, room_id: str, event: dict) -> None:
@@ -230,8 +235,12 @@ class MatrixLane:
             return
         content = event.get("content")
         if not isinstance(content, dict):
+            ctx.malformed("event", f"content is {kind_of(content)}, not an object")
             return
-        sender = str(event.get("sender") or "")
+        sender = event.get("sender")
+        if not isinstance(sender, str) or not sender:
+            ctx.malformed("event", "sender is missing or not a string")
+            return
         if self.ignore_self and self.user_id and sender == self.user_id:
             return
         unsigned = event.get("unsigned")
@@ -272,15 +281,26 @@ class MatrixLane:
         await handle_inbound(ctx, inbound, send)
 
 
-def _timeline_events(data: dict):
-    rooms = ((data.get("rooms") or {}).get("join") or {}) if isinstance(data.get("rooms"), dict) else {}
-    if not isinstance(rooms, dict):
+def _timeline_events(ctx: LaneContext, data: dict):
+    """(room_id, event) for each timeline event of the joined rooms; parts
+    of the wrong shape are counted as malformed and skipped."""
+    rooms = data.get("rooms", {})
+    joined = rooms.get("join", {}) if isinstance(rooms, dict) else None
+    if not isinstance(joined, dict):
+        ctx.malformed("sync answer", "rooms.join is not an object")
         return
-    for room_id in sorted(rooms):
-        timeline = (rooms[room_id] or {}).get("timeline") or {}
-        for event in timeline.get("events") or ():
+    for room_id in sorted(joined):
+        room = joined[room_id]
+        timeline = room.get("timeline", {}) if isinstance(room, dict) else None
+        events = timeline.get("events", []) if isinstance(timeline, dict) else None
+        if not isinstance(events, list):
+            ctx.malformed("sync answer", f"the timeline of a room is not {'an object' if events is None else 'a list'}")
+            continue
+        for event in events:
             if isinstance(event, dict):
                 yield room_id, event
+            else:
+                ctx.malformed("event", f"an event is {kind_of(event)}, not an object")
 
 
 async def run(ctx: LaneContext) -> None:

@@ -35,7 +35,9 @@ import httpx
 import websockets
 from websockets.asyncio.client import connect
 
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.base import (
+    SHAPE_ERRORS,
     Backoff,
     Inbound,
     LaneContext,
@@ -45,7 +47,11 @@ from gatewayctl.workers.base import (
     TokenCache,
     allowed,
     handle_inbound,
+    is_int,
+    kind_of,
     post_json,
+    printable,
+    server_delay,
     split_text,
 )
 from gatewayctl.workers.secrets import describe
@@ -115,7 +121,7 @@ class QQBotLane:
             where = f" (from {', '.join(refs)})" if refs else ""
             raise LaneFailure(self.ctx.redact(
                 f"{self.ctx.lane.name}: QQ refused the app credentials{where}: HTTP {status} "
-                f"code {body.get('code')} {body.get('message', '')}".rstrip()
+                f"code {printable(body.get('code'), 20)} {printable(body.get('message', ''), 200)}".rstrip()
             ))
         try:
             # The platform sends expires_in as a string ("7200").
@@ -132,12 +138,12 @@ class QQBotLane:
                 resp = await self.client.request(method, f"{self.api}{path}", json=payload, timeout=30,
                                                  headers={"Authorization": f"QQBot {token}"})
             except httpx.HTTPError as exc:
-                raise _Transient(f"qqbot {path}: network error ({type(exc).__name__})") from None
+                raise _Transient(f"qqbot {path}: network error ({httpclient.describe(exc)})") from None
             try:
                 body = resp.json()
             except ValueError:
                 body = {}
-            code = body.get("code") if isinstance(body, dict) else None
+            code = body.get("code") if isinstance(body, dict) and is_int(body.get("code")) else None
             if resp.status_code == 401 or code in _TOKEN_CODES:
                 if attempt == 0:
                     continue
@@ -146,7 +152,7 @@ class QQBotLane:
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise _Transient(f"qqbot {path}: HTTP {resp.status_code} code {code}")
             if resp.status_code >= 400:
-                message = body.get("message", "") if isinstance(body, dict) else ""
+                message = printable(body.get("message", ""), 200) if isinstance(body, dict) else ""
                 raise SendError(f"qqbot {path}: HTTP {resp.status_code} code {code}: {message}")
             return body
         raise AssertionError("unreachable")
@@ -156,7 +162,7 @@ class QQBotLane:
         ctx = self.ctx
         own = self.client is None
         if own:
-            self.client = httpx.AsyncClient()
+            self.client = httpclient.client()
         if not self.allowed_peers:
             ctx.status.error("allowed_peer_ids is empty: no user or group will be answered (fail closed)")
         backoff = Backoff(1.0, 60.0)
@@ -202,7 +208,11 @@ class QQBotLane:
             hello = await self._recv(ws, timeout=15)
             if hello.get("op") != 10:
                 raise _Reconnect(f"expected Hello (op 10), got op {hello.get('op')}")
-            interval = float((hello.get("d") or {}).get("heartbeat_interval") or 41250) / 1000.0
+            d = hello.get("d")
+            # Clamped: a negative interval would flood the gateway with
+            # heartbeats, a huge one would never notice a dead connection.
+            interval = server_delay(d.get("heartbeat_interval") if isinstance(d, dict) else None,
+                                    default=41.25, scale=0.001, floor=0.1, ceiling=120.0)
             token = await self.token()
             if self.session_id and self.seq is not None:
                 await ws.send(json.dumps({"op": 6, "d": {"token": f"QQBot {token}", "session_id": self.session_id,
@@ -276,7 +286,7 @@ class QQBotLane:
             if op == 11:
                 acked.set()
             elif op == 0:
-                if isinstance(payload.get("s"), int):
+                if is_int(payload.get("s")):
                     self.seq = payload["s"]
                 kind = payload.get("t")
                 data = payload.get("d") if isinstance(payload.get("d"), dict) else {}
@@ -288,6 +298,9 @@ class QQBotLane:
                     backoff.reset()
                     ctx.status.connected(True)
                 elif kind in ("C2C_MESSAGE_CREATE", "GROUP_AT_MESSAGE_CREATE"):
+                    if not isinstance(payload.get("d"), dict):
+                        ctx.malformed("event", f"d of {kind} is {kind_of(payload.get('d'))}, not an object")
+                        continue
                     task = asyncio.ensure_future(self._message(kind, data))
                     self._tasks.add(task)
                     task.add_done_callback(self._turn_done)
@@ -311,26 +324,40 @@ class QQBotLane:
             if self._fatal is None:
                 self._fatal = exc
             self._fatal_event.set()
+        elif isinstance(exc, SHAPE_ERRORS):
+            self.ctx.malformed("event", f"{type(exc).__name__}: {exc}")
         elif exc is not None:
             log.error("%s: a turn failed: %s", self.ctx.lane.name, self.ctx.redact(repr(exc)))
 
     async def _message(self, kind: str, data: dict) -> None:
         ctx = self.ctx
-        msg_id = str(data.get("id") or "")
-        if not msg_id or msg_id in self.seen:
+        msg_id = data.get("id")
+        if not isinstance(msg_id, str) or not msg_id:
+            ctx.malformed("event", "a message without a string id")
+            return
+        if msg_id in self.seen:
             return
         self.seen[msg_id] = None
         while len(self.seen) > _SEEN_KEEP:
             self.seen.popitem(last=False)
         ctx.status.message_received()
-        author = data.get("author") if isinstance(data.get("author"), dict) else {}
+        author = data.get("author")
+        if not isinstance(author, dict):
+            ctx.malformed("event", f"author is {kind_of(author)}, not an object")
+            return
+
+        def ident(value) -> str:
+            # openids become URL path segments below: only plain ids pass.
+            ok = isinstance(value, str) and value.isascii() and all(c.isalnum() or c in "-_" for c in value)
+            return value if ok else ""
+
         if kind == "C2C_MESSAGE_CREATE":
-            sender = str(author.get("user_openid") or author.get("id") or "")
+            sender = ident(author.get("user_openid") or author.get("id"))
             peer = sender
             path = f"/v2/users/{peer}/messages"
         else:
-            sender = str(author.get("member_openid") or author.get("id") or "")
-            peer = str(data.get("group_openid") or "")
+            sender = ident(author.get("member_openid") or author.get("id"))
+            peer = ident(data.get("group_openid"))
             path = f"/v2/groups/{peer}/messages"
         text = data.get("content")
         if not isinstance(text, str) or not peer or not allowed(peer, self.allowed_peers, empty_means_all=False):

@@ -2,10 +2,13 @@
 
 The owner reads this file and folds it into ``gateway status --json`` under
 the lane's ``worker`` key. Keys: state, connected, messages_received,
-messages_ignored, replies_sent, handler_errors, last_inbound_at_ms,
-last_error, updated_at_ms, pid, family, account. Writes are atomic (temp
-file in the same directory + os.replace) and coalesced so a busy lane does
-not rewrite the file per message. Standard library only.
+messages_ignored, replies_sent, handler_errors, malformed_received,
+last_inbound_at_ms, last_error, updated_at_ms, pid, family, account. Writes
+are atomic (temp file in the same directory + os.replace) and coalesced so a
+busy lane does not rewrite the file per message. Every error text passes
+through ``base.printable`` here, the one door to the file: a chat API's
+error message never puts escape sequences into ``gateway status``.
+Imports the standard library and workers.base.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 
 from gatewayctl import atomicfile
+from gatewayctl.workers.base import printable
 
 STATES = ("starting", "running", "backoff", "stopped", "failed")
 _MIN_INTERVAL_S = 0.2
@@ -36,6 +40,7 @@ class StatusWriter:
             "messages_ignored": 0,
             "replies_sent": 0,
             "handler_errors": 0,
+            "malformed_received": 0,
             "last_inbound_at_ms": None,
             "last_error": None,
             "updated_at_ms": clock.now_ms(),
@@ -48,7 +53,7 @@ class StatusWriter:
         if connected is not None:
             self.data["connected"] = connected
         if error is not None:
-            self.data["last_error"] = error
+            self.data["last_error"] = printable(error)
         self.flush()  # transitions are rare and worth seeing at once
 
     def connected(self, value: bool, error: str | None = None) -> None:
@@ -59,7 +64,7 @@ class StatusWriter:
         elif not value and self.data["state"] == "running":
             self.data["state"] = "backoff"  # running -> backoff
         if error is not None:
-            self.data["last_error"] = error
+            self.data["last_error"] = printable(error)
         if changed:
             self.flush()
 
@@ -78,11 +83,16 @@ class StatusWriter:
 
     def handler_error(self, message: str) -> None:
         self.data["handler_errors"] += 1
-        self.data["last_error"] = message
+        self.data["last_error"] = printable(message)
+        self._soon()
+
+    def malformed(self, message: str) -> None:
+        self.data["malformed_received"] += 1
+        self.data["last_error"] = printable(message)
         self._soon()
 
     def error(self, message: str) -> None:
-        self.data["last_error"] = message
+        self.data["last_error"] = printable(message)
         self._soon()
 
     def _soon(self) -> None:

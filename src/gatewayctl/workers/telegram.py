@@ -15,6 +15,7 @@ import logging
 
 import httpx
 
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.secrets import describe as _describe
 from gatewayctl.workers.base import (
@@ -25,7 +26,12 @@ from gatewayctl.workers.base import (
     SendError,
     Stopped,
     allowed,
+    guarded,
     handle_inbound,
+    is_int,
+    kind_of,
+    printable,
+    server_delay,
     split_text,
     until_stopped,
 )
@@ -50,6 +56,10 @@ class _Conflict(Exception):
     def __init__(self, description: str):
         super().__init__(description)
         self.description = description
+
+
+class _Malformed(Exception):
+    """An answer whose shape is not the Bot API's (``result: 5``)."""
 
 
 class _ApiError(Exception):
@@ -77,7 +87,7 @@ class TelegramLane:
         try:
             resp = await self.client.post(url, json=payload, timeout=timeout)
         except httpx.HTTPError as exc:
-            raise _Transient(f"telegram {method}: network error ({type(exc).__name__})") from None
+            raise _Transient(f"telegram {method}: network error ({httpclient.describe(exc)})") from None
         try:
             body = resp.json()
         except ValueError:
@@ -86,18 +96,16 @@ class TelegramLane:
             body = {}
         if resp.status_code == 200 and body.get("ok") is True:
             return body.get("result")
-        code = int(body.get("error_code") or resp.status_code)
-        description = str(body.get("description") or resp.reason_phrase or "")
+        # error_code is an integer in the Bot API; anything else is ignored
+        # in favour of the HTTP status (a hostile "abc" must not crash us).
+        code = body.get("error_code") if is_int(body.get("error_code")) else resp.status_code
+        description = printable(body.get("description") or resp.reason_phrase or "", 300)
         if code == 429:
             params = body.get("parameters") or {}
             retry = params.get("retry_after") if isinstance(params, dict) else None
             if retry is None:
-                retry = resp.headers.get("Retry-After", 1)
-            try:
-                seconds = float(retry)
-            except (TypeError, ValueError):
-                seconds = 1.0
-            raise _RetryAfter(seconds)
+                retry = resp.headers.get("Retry-After")
+            raise _RetryAfter(server_delay(retry))
         if code == 401:
             ref = next((s for s in self.ctx.lane.secrets if s.field.startswith("bot_token")), None)
             where = f" (from {_describe(ref)})" if ref else ""
@@ -126,7 +134,7 @@ class TelegramLane:
     async def run(self) -> None:
         own_client = self.client is None
         if own_client:
-            self.client = httpx.AsyncClient()
+            self.client = httpclient.client()
         self.cursor = Cursor(self.ctx)
         try:
             await self._run()
@@ -138,9 +146,13 @@ class TelegramLane:
     async def _run(self) -> None:
         ctx = self.ctx
         try:
-            self.me = await until_stopped(ctx, self._call_retrying("getMe", {})) or {}
+            me = await until_stopped(ctx, self._call_retrying("getMe", {}))
         except _Conflict as exc:
             raise LaneFailure(f"{ctx.lane.name}: getMe refused: 409 {exc.description}") from None
+        if not isinstance(me, dict):
+            ctx.malformed("getMe answer", f"result is {kind_of(me)}, not an object")
+            me = {}
+        self.me = me
         if not self.allowed_chats:
             ctx.status.error("allowed_chat_ids is empty: no chat will be answered (fail closed)")
         state = self.cursor.load()
@@ -167,15 +179,24 @@ class TelegramLane:
                 ctx.status.connected(False, ctx.redact(f"telegram getUpdates: {exc}"))
                 await ctx.pause(self.backoff.next_delay())
                 continue
+            if not isinstance(updates, list):
+                # Not an Update array: nothing to take, and asking again at
+                # once would be a hot loop against a broken server.
+                ctx.malformed("getUpdates answer", f"result is {kind_of(updates)}, not an array")
+                ctx.status.connected(False)
+                await ctx.pause(self.backoff.next_delay())
+                continue
             self.backoff.reset()
             ctx.status.connected(True)
-            for update in updates or ():
+            for update in updates:
                 if ctx.stop.is_set():
                     return
-                if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                if not isinstance(update, dict) or not is_int(update.get("update_id")):
+                    ctx.malformed("update", "no integer update_id")
                     continue
-                await self._handle(update)
-                offset = update["update_id"] + 1
+                await guarded(ctx, "update", self._handle(update))
+                if offset is None or update["update_id"] + 1 > offset:
+                    offset = update["update_id"] + 1
                 self.cursor.save({"offset": offset})
 
     async def _conflict_reason(self, description: str) -> str:
@@ -184,10 +205,12 @@ class TelegramLane:
             info = await self._call("getWebhookInfo", {}, timeout=10) or {}
         except (LaneFailure, _Transient, _RetryAfter, _Conflict, _ApiError):
             info = None
+        if not isinstance(info, dict):
+            info = None
         if info and info.get("url"):
             return (
                 f"{name}: Telegram refused getUpdates (409 Conflict): a webhook is set for this bot "
-                f"({info.get('url')}); remove it with deleteWebhook or stop the service that set it"
+                f"({printable(info.get('url'), 200)}); remove it with deleteWebhook or stop the service that set it"
             )
         if info is not None:
             return (
@@ -203,7 +226,8 @@ class TelegramLane:
             if not isinstance(ent, dict):
                 continue
             kind = ent.get("type")
-            if kind == "text_mention" and (ent.get("user") or {}).get("id") == self.me.get("id"):
+            user = ent.get("user")
+            if kind == "text_mention" and isinstance(user, dict) and user.get("id") == self.me.get("id"):
                 return True
             if kind in ("mention", "bot_command") and username:
                 piece = _utf16_slice(text, ent.get("offset", 0), ent.get("length", 0))
@@ -216,12 +240,27 @@ class TelegramLane:
     async def _handle(self, update: dict) -> None:
         ctx = self.ctx
         message = update.get("message")
-        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        if message is None:
+            return  # another update type (allowed_updates asks for messages only)
+        if not isinstance(message, dict):
+            ctx.malformed("update", f"message is {kind_of(message)}, not an object")
             return
-        chat = message.get("chat") or {}
-        sender = message.get("from") or {}
-        ctx.status.message_received()
+        if not isinstance(message.get("text"), str):
+            return  # not a text message
+        chat = message.get("chat")
+        sender = message.get("from", {})
+        if not isinstance(chat, dict) or not isinstance(sender, dict):
+            bad = "chat" if not isinstance(chat, dict) else "from"
+            ctx.malformed("update", f"message.{bad} is {kind_of(message.get(bad))}, not an object")
+            return
         chat_id = chat.get("id")
+        if not (is_int(chat_id) or isinstance(chat_id, str)) or not chat_id:
+            ctx.malformed("update", "message.chat.id is missing or not an id")
+            return
+        if not isinstance(message.get("entities", []), list):
+            ctx.malformed("update", "message.entities is not an array")
+            return
+        ctx.status.message_received()
         if not allowed(chat_id, self.allowed_chats, empty_means_all=False) or not allowed(
             sender.get("id"), self.allowed_senders, empty_means_all=True
         ):
@@ -235,14 +274,16 @@ class TelegramLane:
             username = self.me.get("username")
             if username:
                 text = _strip_mention(text, f"@{username}")
-        inbound = Inbound(str(chat_id), str(sender.get("id", "")), str(message.get("message_id", "")), text)
+        message_id = message.get("message_id") if is_int(message.get("message_id")) else None
+        inbound = Inbound(str(chat_id), printable(sender.get("id", ""), 64), "" if message_id is None else str(message_id),
+                          text)
 
         async def send(reply: str) -> None:
             for i, chunk in enumerate(split_text(reply, MAX_TEXT)):
                 payload = {"chat_id": chat_id, "text": chunk}
-                if i == 0 and message.get("message_id") is not None:
+                if i == 0 and message_id is not None:
                     payload["reply_parameters"] = {
-                        "message_id": message["message_id"],
+                        "message_id": message_id,
                         "allow_sending_without_reply": True,
                     }
                 try:

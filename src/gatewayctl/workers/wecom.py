@@ -29,6 +29,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from gatewayctl.workers.base import (
+    SHAPE_ERRORS,
     Backoff,
     Inbound,
     LaneContext,
@@ -36,6 +37,8 @@ from gatewayctl.workers.base import (
     SendError,
     allowed,
     handle_inbound,
+    kind_of,
+    printable,
 )
 
 log = logging.getLogger("gatewayctl.workers.wecom")
@@ -156,8 +159,8 @@ class WeComLane:
                                        "body": {"bot_id": self.bot_id, "secret": self.secret}}, rid, reader)
         if ack.get("errcode", 0) != 0:
             raise LaneFailure(self.ctx.redact(
-                f"{self.ctx.lane.name}: WeCom refused aibot_subscribe (errcode {ack.get('errcode')}: "
-                f"{ack.get('errmsg', '')}); check bot_id and secret"
+                f"{self.ctx.lane.name}: WeCom refused aibot_subscribe (errcode {printable(ack.get('errcode'), 20)}: "
+                f"{printable(ack.get('errmsg', ''), 200)}); check bot_id and secret"
             ))
 
     async def _command(self, ws, frame: dict, rid: str, reader: asyncio.Future | None = None) -> dict:
@@ -202,8 +205,13 @@ class WeComLane:
                 except (ValueError, TypeError):
                     log.warning("%s: a frame that is not JSON; ignored", self.ctx.lane.name)
                     continue
-                if isinstance(frame, dict):
+                if not isinstance(frame, dict):
+                    self.ctx.malformed("frame", f"a frame is {kind_of(frame)}, not an object")
+                    continue
+                try:
                     self._dispatch(frame)
+                except SHAPE_ERRORS as exc:
+                    self.ctx.malformed("frame", f"{type(exc).__name__}: {exc}")
         except websockets.exceptions.ConnectionClosed:
             pass
         raise _Dead("WeCom closed the connection")
@@ -229,21 +237,45 @@ class WeComLane:
         if cmd == "aibot_msg_callback":
             task = asyncio.ensure_future(self._message(rid, body))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._turn_done)
+
+    def _turn_done(self, task: asyncio.Task) -> None:
+        """Collect a turn's outcome, so none ends as "Task exception was
+        never retrieved": a shape error is a malformed message (counted),
+        anything else is logged."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, SHAPE_ERRORS):
+            self.ctx.malformed("message", f"{type(exc).__name__}: {exc}")
+        elif exc is not None:
+            log.error("%s: a turn failed: %s", self.ctx.lane.name, printable(self.ctx.redact(repr(exc))))
 
     async def _message(self, req_id: str, body: dict) -> None:
         ctx = self.ctx
-        msgid = str(body.get("msgid") or req_id)
+        raw_id = body.get("msgid") or req_id
+        if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
+            ctx.malformed("message", f"msgid is {kind_of(raw_id)}")
+            return
+        msgid = str(raw_id)
         if msgid in self.seen:
             return
         self.seen[msgid] = None
         while len(self.seen) > _SEEN_KEEP:
             self.seen.popitem(last=False)
+        sender_obj, text_obj = body.get("from"), body.get("text")
+        if not isinstance(sender_obj, dict) or (body.get("msgtype") == "text" and not isinstance(text_obj, dict)):
+            bad = "from" if not isinstance(sender_obj, dict) else "text"
+            ctx.malformed("message", f"{bad} is {kind_of(body.get(bad))}, not an object")
+            return
         ctx.status.message_received()
-        text = (body.get("text") or {}).get("content") if body.get("msgtype") == "text" else None
-        sender = str((body.get("from") or {}).get("userid") or "")
+        text = text_obj.get("content") if body.get("msgtype") == "text" else None
+        userid = sender_obj.get("userid")
+        sender = userid if isinstance(userid, str) else ""
         chatid = body.get("chatid")
-        conversation = str(chatid) if body.get("chattype") == "group" and chatid else sender
+        chatid = chatid if isinstance(chatid, str) else ""
+        conversation = chatid if body.get("chattype") == "group" and chatid else sender
         if not isinstance(text, str) or not allowed(conversation, self.allowed_conversations, empty_means_all=False) \
                 or not allowed(sender, self.allowed_senders, empty_means_all=True):
             ctx.status.message_ignored()
@@ -267,7 +299,8 @@ class WeComLane:
             except _Dead as exc:
                 raise SendError(f"wecom: reply to {msgid} not confirmed ({exc})") from None
             if ack.get("errcode", 0) != 0:
-                raise SendError(f"wecom: aibot_respond_msg refused (errcode {ack.get('errcode')}: {ack.get('errmsg', '')})")
+                raise SendError(f"wecom: aibot_respond_msg refused (errcode {printable(ack.get('errcode'), 20)}: "
+                                f"{printable(ack.get('errmsg', ''), 200)})")
 
         await handle_inbound(ctx, Inbound(conversation, sender, msgid, text), send)
 

@@ -26,8 +26,10 @@ from collections import OrderedDict
 
 import httpx
 
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
+    SHAPE_ERRORS,
     Backoff,
     Inbound,
     LaneContext,
@@ -35,6 +37,9 @@ from gatewayctl.workers.base import (
     SendError,
     Stopped,
     handle_inbound,
+    kind_of,
+    printable,
+    server_delay,
     split_text,
 )
 from gatewayctl.workers.httpserver import Request, Response, parse_bind, serve
@@ -94,7 +99,7 @@ class WhatsAppLane:
     async def run(self) -> None:
         own = self.client is None
         if own:
-            self.client = httpx.AsyncClient()
+            self.client = httpclient.client()
         state = self.cursor.load()
         for mid in state.get("seen") or ():
             if isinstance(mid, str):
@@ -142,6 +147,10 @@ class WhatsAppLane:
             return Response(503, b"stopping\n")
         try:
             await self._deliver(payload)
+        except SHAPE_ERRORS as exc:
+            # Signed by Meta but not the documented shape: acknowledged (a
+            # redelivery would be just as malformed), counted, skipped.
+            self.ctx.malformed("webhook delivery", f"{type(exc).__name__}: {exc}")
         except Stopped:
             return Response(503, b"stopping\n")
         except LaneFailure as exc:
@@ -160,31 +169,51 @@ class WhatsAppLane:
         return Response(403, b"verification failed\n")
 
     async def _deliver(self, payload) -> None:
-        for value in _change_values(payload):
-            metadata = value.get("metadata") or {}
+        ctx = self.ctx
+        if not isinstance(payload, dict):
+            ctx.malformed("webhook delivery", f"the body is {kind_of(payload)}, not an object")
+            return
+        for value in _change_values(ctx, payload):
+            metadata = value.get("metadata")
+            if not isinstance(metadata, dict):
+                ctx.malformed("webhook delivery", f"metadata is {kind_of(metadata)}, not an object")
+                continue
             if str(metadata.get("phone_number_id") or "") != self.phone_number_id:
                 continue
-            for message in value.get("messages") or ():
-                if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+            messages = value.get("messages", [])
+            contacts = value.get("contacts", [])
+            if not isinstance(messages, list) or not isinstance(contacts, list):
+                ctx.malformed("webhook delivery", "messages or contacts is not an array")
+                continue
+            for message in messages:
+                if not isinstance(message, dict) or not isinstance(message.get("id"), str) or not message["id"]:
+                    ctx.malformed("message", "not an object with a string id")
                     continue
                 mid = message["id"]
                 if mid in self.seen or mid in self.in_flight:
                     continue
                 self.in_flight.add(mid)
                 try:
-                    await self._handle(message)
+                    await self._handle(message, contacts)
                     self._remember(mid)
                 finally:
                     self.in_flight.discard(mid)
 
-    async def _handle(self, message: dict) -> None:
+    async def _handle(self, message: dict, contacts: list) -> None:
         ctx = self.ctx
+        to, recipient = reply_address(message, contacts)
+        if not to and not recipient:
+            # Never a send to an empty recipient: the Cloud API would refuse
+            # it at best, and it is not the sender at worst.
+            ctx.malformed("message", "neither from nor a contact user_id names the sender")
+            return
         ctx.status.message_received()
-        text = (message.get("text") or {}).get("body") if message.get("type") == "text" else None
+        text_obj = message.get("text")
+        text = text_obj.get("body") if message.get("type") == "text" and isinstance(text_obj, dict) else None
         if not isinstance(text, str):
             ctx.status.message_ignored()
             return
-        sender = str(message.get("from") or "")
+        sender = to or recipient
         inbound = Inbound(sender, sender, message["id"], text)
 
         async def send(reply: str) -> None:
@@ -192,10 +221,16 @@ class WhatsAppLane:
                 body = {
                     "messaging_product": "whatsapp",
                     "recipient_type": "individual",
-                    "to": sender,
                     "type": "text",
                     "text": {"preview_url": False, "body": chunk},
                 }
+                # The phone number when the webhook gave one (Meta prefers
+                # it, and it keeps the number in later webhooks); else the
+                # business-scoped user id, which goes in "recipient".
+                if to:
+                    body["to"] = to
+                else:
+                    body["recipient"] = recipient
                 if i == 0:
                     body["context"] = {"message_id": message["id"]}
                 await self._post_message(body)
@@ -212,30 +247,30 @@ class WhatsAppLane:
             try:
                 resp = await self.client.post(url, json=body, headers=headers, timeout=30)
             except httpx.HTTPError as exc:
-                self.ctx.status.connected(True, f"whatsapp send: network error ({type(exc).__name__})")
+                self.ctx.status.connected(True, f"whatsapp send: network error ({httpclient.describe(exc)})")
                 await self.ctx.pause(backoff.next_delay())
                 continue
             if 200 <= resp.status_code < 300:
                 return
             try:
-                err = (resp.json() or {}).get("error") or {}
-            except (ValueError, AttributeError):
-                err = {}
-            code = err.get("code") if isinstance(err, dict) else None
+                err = resp.json()
+            except ValueError:
+                err = None
+            err = err.get("error") if isinstance(err, dict) else None
+            err = err if isinstance(err, dict) else {}
+            code = err.get("code") if isinstance(err.get("code"), int) and not isinstance(err.get("code"), bool) \
+                else None
             if resp.status_code == 401 or code == 190:
                 ref = next((s for s in self.ctx.lane.secrets if s.field.startswith("access_token")), None)
                 where = f" (from {describe(ref)})" if ref else ""
                 raise LaneFailure(f"{self.ctx.lane.name}: the Cloud API rejected the access token{where}: {resp.status_code}")
             if resp.status_code == 429 or code in _RATE_CODES or resp.status_code >= 500:
                 retry = resp.headers.get("Retry-After")
-                try:
-                    delay = float(retry) if retry else backoff.next_delay()
-                except ValueError:
-                    delay = backoff.next_delay()
+                delay = server_delay(retry) if retry else backoff.next_delay()
                 self.ctx.status.error(f"whatsapp send: HTTP {resp.status_code} (code {code}), retrying in {delay:g}s")
                 await self.ctx.pause(delay)
                 continue
-            message = err.get("message") if isinstance(err, dict) else ""
+            message = printable(err.get("message") or "", 300)
             raise SendError(f"whatsapp send: HTTP {resp.status_code} code {code}: {message}")
 
 
@@ -243,15 +278,50 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _change_values(payload):
-    if not isinstance(payload, dict):
+def reply_address(message: dict, contacts: list) -> tuple[str, str]:
+    """``(to, recipient)`` for the reply to ``message``: the sender's phone
+    number (``from``, or the matching contact's ``wa_id``), else its
+    business-scoped user id (BSUID: ``from_user_id``, or ``user_id`` of
+    the contact, the one the webhook documents since 2026 for users with a
+    username, whose phone number Meta may omit). Empty strings when the
+    delivery names neither."""
+    def text(value) -> str:
+        return value if isinstance(value, str) and value.strip() and len(value) <= 256 else ""
+
+    phone = text(message.get("from"))
+    bsuid = text(message.get("from_user_id"))
+    candidates = [c for c in contacts if isinstance(c, dict)]
+    if phone:
+        match = [c for c in candidates if c.get("wa_id") == phone]
+    elif bsuid:
+        match = [c for c in candidates if c.get("user_id") == bsuid]
+    else:
+        # One message, one contact: the contact is its sender.
+        match = candidates if len(candidates) == 1 else []
+    if match:
+        phone = phone or text(match[0].get("wa_id"))
+        bsuid = bsuid or text(match[0].get("user_id"))
+    return phone, ("" if phone else bsuid)
+
+
+def _change_values(ctx: LaneContext, payload: dict):
+    entries = payload.get("entry", [])
+    if not isinstance(entries, list):
+        ctx.malformed("webhook delivery", f"entry is {kind_of(entries)}, not an array")
         return
-    for entry in payload.get("entry") or ():
-        if not isinstance(entry, dict):
+    for entry in entries:
+        changes = entry.get("changes", []) if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            ctx.malformed("webhook delivery", "an entry without a changes array")
             continue
-        for change in entry.get("changes") or ():
-            if isinstance(change, dict) and change.get("field") == "messages" and isinstance(change.get("value"), dict):
-                yield change["value"]
+        for change in changes:
+            if not isinstance(change, dict):
+                ctx.malformed("webhook delivery", "a change is not an object")
+            elif change.get("field") == "messages":
+                if isinstance(change.get("value"), dict):
+                    yield change["value"]
+                else:
+                    ctx.malformed("webhook delivery", "a messages change without a value object")
 
 
 async def run(ctx: LaneContext) -> None:
