@@ -62,6 +62,7 @@ class RunSettings:
     config_dir: str | None = None
     detach: bool = False
     live_view: bool = False  # multi-channel-serve: redraw a lane table on a TTY
+    preflight_timeout_s: float | None = None  # `gateway run --preflight`: probe every lane before claiming
 
 
 def _err(text: str) -> None:
@@ -72,7 +73,7 @@ def _err(text: str) -> None:
 # ----------------------------------------------------------------- plans
 
 
-def _compile(settings: RunSettings):
+def _compile(settings: RunSettings, purpose: str = "gateway owner not started"):
     """(plan, exit code): compile in-process exactly as `gatewayctl plan` does."""
     from gatewayctl.cli.plan import PlanSettings, run_plan
     from gatewayctl.cli.check import _want_color
@@ -96,7 +97,7 @@ def _compile(settings: RunSettings):
         _err(outcome.stderr)
     if outcome.exit_code != exitcodes.OK:
         if outcome.exit_code == exitcodes.DIAGNOSTICS:
-            _err("gateway owner not started")
+            _err(purpose)
         return None, outcome.exit_code
     try:
         return planfile.loads(outcome.stdout.encode("utf-8"), source=settings.config), exitcodes.OK
@@ -296,6 +297,15 @@ def run_owner(settings: RunSettings) -> int:
     plan, code = _load_saved(settings) if settings.plan_path else _compile(settings)
     if plan is None:
         return code
+    if settings.preflight_timeout_s is not None:
+        from gatewayctl.cli.preflight import render, run_probes
+
+        # No owner runs here (refused above), so nothing is serving.
+        results, code = run_probes(plan, timeout_s=settings.preflight_timeout_s, serving=None)
+        _err(render(results).rstrip("\n"))
+        if code != exitcodes.OK:
+            _err("gateway owner not started: a lane failed its preflight (the slot was not claimed)")
+            return code
     if settings.detach:
         return _detach(plan, paths)
 
@@ -573,7 +583,21 @@ def gateway() -> None:
 @_common_run_options
 @click.option("--session", metavar="NAME", help="Attached CLI session (mode gateway_attached_cli).")
 @click.option("--detach", is_flag=True, help="Run the owner in the background and return once it runs.")
-def run(session, detach, **opts):
+@click.option(
+    "--preflight",
+    "preflight",
+    is_flag=True,
+    help="Probe every lane first (as `gatewayctl preflight` does); refuse to claim the slot if one fails.",
+)
+@click.option(
+    "--preflight-timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="With --preflight: seconds each lane's probe may take.",
+)
+def run(session, detach, preflight, preflight_timeout, **opts):
     """Own the selected lanes in the foreground until stopped.
 
     Each lane runs its worker as a child process in its own process group,
@@ -589,6 +613,7 @@ def run(session, detach, **opts):
         mode="gateway_attached_cli" if session else "gateway_headless",
         session=session.strip() if session else None,
         detach=detach,
+        preflight_timeout_s=preflight_timeout if preflight else None,
     )
     sys.exit(run_owner(settings))
 

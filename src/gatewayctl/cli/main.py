@@ -25,6 +25,11 @@ _COMMANDS = {
     ),
     "lane": ("gatewayctl.cli.lane", "lane", "Built-in lane workers (run by the gateway owner)."),
     "schema": ("gatewayctl.cli.schema", "schema", "Print a shipped JSON Schema (config, plan, status)."),
+    "preflight": (
+        "gatewayctl.cli.preflight",
+        "preflight",
+        "Probe each lane's channel API with its real credentials, without taking ownership.",
+    ),
     "demo": ("gatewayctl.cli.demo", "demo", "Run the example rollout end to end against built-in fakes (offline)."),
 }
 

@@ -81,6 +81,7 @@ class FakeWeCom(Waits):
         self.frames: list[dict] = []  # every frame received, in order
         self.callbacks: dict[str, dict] = {}  # req_id -> callback frame we pushed
         self._current = None
+        self.takeovers = 0  # subscribes that took the bot over from a live connection
         self._ids = itertools.count(1)
 
     # -- lifecycle --------------------------------------------------------
@@ -130,12 +131,16 @@ class FakeWeCom(Waits):
         self._push(frame)
         return req_id
 
+    def _disconnected_event(self) -> dict:
+        return {"cmd": "aibot_event_callback", "headers": {"req_id": f"ev-{next(self._ids)}"},
+                "body": {"msgid": f"ev-{next(self._ids)}", "create_time": int(time.time()),
+                         "aibotid": self.bot_id, "msgtype": "event",
+                         "event": {"eventtype": "disconnected_event"}}}
+
     def takeover(self) -> None:
-        """What WeCom does when another client subscribes with the same bot."""
-        self._push({"cmd": "aibot_event_callback", "headers": {"req_id": f"ev-{next(self._ids)}"},
-                    "body": {"msgid": f"ev-{next(self._ids)}", "create_time": int(time.time()),
-                             "aibotid": self.bot_id, "msgtype": "event",
-                             "event": {"eventtype": "disconnected_event"}}})
+        """What WeCom does when another client subscribes with the same bot
+        (a second subscribe does this by itself, and counts in ``takeovers``)."""
+        self._push(self._disconnected_event())
 
     def drop(self) -> None:
         """Close the current connection from the server side."""
@@ -177,8 +182,19 @@ class FakeWeCom(Waits):
                     subscribed = True
                     with self.cond:
                         self.connections += 1
-                        self._current = ws
+                        previous, self._current = self._current, ws
+                        if previous is not None and previous is not ws and previous.state.name == "OPEN":
+                            # WeCom keeps one long connection per bot: a new
+                            # subscribe takes the bot over from the old one.
+                            self.takeovers += 1
+                        else:
+                            previous = None
                         self.cond.notify_all()
+                    if previous is not None:
+                        try:
+                            await previous.send(json.dumps(self._disconnected_event()))
+                        except Exception:  # noqa: BLE001 - the old client may be gone already
+                            pass
                 elif not subscribed:
                     await ws.send(self._ack(cmd or "", req_id, 40002, "not subscribed"))
                 elif cmd == "ping":

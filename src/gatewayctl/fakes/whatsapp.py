@@ -15,6 +15,7 @@ import urllib.request
 from gatewayctl.fakes._http import FakeRequest, FakeServer
 
 _MESSAGES = re.compile(r"^(?:/v\d+\.\d+)?/([^/]+)/messages$")
+_NODE = re.compile(r"^(?:/v\d+\.\d+)?/([^/]+)$")
 
 
 def _err(status: int, code: int, message: str, etype: str = "OAuthException"):
@@ -47,6 +48,17 @@ class FakeWhatsAppCloud(FakeServer):
     def dispatch(self, req: FakeRequest):
         if req.path == "/_fake/sent":
             return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None
+        node = _NODE.match(req.path)
+        if node and req.method == "GET":
+            # A read of the phone number node, as `preflight` makes it.
+            if req.headers.get("authorization") != f"Bearer {self.access_token}":
+                return _err(401, 190, "Invalid OAuth access token - Cannot parse access token")
+            if node.group(1) != self.phone_number_id:
+                return _err(400, 100, f"Unsupported get request. Object with ID '{node.group(1)}' does not exist, "
+                                      "cannot be loaded due to missing permissions, or does not support this operation",
+                            "GraphMethodException")
+            return 200, {"verified_name": "Fake Business", "display_phone_number": "+1 555-000-1111",
+                         "id": self.phone_number_id, "quality_rating": "GREEN"}, None
         m = _MESSAGES.match(req.path)
         if not m or req.method != "POST":
             return _err(400, 100, "Unsupported request", "GraphMethodException")
