@@ -69,7 +69,7 @@ def test_run_all_runs_every_module_in_order():
     }
     found = run_all(RuleContext(data, build_model(data)))
     order = [f.code for f in found]
-    assert set(order) == {"GW203", "GW210", "GW301", "GW302", "GW310", "GW320"}
+    assert set(order) == {"GW203", "GW210", "GW301", "GW302", "GW310", "GW320", "GW321"}
     # accounts, secrets, serving, urls, webhooks
     assert order.index("GW203") < order.index("GW210") < order.index("GW301") < order.index("GW310") < order.index("GW320")
     assert RULE_MODULES == ("accounts", "secrets", "serving", "urls", "webhooks", "values")

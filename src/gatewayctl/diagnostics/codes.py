@@ -62,6 +62,7 @@ _TABLE = [
     ("GW313", "error", "private-host", "A URL points at a private, loopback or special-use host without [outbound_http] allow_private_hosts."),
     ("GW314", "error", "invalid-url", "A URL cannot be parsed."),
     ("GW320", "error", "webhook-path-collision", "Two webhook-served accounts mount the same path."),
+    ("GW321", "error", "ingress-runtime-id-collision", "Two accounts the gateway mounts for one family run under the same runtime account id; the gateway refuses to start the second."),
     ("GW330", "error", "invalid-channel-value", "A channel value loong refuses when it loads the config (email smtp_host/from_address, irc server/nickname)."),
     # -- selectors
     ("GW401", "error", "selector-syntax", "A channel-account selector is not CHANNEL=ACCOUNT."),

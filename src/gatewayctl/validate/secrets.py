@@ -54,6 +54,8 @@ DEFAULT_ENV_NAMES: dict[tuple[str, str], str] = {
     ("whatsapp", "app_secret"): "WHATSAPP_APP_SECRET",
     ("qqbot", "app_id"): "QQBOT_APP_ID",
     ("qqbot", "client_secret"): "QQBOT_CLIENT_SECRET",
+    # crates/app/src/config/channels.rs:1543 (default_webhook_signing_secret_env)
+    ("webhook", "signing_secret"): "WEBHOOK_SIGNING_SECRET",
 }
 
 

@@ -61,17 +61,7 @@ def _account(fam, acc) -> Iterator[Finding]:
 
     allow = ALLOWLISTS.get(fam.family)
     if allow is not None:
-        value = settings.get(allow)
-        # A non-list is a type error the schema reports.
-        if value is None or (isinstance(value, list) and not value):
-            ptr, target = field_or_account(acc, allow)
-            yield Finding(
-                "GW302",
-                ptr,
-                f"{who(fam, acc)} is enabled but {allow} is empty, so it would accept no conversation",
-                hint=f"list the conversations it may serve in {dotted_field(fam, acc, allow)}",
-                target=target,
-            )
+        yield from allowlist_findings(fam, acc, allow)
 
     if fam.family == "feishu" and settings.get("mode") == "webhook":
         for name in ("verification_token", "encrypt_key"):
@@ -154,3 +144,51 @@ def _missing_credential(code: str, fam, acc, name: str, why: str = "") -> Findin
         target=target,
     )
 
+
+
+def allowlist_entries(value) -> list:
+    """The entries loong's access policy keeps (channel/access_policy.rs:305):
+    strings trimmed, blank ones dropped; numbers (Telegram chat ids) as they
+    are. ``*`` counts (a wildcard for Feishu, a literal id elsewhere)."""
+    if not isinstance(value, list):
+        return []
+    return [v.strip() if isinstance(v, str) else v for v in value if not (isinstance(v, str) and not v.strip())]
+
+
+def allowlist_findings(fam, acc, allow: str, *, why: str = "", wildcard: bool = False) -> Iterator[Finding]:
+    """GW302 when the conversation allowlist keeps no entry after loong's
+    normalization (validate_*_security_config, channel/dispatch.rs:3139-3270)."""
+    value = acc.settings.get(allow)
+    if value is not None and not isinstance(value, list):
+        return  # a type error the schema reports
+    if allowlist_entries(value):
+        return
+    blank = bool(value)
+    ptr, target = field_or_account(acc, allow)
+    state = "is enabled" if not why else ("is disabled" if not acc.enabled else "is enabled")
+    what = "holds only blank entries" if blank else "is empty"
+    yield Finding(
+        "GW302",
+        ptr,
+        f"{who(fam, acc)} {state}{why} but {allow} {what}, so it would accept no conversation; "
+        "loong refuses to serve it",
+        hint=f"list the conversations it may serve in {dotted_field(fam, acc, allow)}"
+        + (' (or "*" for every chat)' if wildcard else ""),
+        target=target,
+    )
+
+
+def credential_findings(fam, acc, name: str, *, code: str = "GW301", why: str = "") -> Iterator[Finding]:
+    """``code`` when the account has no reference at all for ``name``."""
+    if effective_secret(acc.settings, name, family=fam.family).present:
+        return
+    finding = _missing_credential(code, fam, acc, name, why=why)
+    if not acc.enabled:
+        finding = Finding(
+            finding.code,
+            finding.pointer,
+            finding.message.replace(" is enabled", " is disabled", 1),
+            hint=finding.hint,
+            target=finding.target,
+        )
+    yield finding
