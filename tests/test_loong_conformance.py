@@ -108,7 +108,7 @@ def _ids(paths):
 
 def test_corpus_covers_the_classes():
     classes = {p.relative_to(CASES).parts[0] for p in FILES}
-    assert {"load-values", "runtime-ids", "gateway-ingress", "allowlists", "secrets"} <= classes
+    assert {"load-values", "runtime-ids", "gateway-ingress", "allowlists", "secrets", "private-hosts"} <= classes
     assert len(FILES) >= 60
 
 

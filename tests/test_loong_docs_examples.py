@@ -33,6 +33,10 @@ EXPECTED_REFUSALS = {
         ("GW330", 4): "crates/app/src/config/irc.rs:101 refuses the config at load: "
         "`bare `host:port` is not supported for irc server; use `irc://host:port` or `ircs://host:port``",
     },
+    "site__use-loong__channel-guides__signal.mdx--1.toml": {
+        ("GW313", 4): "crates/app/src/channel/signal.rs:45 checks service_url against the outbound policy when it sends: "
+        "a loopback host without `[outbound_http] allow_private_hosts = true` is refused (the same page says so)",
+    },
     "site__use-loong__configuration-reference.mdx--13.toml": {
         ("GW302", 11): "crates/app/src/channel/dispatch.rs:3165 refuses to serve feishu: "
         "`feishu.allowed_chat_ids is empty; configure at least one trusted chat id`",

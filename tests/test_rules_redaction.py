@@ -40,7 +40,8 @@ def _config(secret: str) -> dict:
         "wecom": {"enabled": True, "bot_id": secret, "secret": {"env": f"Bearer {secret}"}, "websocket_url": f"https://{secret}@h"},
         "whatsapp": {"enabled": True, "access_token": secret, "app_secret_env": f"WA_SECRET={secret}", "api_base_url": f"gopher://:{secret}@x"},
         "email": {"smtp_password": secret},
-        "slack": {"api_base_url": f"https://x:{secret}@slack.com"},
+        "slack": {"api_base_url": f"https://x:{secret}@127.0.0.1"},
+        "dingtalk": {"webhook_url": f"http://10.0.0.2/robot/send?access_token={secret}"},
     }
 
 

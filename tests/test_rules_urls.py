@@ -32,10 +32,17 @@ def codes(table, key, value, **extra):
         ("mattermost", "server_url", "https://chat.example.com/?team=a"),  # not a *base_url*
         ("telegram", "base_url", "https://[2606:4700::1111]/"),
         ("telegram", "base_url", ""),
-        ("onebot", "websocket_url", "ws://127.0.0.1:3001"),  # local bridge sidecar
+        # Families whose clients do not apply loong's outbound policy: a private
+        # host is what loong uses (a local Bot API server, a LAN homeserver,
+        # a bridge sidecar, an inbound public URL).
+        ("onebot", "websocket_url", "ws://127.0.0.1:3001"),
         ("weixin", "bridge_url", "http://localhost:8788"),
-        ("imessage", "bridge_url", "http://192.168.1.5:1234"),
-        ("signal", "service_url", "http://127.0.0.1:8080"),
+        ("telegram", "base_url", "http://127.0.0.1:8081"),
+        ("matrix", "base_url", "http://192.168.1.10:8008"),
+        ("feishu", "base_url", "http://10.0.0.8"),
+        ("wecom", "websocket_url", "ws://10.0.0.9/ws"),
+        ("webhook", "public_base_url", "http://127.0.0.1:8080/hooks"),
+        ("tlon", "url", "ship.example.com"),  # loong adds https://
         ("telegram", "base_url", "https://bücher.example/"),
     ],
 )
@@ -119,14 +126,35 @@ def test_public_hosts(host):
 
 
 def test_private_host_finding_and_the_opt_in():
-    (f,) = run({"matrix": {"base_url": "http://192.168.1.10:8008"}})
+    (f,) = run({"whatsapp": {"api_base_url": "http://192.168.1.10:8008"}})
     assert f.code == "GW313" and '"192.168.1.10"' in f.message and "allow_private_hosts" in f.hint
     assert "http://192.168.1.10:8008"[f.column_offset : f.column_offset + f.length] == "192.168.1.10"
-    assert codes("matrix", "base_url", "http://192.168.1.10:8008", outbound_http={"allow_private_hosts": True}) == []
+    assert codes("whatsapp", "api_base_url", "http://192.168.1.10:8008", outbound_http={"allow_private_hosts": True}) == []
+
+
+@pytest.mark.parametrize(
+    "table, key, value",
+    [
+        ("imessage", "bridge_url", "http://192.168.1.5:1234"),
+        ("signal", "service_url", "http://127.0.0.1:8080"),
+        ("discord", "api_base_url", "http://localhost:9000"),
+        ("mattermost", "server_url", "http://10.1.2.3"),
+        ("twitch", "oauth_base_url", "http://[::1]/"),
+    ],
+)
+def test_private_host_where_loongs_client_applies_the_policy(table, key, value):
+    # crates/app/src/channel/core/http.rs:31 with the config's policy.
+    assert codes(table, key, value) == ["GW313"]
+
+
+def test_tlon_url_without_scheme_is_https_and_columns_stay_true():
+    (f,) = run({"tlon": {"url": "  localhost:8080"}})
+    assert f.code == "GW313"
+    assert "  localhost:8080"[f.column_offset : f.column_offset + f.length] == "localhost"
 
 
 def test_several_problems_on_one_url():
-    found = run({"telegram": {"base_url": "http://u:p@localhost/?q"}})
+    found = run({"slack": {"api_base_url": "http://u:p@localhost/?q"}})
     assert sorted(f.code for f in found) == ["GW311", "GW312", "GW313"]
 
 
@@ -141,16 +169,17 @@ def test_unparseable(value):
 def test_accounts_and_non_url_fields():
     data = {
         "telegram": {
-            "accounts": {"a": {"base_url": "https://10.0.0.1"}},
+            "accounts": {"a": {"base_url": "https://bad host"}},
             "webhook_bind": "127.0.0.1:8080",  # a bind address, not a URL
             "acp": {"working_directory": "http://localhost"},
         },
-        "dingtalk": {"webhook_url": "http://localhost/?access_token=abc"},  # a secret field: GW211's business
+        # A secret field: only the host is checked (dingtalk.rs:68 applies the policy).
+        "dingtalk": {"webhook_url": "http://localhost/?access_token=abc"},
         "nostr": {"relay_urls": ["ws://localhost"]},
         "providers": {"ollama": {"base_url": "http://localhost:11434"}},
     }
     found = run(data)
-    assert [(f.code, f.pointer) for f in found] == [("GW313", "/telegram/accounts/a/base_url")]
+    assert [(f.code, f.pointer) for f in found] == [("GW314", "/telegram/accounts/a/base_url"), ("GW313", "/dingtalk/webhook_url")]
 
 
 def test_ill_typed_urls_are_tolerated():

@@ -4,10 +4,18 @@ GW311 user name or password in the URL, GW312 query or fragment on a base
 URL, GW313 private/loopback/special-use host without ``[outbound_http]
 allow_private_hosts = true``, GW314 unparseable URL.
 
-The private-host rule skips URLs of local sidecars that loong expects on
-the same machine or LAN: every URL of a plugin-bridge family (weixin,
-onebot, whatsapp-personal), any ``bridge_url`` and signal's ``service_url``
-(signal-cli's REST daemon, local by default).
+The private-host rule follows loong's outbound HTTP policy
+(``[outbound_http] allow_private_hosts``, crates/app/src/channel/core/http.rs:31),
+which only the HTTP clients of some families apply, each to its own
+fields: the ``PRIVATE_HOST_POLICY`` table below. Every other URL (Telegram's
+local Bot API server, a Matrix homeserver on the LAN, Feishu, WeCom, the
+plugin bridges, webhook's inbound ``public_base_url``) is used without that
+policy, so a private host there is no error. Like loong (which resolves no
+DNS when it validates: web_http.rs:68), a name is private only when it is
+``localhost``, a ``*.localhost`` / ``*.local`` / ``*.internal`` /
+``*.home.arpa`` name that can only resolve privately (loong's resolver
+refuses it when it connects), or an IP literal loong classifies as private
+or special-use.
 
 Messages never echo a URL: it may carry a password, a token in its path or
 in its query. They name the field, and at most the scheme or the host.
@@ -23,16 +31,36 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from gatewayctl.catalog import BY_ID, PLUGIN_BRIDGE
 from gatewayctl.diagnostics import Finding
 from gatewayctl.validate.rules._common import Location, locations, secret_fields
+from gatewayctl.validate.secrets import INLINE, classify
 
 HTTP_SCHEMES = ("http", "https")
 WS_SCHEMES = ("ws", "wss")
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 _LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+")
 _HOST_CHARS = re.compile(r"[A-Za-z0-9._\-]+")
-_LOCAL_SIDECARS = frozenset({("signal", "service_url")})
+# family -> the URL fields whose host loong checks against the outbound
+# policy, with the source line of the check.
+PRIVATE_HOST_POLICY: dict[str, frozenset[str]] = {
+    "discord": frozenset({"api_base_url"}),  # channel/discord.rs:43
+    "slack": frozenset({"api_base_url"}),  # channel/slack.rs:43
+    "line": frozenset({"api_base_url"}),  # channel/line.rs:123
+    "dingtalk": frozenset({"webhook_url"}),  # channel/dingtalk.rs:68
+    "whatsapp": frozenset({"api_base_url"}),  # channel/whatsapp/mod.rs:65
+    "webhook": frozenset({"endpoint_url"}),  # channel/webhook.rs:150
+    "google-chat": frozenset({"webhook_url"}),  # channel/google_chat.rs:27
+    "signal": frozenset({"service_url"}),  # channel/signal.rs:45
+    "teams": frozenset({"webhook_url"}),  # channel/teams.rs:81
+    "mattermost": frozenset({"server_url"}),  # channel/mattermost.rs:39
+    "nextcloud-talk": frozenset({"server_url"}),  # channel/nextcloud_talk.rs:96
+    "synology-chat": frozenset({"incoming_url"}),  # channel/synology_chat.rs:35
+    "imessage": frozenset({"bridge_url"}),  # channel/imessage.rs:79
+    "twitch": frozenset({"api_base_url", "oauth_base_url"}),  # channel/twitch.rs:342
+    "tlon": frozenset({"url"}),  # channel/tlon.rs:57
+}
+# Fields loong reads without a scheme, adding https:// (channel/tlon.rs:277).
+_SCHEMELESS_HTTPS = frozenset({("tlon", "url")})
 
 
 def check(ctx) -> Iterator[Finding]:
@@ -40,14 +68,32 @@ def check(ctx) -> Iterator[Finding]:
     for loc in locations(ctx.data):
         secret = secret_fields(loc.family)
         for key, value in loc.table.items():
-            if isinstance(key, str) and key.endswith("_url") and key not in secret and isinstance(value, str):
-                local = _is_local_sidecar(loc.family, key)
-                yield from check_url(loc, key, value, allow_private=allow_private or local)
+            if not isinstance(key, str) or not isinstance(value, str):
+                continue
+            if key in secret:
+                # A webhook URL that carries its token is a secret field; written
+                # inline, loong still sends to it under the outbound policy.
+                if key in PRIVATE_HOST_POLICY.get(loc.family, ()) and not allow_private and classify(value).kind == INLINE:
+                    yield from (f for f in check_url(loc, key, value, allow_private=False) if f.code == "GW313")
+                continue
+            if key.endswith("_url") or (loc.family, key) in _SCHEMELESS_HTTPS:
+                enforced = key in PRIVATE_HOST_POLICY.get(loc.family, ())
+                shift = 0
+                if (loc.family, key) in _SCHEMELESS_HTTPS and value.strip() and "://" not in value:
+                    # loong reads it as https://<value>; findings keep columns of the value as written.
+                    lead = len(value) - len(value.lstrip())
+                    value, shift = value[:lead] + "https://" + value[lead:], len("https://")
+                for f in check_url(loc, key, value, allow_private=allow_private or not enforced):
+                    yield _unshift(f, shift) if shift else f
 
 
-def _is_local_sidecar(family: str, key: str) -> bool:
-    fam = BY_ID.get(family)
-    return (fam is not None and fam.klass == PLUGIN_BRIDGE) or key == "bridge_url" or (family, key) in _LOCAL_SIDECARS
+def _unshift(f: Finding, shift: int) -> Finding:
+    if f.column_offset is None:
+        return f
+    offset = f.column_offset - shift
+    if offset < 0:
+        return Finding(f.code, f.pointer, f.message, hint=f.hint, target=f.target)
+    return Finding(f.code, f.pointer, f.message, hint=f.hint, target=f.target, column_offset=offset, length=f.length)
 
 
 def schemes_for(key: str) -> tuple[str, ...]:
