@@ -116,9 +116,11 @@ def _refuses(url: str) -> bool:
 
 
 def test_a_failing_step_reports_it_exits_1_and_stops_the_fakes(monkeypatch, tmp_path):
-    # Without allow_private_hosts, `check` rejects the fakes' loopback URLs:
-    # the demo must stop at that step, say so, and start no owner.
-    broken = demo_mod.CONFIG_TEMPLATE.replace("allow_private_hosts = true\n", "")
+    # With an empty Feishu allowlist `check` fails (loong refuses to serve it,
+    # GW302): the demo must stop at that step, say so, and start no owner.
+    # (Loopback URLs would not do: loong's Feishu, Telegram and WeCom clients
+    # apply no private-host policy, so check accepts the fakes' URLs.)
+    broken = demo_mod.CONFIG_TEMPLATE.replace('allowed_chat_ids = ["{feishu_chat}"]', "allowed_chat_ids = []")
     assert broken != demo_mod.CONFIG_TEMPLATE
     monkeypatch.setattr(demo_mod, "CONFIG_TEMPLATE", broken)
     monkeypatch.setattr(demo_mod.tempfile, "tempdir", str(tmp_path))
