@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and run the whole test suite. CI calls exactly this.
+#
+#   bash scripts/test.sh                  # everything, in parallel workers (what CI runs)
+#   bash scripts/test.sh -m "not slow"    # the quick run: all but the slow process-heavy tests
+#   bash scripts/test.sh tests/test_x.py -n 0 -x   # one file, serially, stop at the first failure
+#
+# Arguments go to pytest. Tests run in GATEWAYCTL_TEST_WORKERS parallel
+# workers (pytest-xdist; default 4: most tests wait on processes and
+# sockets, so more workers than the 2 CI cores pays); `-n 0` runs serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# Reinstall only when the declared dependencies changed (the install is
+# editable, so source changes need none); a stamp holds pyproject's hash.
+stamp=.venv/.gatewayctl-install-stamp
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/gatewayctl ]; then
+  .venv/bin/python -m pip install --quiet -e '.[test]'
+  echo "$want" > "$stamp"
+fi
 # yaml-language-server (the engine behind VS Code's YAML schema support) is
 # an npm package; the editor-schema tests drive the real one. Installed into
 # .venv/node so nothing global changes; without npm those tests skip and say so.
@@ -21,4 +36,6 @@ export PATH="$PWD/.venv/node/bin:$PWD/.venv/bin:$PATH"
 .venv/bin/python -m compileall -q src >/dev/null
 # Import-layer contracts (style.md): dependencies point one way.
 .venv/bin/lint-imports --no-cache
-exec .venv/bin/python -m pytest "$@"
+# loadgroup: tests marked xdist_group share one worker (and so one copy of
+# an expensive session fixture, such as pre-commit's hook environment).
+exec .venv/bin/python -m pytest -n "${GATEWAYCTL_TEST_WORKERS:-4}" --dist loadgroup "$@"

@@ -236,18 +236,25 @@ def test_lane_exiting_zero_unasked_is_a_failure(tmp_path, home):
     assert "qqbot(account=a) exited unexpectedly: exited with code 0 without a stop request" in err
 
 
-def test_lane_ignoring_sigterm_is_killed_after_grace(tmp_path, home):
-    plan = make_plan(tmp_path, [lane("telegram", "ignore-term"), lane("matrix", "run")], grace=0.5)
+def test_lane_ignoring_sigterm_is_killed_after_grace(tmp_path, home, monkeypatch, capsys):
+    from gatewayctl.cli.gateway import run_stop
+
+    plan = make_plan(tmp_path, [lane("telegram", "ignore-term"), lane("matrix", "run")], grace=1.0)
     owner = start_owner(home, plan)
     wait_running(home, owner)
     pids = lane_pids(read_status(home))
     t0 = time.monotonic()
     assert cli(home, "gateway", "stop").stdout == "gateway stop requested\n"
-    assert cli(home, "gateway", "stop").stdout == "gateway stop already requested\n"
+    # In-process, right away: a second `gatewayctl` process could take longer
+    # to start on a loaded machine than the owner takes to finish the grace.
+    monkeypatch.setenv("GATEWAYCTL_HOME", str(home))
+    capsys.readouterr()
+    assert run_stop(False, None) == 0
+    assert capsys.readouterr().out == "gateway stop already requested\n"
     rc, _, err = finish(owner)
     elapsed = time.monotonic() - t0
     assert rc == 0, err
-    assert 0.4 < elapsed < 8
+    assert 0.9 < elapsed < 15
     doc = read_status(home)
     by_family = {ln["family"]: ln for ln in doc["lanes"]}
     assert by_family["telegram"]["last_exit"] == {"code": None, "signal": "SIGKILL"}
@@ -341,7 +348,7 @@ def test_status_reader_never_sees_a_torn_file(tmp_path, home):
     )
     owner.claim()
     reader = subprocess.Popen(
-        [GATEWAYCTL[0], STATUS_READER, paths.runtime_dir, "2.5"],
+        [GATEWAYCTL[0], STATUS_READER, paths.runtime_dir, "60"],
         env=env_for(home),
         stdout=subprocess.PIPE,
         text=True,

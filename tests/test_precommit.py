@@ -6,10 +6,15 @@ repository with a good and a bad config:
 
 - `pre-commit try-repo <this checkout> <hook> --ref <HEAD>`, the tool's own
   way to try a hook repository. try-repo always builds in a throw-away
-  store (it ignores PRE_COMMIT_HOME), so it is used for the two core cases.
+  store (it ignores PRE_COMMIT_HOME), a whole environment per call, so it
+  is used once, for the failing case.
 - `pre-commit run` with a .pre-commit-config.yaml naming this checkout at
   HEAD, exactly what a user writes; its environment lives in one
   PRE_COMMIT_HOME per test session and is built once and reused.
+
+Building an environment dominates the suite's time, so these tests share
+one xdist worker (group "pre-commit"): one build of the hook environment,
+not one per worker.
 
 Both test the *committed* HEAD of the checkout; CI runs on a fresh clone,
 where HEAD is the code under test.
@@ -224,15 +229,17 @@ def add(scratch: Path, files: dict[str, str]) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.tools
-def test_check_hook_passes_good_config(scratch, precommit_home, head_ref):
+@pytest.mark.xdist_group("pre-commit")
+def test_check_hook_passes_good_config(scratch, precommit_home, head_ref, hook_env):
     files = add(scratch, {"config.toml": GOOD, "deploy/channels.yaml": GOOD_YAML})
-    rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--files", *files)
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-check", "--files", *files)
     assert rc == 0, out
     assert re.search(r"gatewayctl check\.+Passed", out), out
 
 
 @pytest.mark.slow
 @pytest.mark.tools
+@pytest.mark.xdist_group("pre-commit")
 def test_check_hook_fails_bad_config_with_code_visible(scratch, precommit_home, head_ref):
     files = add(scratch, {"config.toml": GOOD, "bad/config.toml": BAD, "bad/channels.yaml": BAD_YAML})
     rc, out = try_repo(scratch, precommit_home, head_ref, "gatewayctl-check", "--files", *files)
@@ -247,6 +254,7 @@ def test_check_hook_fails_bad_config_with_code_visible(scratch, precommit_home, 
 
 @pytest.mark.slow
 @pytest.mark.tools
+@pytest.mark.xdist_group("pre-commit")
 def test_check_hook_all_files_uses_the_files_pattern(scratch, precommit_home, head_ref, hook_env):
     # pyproject.toml is not valid as a channel config; the pattern must skip it.
     add(scratch, {"pyproject.toml": '[telegram]\nbot_tokn = 1\n', "config.toml": GOOD, "notes.yaml": BAD_YAML})
@@ -256,6 +264,7 @@ def test_check_hook_all_files_uses_the_files_pattern(scratch, precommit_home, he
 
 @pytest.mark.slow
 @pytest.mark.tools
+@pytest.mark.xdist_group("pre-commit")
 def test_check_hook_parallel_batches_report_every_bad_file(scratch, precommit_home, head_ref, hook_env):
     """Many files: pre-commit shuffles them and splits them into concurrent
     batches (one per CPU). Every bad file must be reported, whichever batch
@@ -288,6 +297,7 @@ def _make_plan(scratch: Path, config: str, out: str) -> subprocess.CompletedProc
 
 @pytest.mark.slow
 @pytest.mark.tools
+@pytest.mark.xdist_group("pre-commit")
 def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
     add(scratch, {"config.toml": GOOD})
     made = _make_plan(scratch, "config.toml", "plan.json")
@@ -318,6 +328,7 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
 
 @pytest.mark.slow
 @pytest.mark.tools
+@pytest.mark.xdist_group("pre-commit")
 def test_installed_hook_ships_the_schemas_as_package_data(hook_env, head_ref):
     """pre-commit installs a real wheel (not an editable checkout): the
     schemas must be inside the package, byte-identical to the commit's."""

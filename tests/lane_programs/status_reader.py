@@ -2,6 +2,9 @@
 
     status_reader.py RUNTIME_DIR SECONDS
 
+Reads until it has seen enough rewrites (more than 500 reads, more than 10
+heartbeats, at least 3 lane restarts) or SECONDS passed, whichever is first:
+a deadline, not a duration, so a loaded machine makes it slower, not wrong.
 Prints one JSON line: {"reads": n, "torn": [...], "heartbeats": k, "restarts_seen": r}.
 Then asks the owner to stop (as `gateway stop` would), so the test's owner returns.
 """
@@ -18,7 +21,7 @@ def main():
     reads, torn = 0, []
     beats, restarts = set(), 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (reads > 500 and len(beats) > 10 and restarts >= 3):
         for name in names:
             path = os.path.join(runtime_dir, name)
             try:
