@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import httpx
 import pytest
@@ -407,3 +408,44 @@ def test_feishu_wrong_typed_events_are_counted(tmp_path):
             assert sent and sent[0]["text"] == "fine"
             st = poll(lambda: (s := _status(status_path)) and s["malformed_received"] >= 1 and s)
             assert st and st["state"] == "running" and t.outcome is None
+
+
+# -- the exec handler -----------------------------------------------------------------
+
+STALLER = """
+import json, os, sys, time
+marker = sys.argv[1]
+if not os.path.exists(marker):
+    open(marker, "w").close()
+    time.sleep(3600)  # first life: never reads stdin again (the pipe fills)
+for line in sys.stdin:  # second life: a working handler
+    req = json.loads(line)
+    sys.stdout.write(json.dumps({"id": req["id"], "reply": "back: " + req["text"][:20]}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def test_exec_handler_that_stops_reading_stdin_is_restarted_and_counted(tmp_path):
+    """A handler that stops reading: once the pipe is full, the write would
+    block for ever. It gets the reply timeout, then is killed, restarted and
+    counted as a handler error; the lane keeps running and answers again."""
+    from gatewayctl.fakes import FakeTelegram
+
+    script = tmp_path / "staller.py"
+    script.write_text(STALLER)
+    handler = plans.Handler(kind="exec", exec=(sys.executable, str(script), str(tmp_path / "marker")), timeout_s=1)
+    status_path = str(tmp_path / "lane.json")
+    with FakeTelegram() as tg:
+        p = plans.plan([plans.telegram_lane(tg)], handler)
+        with plans.LaneThread(p, "telegram", {"TG_TOKEN": tg.token, "PATH": "/usr/bin:/bin"},
+                              status_path=status_path) as t:
+            assert poll(lambda: (tmp_path / "marker").exists())
+            # 256 KiB of text: more than the pipe and the write buffer hold together.
+            tg.inject(42, 7, "x" * (256 * 1024))
+            st = poll(lambda: (s := _status(status_path)) and s["handler_errors"] >= 1 and s, timeout=20)
+            assert st and "took no input" in st["last_error"] and "restarting" in st["last_error"]
+            assert st["state"] == "running"
+            tg.inject(42, 7, "after the stall")
+            sent = tg.wait_sent(1, timeout=20)
+            assert sent and sent[0]["text"] == "back: after the stall"
+            assert t.outcome is None

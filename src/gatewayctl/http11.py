@@ -255,6 +255,7 @@ class Server:
         what = "no complete request head"
         head: h11.Request | None = None
         body = bytearray()
+        seen_head = bytearray()
         while True:
             try:
                 event = h.next_event()
@@ -269,6 +270,15 @@ class Server:
                     data = await asyncio.wait_for(reader.read(_READ_CHUNK), left)
                 except asyncio.TimeoutError:
                     raise _Timeout(f"{what} within {self._budget(head):g} s") from None
+                if head is None:
+                    # h11 caps only a head that arrives in pieces; one that
+                    # arrives whole is measured here.
+                    seen_head += data
+                    end = seen_head.find(b"\r\n\r\n")
+                    if (end < 0 and len(seen_head) > limits.max_head_bytes) or end > limits.max_head_bytes:
+                        raise _Reject(431, f"request head over the {limits.max_head_bytes}-byte limit")
+                    if end >= 0:
+                        seen_head = bytearray()
                 h.receive_data(data)  # b"" is the peer's EOF: h11 turns it into ConnectionClosed or an error
                 continue
             if isinstance(event, h11.Request):
