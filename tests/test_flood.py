@@ -51,33 +51,21 @@ def _room_for_the_flood():
 
 
 def flood(port: int, n: int = FLOOD) -> list[socket.socket]:
+    """Open ``n`` connections without waiting for each handshake (a real
+    flood does not wait either); they then sit idle."""
     socks = []
     for _ in range(n):
         s = socket.socket()
-        s.settimeout(10)
-        s.connect(("127.0.0.1", port))
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
         socks.append(s)
     return socks
 
 
-def still_held(socks: list[socket.socket]) -> int:
-    """How many flood connections the server still holds open (a closed
-    one is readable: EOF or reset)."""
-    held = 0
-    for s in socks:
-        readable, _, _ = select.select([s], [], [], 0)
-        if not readable:
-            held += 1
-            continue
-        try:
-            if s.recv(1, socket.MSG_PEEK):
-                held += 1  # it sent something (a 503/408) but did not close yet
-        except OSError:
-            pass
-    return held
-
-
 def open_fds(pid: int) -> int:
+    """Descriptors the server process holds: each connection it keeps is
+    one. (The client side cannot tell: a connection the kernel completed
+    but the server never accepted also looks established from here.)"""
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
@@ -103,16 +91,15 @@ def test_control_api_survives_1000_idle_connections(tmp_path):
                 return False
 
         answered = sum(1 for _ in range(20) if poll(health, timeout=10))
-        held = poll(lambda: (h := still_held(socks)) <= 32 and h, timeout=10) or still_held(socks)
         fds_during = open_fds(owner.pid)
+        held = fds_during - fds_before
         assert owner.poll() is None, "the owner died under the flood"
         assert answered == 20
-        assert held <= 32, f"the control API holds {held} idle connections"
-        assert fds_during <= fds_before + 40
+        assert held <= 32 + 2, f"the owner holds {held} more descriptors under the flood"
         status = cli(home, "gateway", "status", "--json")
         assert json.loads(status.stdout)["running"] is True
         print(f"\ncontrol API flood: {FLOOD} connections opened in {flood_s:.2f}s; held open by the owner: {held} "
-              f"(cap 32); owner fds {fds_before} -> {fds_during} (limit {FD_LIMIT}); /health answered 20/20")
+              f"(cap 32; owner fds {fds_before} -> {fds_during}, limit {FD_LIMIT}); /health answered 20/20")
     finally:
         for s in socks:
             s.close()
@@ -132,14 +119,17 @@ def test_whatsapp_lane_keeps_answering_signed_deliveries_while_flooded(tmp_path)
         status_path = tmp_path / "lane.json"
         env = dict(os.environ, WA_TOKEN=wa.access_token, WA_VERIFY="v", WA_APP_SECRET=secret,
                    GATEWAYCTL_LANE_STATUS=str(status_path), GATEWAYCTL_RUNTIME_DIR=str(tmp_path))
+        stderr_path = tmp_path / "lane.stderr"
+        errfile = open(stderr_path, "w")  # a file, not a pipe: a chatty lane must show, not block
         worker = subprocess.Popen([*GATEWAYCTL, "lane", "serve", "--plan", plan_path, "--lane", "whatsapp"],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=errfile, text=True,
                                   preexec_fn=_low_fd_limit)
         socks: list[socket.socket] = []
         try:
             url = poll(lambda: (read_json(status_path) or {}).get("webhook_url"), timeout=20)
-            assert url, worker.stderr.read() if worker.poll() is not None else "no webhook_url"
+            assert url, stderr_path.read_text()
             port = int(url.split(":")[2].split("/")[0])
+            fds_before = open_fds(worker.pid)
             socks = flood(port)
             latencies = []
             for n in range(20):
@@ -147,31 +137,34 @@ def test_whatsapp_lane_keeps_answering_signed_deliveries_while_flooded(tmp_path)
                 t0 = time.monotonic()
                 code = poll(lambda: _deliver(url, payload, secret) == 200, timeout=20)
                 latencies.append(time.monotonic() - t0)
-                assert code, f"delivery {n} was not accepted while flooded"
+                assert code, f"delivery {n} was not accepted while flooded; {_deliver(url, payload, secret, verbose=True)}"
             sent = wa.wait_sent(20, timeout=20)
-            held = still_held(socks)
+            fds_during = open_fds(worker.pid)
+            held = fds_during - fds_before
             st = read_json(status_path)
             assert worker.poll() is None
             assert sent is not None and len(sent) == 20
-            assert held <= 128, held
+            assert held <= 128 + 2, held
             assert st["state"] == "running" and st["connected"] is True
             latencies.sort()
             print(f"\nwebhook flood: {FLOOD} idle connections; held open by the lane: {held} (cap 128); "
                   f"20/20 signed deliveries accepted and answered; delivery latency median "
-                  f"{latencies[10] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; lane fds {open_fds(worker.pid)} "
-                  f"(limit {FD_LIMIT})")
+                  f"{latencies[10] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; lane fds {fds_before} -> "
+                  f"{fds_during} (limit {FD_LIMIT})")
         finally:
             for s in socks:
                 s.close()
             worker.terminate()
-            _, err = worker.communicate(timeout=20)
+            worker.wait(timeout=20)
+            errfile.close()
+        err = stderr_path.read_text()
         assert worker.returncode == 0, err
         assert "Too many open files" not in err and "Traceback" not in err
         assert len([ln for ln in err.splitlines() if "webhook:" in ln]) <= 3, err
 
 
-def _deliver(url, payload, secret) -> int:
+def _deliver(url, payload, secret, verbose=False):
     try:
         return post_webhook(url, payload, secret, timeout=5)[0]
-    except OSError:
-        return 0
+    except OSError as exc:
+        return repr(exc) if verbose else 0

@@ -153,8 +153,13 @@ class Server:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> "Server":
+        _quiet_accept_errors()
         # limit: the StreamReader buffer; reads are chunked, never readuntil.
-        self._server = await asyncio.start_server(self._on_client, host, port, limit=_READ_CHUNK)
+        # backlog: asyncio accepts up to this many sockets in one go before
+        # any of them reaches _on_client (where the cap applies), so it
+        # bounds the descriptors a burst can take beyond the cap.
+        self._server = await asyncio.start_server(self._on_client, host, port, limit=_READ_CHUNK,
+                                                  backlog=min(64, max(8, self.limits.max_connections)))
         return self
 
     @property
@@ -314,6 +319,40 @@ class Server:
                                             f"{self.limits.write_timeout_s:g} s; closed")
         except (ConnectionError, RuntimeError):
             pass
+
+
+class _OncePerMinute(logging.Filter):
+    """asyncio logs "socket.accept() out of system resource" with a
+    traceback each time accept() fails with EMFILE/ENFILE; under a flood
+    that is a log line per connection attempt. Let one through a minute."""
+
+    def __init__(self):
+        super().__init__()
+        self._last = None
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "out of system resource" not in str(record.msg):
+            return True
+        now = time.monotonic()
+        if self._last is not None and now - self._last < 60:
+            self._dropped += 1
+            return False
+        self._last = now
+        record.exc_info = None  # the traceback says nothing the message does not
+        if self._dropped:
+            record.msg = f"{record.msg} ({self._dropped} more since the last report)"
+            self._dropped = 0
+        return True
+
+
+_ACCEPT_FILTER = _OncePerMinute()
+
+
+def _quiet_accept_errors() -> None:
+    logger = logging.getLogger("asyncio")
+    if _ACCEPT_FILTER not in logger.filters:
+        logger.addFilter(_ACCEPT_FILTER)
 
 
 def _content_length(headers) -> int | None:
