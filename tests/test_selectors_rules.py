@@ -1,5 +1,6 @@
-"""Selector rules GW402-GW407 against the config model, on the seed's
-worked example (docs: shared spec, "Worked example")."""
+"""Selector rules GW402-GW409 against the config model, on the seed's
+worked example (docs: shared spec, "Worked example"), resolved as loong
+resolves them (docs/loong-compat.md, "Selectors")."""
 
 from __future__ import annotations
 
@@ -206,7 +207,10 @@ def test_family_without_a_table():
     assert f.code == "GW407"
     assert "no [matrix] table" in f.message
     assert at("matrix=main", f) == "matrix"
-    assert resolved == ()
+    assert "loong treats a missing table as a disabled family and skips the selector" in f.message
+    assert CODES["GW407"].severity == "warning"
+    (rs,) = resolved
+    assert rs.family.id == "matrix" and rs.runs is False
 
 
 # ------------------------------------------------------------ GW405 details
@@ -240,12 +244,14 @@ def test_single_account_shape_with_known_id():
     _, resolved, findings = run("matrix=bridge-sync", extra=extra)
     assert findings == []
     assert resolved[0].account is not None and resolved[0].account.id == "bridge-sync"
+    # loong accepts any account id for a family without an accounts table
+    # and runs its one account: a warning that the selector names another id.
     _, resolved, f = one("matrix=other", extra=extra)
-    assert f.code == "GW405"
-    assert "single account, `bridge-sync`" in f.message
+    assert f.code == "GW408" and CODES["GW408"].severity == "warning"
+    assert "runs its one account, `bridge-sync`" in f.message
     assert "`matrix=bridge-sync`" in f.hint
     assert at("matrix=other", f) == "other"
-    assert resolved == ()
+    assert resolved[0].runs and resolved[0].account.id == "bridge-sync"
 
 
 # ------------------------------------------------------------ GW406
@@ -256,9 +262,9 @@ def test_disabled_family_is_a_warning_and_no_lane():
     _, resolved, f = one("matrix=main", extra=extra)
     assert f.code == "GW406"
     assert CODES["GW406"].severity == "warning" and f.severity is None
-    assert "that lane will not run" in f.message
+    assert "loong skips it before looking at accounts, so no matrix lane runs" in f.message
     assert at("matrix=main", f) == "matrix"
-    assert resolved == ()
+    assert [(r.family.id, r.runs) for r in resolved] == [("matrix", False)]
 
 
 def test_disabled_account_is_a_warning_pointing_at_the_account():
@@ -267,22 +273,52 @@ def test_disabled_account_is_a_warning_pointing_at_the_account():
     _, resolved, f = one(text, extra=extra)
     assert f.code == "GW406"
     assert at(text, f) == "old"
-    assert "account `old` of [feishu]" in f.message and "that lane will not run" in f.message
-    assert "[feishu] runs its default account `work` instead" in f.message
-    assert resolved == ()
+    assert "account `old` of [feishu]" in f.message
+    assert "loong skips it and runs no feishu lane at all" in f.message
+    assert [(r.family.id, r.account.id, r.runs) for r in resolved] == [("feishu", "old", False)]
 
 
 def test_disabled_default_account_means_no_lane_for_the_family():
     extra = '\n[matrix]\nenabled = true\ndefault_account = "main"\n[matrix.accounts.main]\nenabled = false\n'
     _, _, f = one("matrix=main", extra=extra)
     assert f.code == "GW406"
-    assert f.message.endswith("that lane will not run; [matrix] gets no lane")
+    assert "runs no matrix lane at all" in f.message
 
 
-def test_unknown_account_outranks_disabled_family():
+def test_disabled_family_is_skipped_before_its_accounts_are_looked_at():
+    # supervisor.rs:107 -> sdk.rs:1012: `if !enabled { return Ok(false) }`
+    # comes before resolve_account, so an unknown account is no error there.
     extra = '\n[matrix]\nenabled = false\n[matrix.accounts.main]\nuser_id = "@a:b"\n'
     _, _, f = one("matrix=nope", extra=extra)
+    assert f.code == "GW406"
+    assert "has no account `nope`: enabling the family would make this an error" in f.message
+
+
+def test_account_id_override_is_not_a_key_for_telegram():
+    # resolve_account matches account keys only (channels_account_resolution.rs:305).
+    extra = '\n[telegram.accounts.ops]\naccount_id = "Ops Bot"\n'
+    _, _, f = one("telegram=ops-bot", extra=extra)
     assert f.code == "GW405"
+    assert "is the runtime id (account_id) of [telegram.accounts.ops], but loong selects telegram accounts by key" in f.message
+    assert "`telegram=ops`" in f.hint
+
+
+def test_feishu_matches_a_runtime_id_too():
+    # feishu-integration: resolve_requested_feishu_account (feishu/api/runtime.rs:85).
+    extra = '\n[feishu.accounts.ops]\naccount_id = "Ops Bot"\n[feishu.accounts.cli]\napp_id = "cli_a1b2"\n'
+    _, resolved, findings = run("lark=ops-bot", extra=extra)
+    assert findings == [] and resolved[0].account.key == "ops"
+    _, resolved, findings = run("feishu=feishu_cli_a1b2", extra=extra)
+    assert findings == [] and resolved[0].account.key == "cli"
+    # Compared exactly (trimmed, not normalized) with the normalized runtime id.
+    _, _, f = one("lark=Ops Bot", extra=extra)
+    assert f.code == "GW405"
+
+
+def test_feishu_runtime_id_shared_by_two_accounts_is_ambiguous():
+    extra = '\n[feishu.accounts.a]\naccount_id = "Ops"\n[feishu.accounts.b]\naccount_id = "ops"\n'
+    _, _, f = one("lark=ops", extra=extra)
+    assert f.code == "GW405" and "several have it as their runtime id (`a`, `b`)" in f.message
 
 
 # ------------------------------------------------------------ location and safety
@@ -306,27 +342,42 @@ def test_any_selector_list_gives_lanes_or_findings_never_an_exception(pairs):
     texts = [f"{c}={a}" for c, a in pairs]
     selectors, _ = parse_selectors([(f"/{i}", t) for i, t in enumerate(texts)])
     resolved, findings = check(selectors, model_of())
-    assert len(resolved) + len(findings) == len(selectors)
+    # Each selector is resolved, reported, or both (a warning about a
+    # selector loong accepts).
+    assert {r.selector.pointer for r in resolved} | {f.pointer for f in findings} == {s.pointer for s in selectors}
     families = [r.family.id for r in resolved]
     assert len(families) == len(set(families))
     assert all(r.family.supervised for r in resolved)
     for f in findings:
         text = texts[int(f.pointer[1:])]
-        assert f.code in {"GW402", "GW403", "GW404", "GW405", "GW406", "GW407"}
+        assert f.code in {"GW402", "GW403", "GW404", "GW405", "GW406", "GW407", "GW408"}
         assert 0 <= f.column_offset and f.column_offset + f.length <= len(text) and f.length > 0
 
 
 def test_documented_messages_are_the_real_ones(repo_root):
+    from gatewayctl.selectors import parse_flag_selectors
+
     docs = (repo_root / "docs" / "rules.md").read_text(encoding="utf-8")
     extra = '\n[feishu.accounts.old]\nenabled = false\n'
     for text in ("slack=team", "wecom=oncall", "telgram=bot_123456", "matrix=main", "lark=old"):
         _, _, f = one(text, extra=extra)
         assert f.message in docs, f.message
+    _, _, f = one("matrix=main", extra='\n[matrix]\nenabled = false\n[matrix.accounts.main]\nuser_id = "@a:b"\n')
+    assert f.message in docs, f.message
+    _, _, f = one("matrix=other", extra='\n[matrix]\nenabled = true\naccount_id = "Bridge Sync"\n')
+    assert f.message in docs, f.message
     _, _, f = one("lark=work", "feishu=work")
     assert f.message in docs
-    for text in ("telegrambot123", "lark=work,", "=work", "wecom=", "lark=work=ops", "lark!=work", "lark=Lark\tProd"):
+    for text in ("telegrambot123", "=work", "wecom=", "lark!=work"):
+        (finding,) = parse_flag_selectors([("/0", text)])[1]
+        assert finding.message in docs, finding.message
+    for text in ("lark=work,", "lark=work=ops", "lark=Lark\tProd"):
         (finding,) = parse_selectors([("/0", text)])[1]
         assert finding.message in docs, finding.message
+    from gatewayctl.validate.rules.selectors import comma_entry
+
+    text = "lark=work, wecom=alerts"
+    assert comma_entry("/0", text, parse_selectors([("/0", text)])[0]).message in docs
 
 
 # ------------------------------------------------------------ through the pipeline
@@ -348,10 +399,26 @@ def test_command_line_findings_point_at_the_flag_and_column():
     assert got == [
         ("GW401", 2, 1, 15),  # telegrambot123
         ("GW405", 3, 10, 16),  # oncall
-        ("GW404", 4, 1, 5),  # lark in `lark=x`, line 4 col 1
-        ("GW404", 4, 8, 14),  # feishu
+        ("GW404", 4, 1, 5),  # lark in `lark=x,feishu=y`: one selector, as loong reads the flag
     ]
     assert [r.family.id for r in validated.selectors] == ["feishu"]
+
+
+def test_a_comma_in_a_flag_is_part_of_the_account_id():
+    _, validated, diags = _validate(SEED, "telegram=bot_123456,wecom=alerts")
+    (d,) = diags
+    assert d.code == "GW405"
+    assert "no account `bot_123456,wecom=alerts` (normalized: `bot_123456-wecom-alerts`)" in d.message
+    assert "A comma does not separate selectors" in d.hint
+    assert "--channel-account telegram=bot_123456 --channel-account ..." in d.hint
+    assert (d.range.start.column, d.range.end.column) == (10, 33)
+
+
+def test_a_second_equals_sign_is_part_of_the_account_id():
+    extra = '\n[matrix]\nenabled = true\n[matrix.accounts."a=b"]\nuser_id = "@a:b"\n'
+    _, validated, diags = _validate(SEED + extra, "matrix=a=b")
+    assert not [d for d in diags if d.code.startswith("GW4")]  # the config's own findings aside
+    assert validated.selectors[0].account.id == "a-b"
 
 
 def test_config_list_findings_point_inside_the_string():
@@ -359,21 +426,26 @@ def test_config_list_findings_point_inside_the_string():
     doc, validated, diags = _validate(config)
     line = doc.text.splitlines().index('  "slack=team, wecom=alerts,",') + 1
     got = sorted((d.code, d.range.start.line, d.range.start.column, d.range.end.column) for d in diags)
-    # `  "` puts the string's first character in column 4.
-    assert got == [("GW401", line, 4 + 24, 4 + 25), ("GW403", line, 4, 9)]
+    # `  "` puts the string's first character in column 4. The entry holds
+    # commas: read as a list for one deprecation period, with GW409.
+    assert got == [("GW401", line, 4 + 24, 4 + 25), ("GW403", line, 4, 9), ("GW409", line, 4, 4 + 25)]
     assert [r.family.id for r in validated.selectors] == ["feishu", "wecom"]
+    gw409 = next(d for d in diags if d.code == "GW409")
+    assert "loong reads one value as one selector" in gw409.message
+    assert "`slack` with account `team, wecom=alerts,`" in gw409.message
 
 
-def test_dropped_selector_lets_the_family_run_its_default_account():
+def test_a_selected_disabled_account_gives_its_family_no_lane():
     from gatewayctl.compile.compiler import CompileOptions, compile_plan
 
     config = SEED + '\n[feishu.accounts.old]\nenabled = false\n'
     doc, validated, diags = _validate(config, "lark=old", "wecom=alerts")
     assert [d.code for d in diags] == ["GW406"]
-    assert "[feishu] runs its default account `work` instead" in diags[0].message
     plan, findings = compile_plan(doc, validated, CompileOptions())
     assert plan is not None, findings
     lanes = {(lane.family, lane.account_id) for lane in plan.lanes}
-    # As loong does: the dropped selector leaves feishu unselected, so its
-    # default account runs (and the warning said so); `old` never does.
-    assert lanes == {("feishu", "work"), ("wecom", "alerts"), ("telegram", "bot_123456")}
+    # As loong does (supervisor.rs:94): the selector still selects feishu,
+    # whose surface is then not enabled, so feishu runs nothing; the
+    # default account `work` does not stand in. Unselected telegram runs
+    # its default.
+    assert lanes == {("wecom", "alerts"), ("telegram", "bot_123456")}

@@ -35,7 +35,11 @@ class CheckOutcome:
 
 
 def selector_texts(channel_accounts, selectors) -> tuple[str, ...]:
-    return tuple(channel_accounts) + tuple(selectors)
+    """The selector values, one selector each, as loong reads
+    --channel-account: a --channel-account value is one selector (a comma in
+    it belongs to the account id); a --selectors list is gatewayctl's
+    shorthand for repeating the flag, so it is split at its commas."""
+    return tuple(channel_accounts) + tuple(part for text in selectors for part in text.split(","))
 
 
 def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> CheckOutcome:
@@ -105,13 +109,13 @@ def _want_color(flag: bool | None) -> bool:
     "channel_accounts",
     multiple=True,
     metavar="CHANNEL=ACCOUNT",
-    help="Selector to check (repeatable). Replaces the config's [gateway] channel_accounts list; does not merge.",
+    help="Selector to check (repeatable; one value is one selector, as in loong). Replaces the config's [gateway] channel_accounts list; does not merge.",
 )
 @click.option(
     "--selectors",
     multiple=True,
     metavar="LIST",
-    help='Comma-separated selectors, e.g. "lark=work,wecom=alerts" (combines with --channel-account).',
+    help='Comma-separated selectors, e.g. "lark=work,wecom=alerts": shorthand for repeating --channel-account (combines with it).',
 )
 @click.option("--stdin-filename", metavar="NAME", help="Name to report for the config read from stdin ('-'); its suffix picks the format.")
 @click.option("--color/--no-color", "color", default=None, help="Colour the text output (default: when stdout is a terminal and NO_COLOR is unset).")

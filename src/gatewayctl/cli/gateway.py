@@ -513,7 +513,7 @@ def _selector_options(fn):
         "--selectors",
         multiple=True,
         metavar="LIST",
-        help='Comma-separated selectors, e.g. "lark=work,wecom=alerts"; combines with --channel-account.',
+        help='Comma-separated selectors, e.g. "lark=work,wecom=alerts": shorthand for repeating --channel-account; combines with it.',
     )(fn)
     fn = click.option(
         "--channel-account",
@@ -543,6 +543,8 @@ def _common_run_options(fn):
 
 
 def _settings(config, plan_path, channel_accounts, selectors, port, allow_inline_secrets, allow_stale, config_dir, **kw):
+    from gatewayctl.cli.check import selector_texts
+
     if bool(config) == bool(plan_path):
         raise click.UsageError("give exactly one of --config FILE or --plan FILE")
     if plan_path and (channel_accounts or selectors or port is not None or allow_inline_secrets):
@@ -555,7 +557,7 @@ def _settings(config, plan_path, channel_accounts, selectors, port, allow_inline
     return RunSettings(
         config=config,
         plan_path=plan_path,
-        selectors=tuple(channel_accounts) + tuple(selectors),
+        selectors=selector_texts(channel_accounts, selectors),
         port=port,
         allow_inline_secrets=allow_inline_secrets,
         allow_stale=allow_stale,

@@ -294,7 +294,7 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
     "--selectors",
     multiple=True,
     metavar="LIST",
-    help='Comma-separated selectors, e.g. "lark=work,wecom=alerts"; combines with --channel-account, '
+    help='Comma-separated selectors, e.g. "lark=work,wecom=alerts": shorthand for repeating --channel-account; combines with it, '
     "and together they replace the config's list.",
 )
 @click.option("--session", metavar="NAME", help="Attached CLI session name (implies --mode gateway_attached_cli).")
@@ -349,9 +349,11 @@ def plan(ctx, config, channel_accounts, selectors, session, mode, port, allow_in
         raise click.UsageError(f"config file {config!r} does not exist")
     if mode is None:
         mode = "gateway_attached_cli" if session is not None else "gateway_headless"
+    from gatewayctl.cli.check import selector_texts
+
     settings = PlanSettings(
         config=config,
-        selectors=tuple(channel_accounts) + tuple(selectors),
+        selectors=selector_texts(channel_accounts, selectors),
         mode=mode,
         session=session,
         port=port,

@@ -165,9 +165,11 @@ class _Choice:
 def _lane_choices(model, selectors) -> list[_Choice]:
     """One choice per family that will run: selected families (the
     selector's account), then every other enabled supervised family (its
-    default account). A selector for a disabled family or account never
-    reaches here: the selector stage drops it as loong does (warning GW406),
-    so its family counts as not selected."""
+    default account). A selector loong skips (a disabled or missing family,
+    a disabled selected account: warnings GW406/GW407) still selects its
+    family, which then runs no lane at all, as in loong
+    (crates/daemon/src/supervisor.rs:94): the default account never stands
+    in for a selected one."""
     out: list[_Choice] = []
     selected: set[str] = set()
     for rs in selectors:
@@ -175,6 +177,8 @@ def _lane_choices(model, selectors) -> list[_Choice]:
         if family_id in selected or family_id not in SUPERVISED_IDS:
             continue
         selected.add(family_id)
+        if not getattr(rs, "runs", True):
+            continue
         fam = model.family(family_id)
         if fam is None or not fam.enabled:
             continue

@@ -70,8 +70,10 @@ _TABLE = [
     ("GW403", "error", "selector-not-supervised", "A selector names a channel that the gateway owner cannot run."),
     ("GW404", "error", "selector-duplicate-family", "Two selectors target the same channel family."),
     ("GW405", "error", "selector-unknown-account", "A selector names an account the family does not configure."),
-    ("GW406", "warning", "selector-lane-disabled", "A selector targets a disabled family or account: that lane will not run."),
-    ("GW407", "error", "selector-family-absent", "A selector names a family that has no table in the config."),
+    ("GW406", "warning", "selector-lane-disabled", "A selector targets a disabled family or account: loong skips it and runs no lane for that family."),
+    ("GW407", "warning", "selector-family-absent", "A selector names a family that has no table in the config: loong skips it (no lane)."),
+    ("GW408", "warning", "selector-single-account-other-id", "A selector names another id than the one account of a family without an accounts table: loong runs that account anyway."),
+    ("GW409", "warning", "selector-comma-in-entry", "A config selector list entry holds a comma: read as several selectors for one deprecation period, while loong reads one value as one selector."),
     # -- plans
     ("GW501", "error", "inline-secret-refused", "A plan cannot carry an inline secret unless --allow-inline-secrets is given."),
     ("GW502", "error", "no-lanes", "Nothing to run: no enabled gateway-supervised family and no selector."),

@@ -8,6 +8,6 @@ validate/rules/selectors.py. Imports gatewayctl.diagnostics only; must not
 import catalog, source, validate, compile, runtime or cli.
 """
 
-from gatewayctl.selectors.parser import SYNTAX_CODE, Selector, parse_selectors
+from gatewayctl.selectors.parser import SYNTAX_CODE, Selector, parse_flag_selectors, parse_selectors, show
 
-__all__ = ["SYNTAX_CODE", "Selector", "parse_selectors"]
+__all__ = ["SYNTAX_CODE", "Selector", "parse_flag_selectors", "parse_selectors", "show"]

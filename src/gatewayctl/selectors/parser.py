@@ -1,9 +1,22 @@
-"""Parse channel-account selector texts with the shipped Lark grammar.
+"""Parse channel-account selector texts.
 
-The grammar (selectors.lark) is the formal definition; this module loads it
-once, runs it, and turns every parse failure into a GW401 finding worded for
-people. Lark's terminal names, expected sets and exception texts never reach
-a message.
+Two readings, because loong has one and gatewayctl's config list had another:
+
+- ``parse_flag_selectors``: loong's. One value is one selector, exactly as
+  loong's ``--channel-account`` parses it (crates/daemon/src/lib.rs:1003,
+  ``parse_multi_channel_serve_channel_account``): trimmed, split at the
+  first ``=``, channel and account trimmed, neither empty. Everything after
+  the first ``=`` is the account id, commas and further ``=`` included
+  (loong normalizes it later: ``a,b`` -> ``a-b``). Used for command-line
+  selectors and for config list entries without a comma.
+- ``parse_selectors``: the comma-separated list (selectors.lark), kept for
+  one deprecation period for config list entries that hold a comma (the
+  validate stage warns about each, GW409).
+
+The grammar (selectors.lark) is the formal definition of the list reading;
+this module loads it once, runs it, and turns every parse failure into a
+GW401 finding worded for people. Lark's terminal names, expected sets and
+exception texts never reach a message.
 
 Error recovery: a text that does not parse as a whole is split at its commas
 and each entry is parsed on its own with the grammar's ``entry`` rule. A comma
@@ -30,7 +43,7 @@ if TYPE_CHECKING:  # lark is imported on first use: well-formed input never need
     from lark import Lark, Token
     from lark.exceptions import UnexpectedInput
 
-__all__ = ["Selector", "parse_selectors", "SYNTAX_CODE"]
+__all__ = ["Selector", "parse_flag_selectors", "parse_selectors", "show", "SYNTAX_CODE"]
 
 SYNTAX_CODE = "GW401"
 
@@ -93,6 +106,84 @@ def parse_selectors(
         if isinstance(text, str):
             _parse_text(pointer, text, selectors, findings)
     return tuple(selectors), tuple(findings)
+
+
+# What Rust's str::trim() removes: Unicode White_Space. (Python's str.strip()
+# also removes U+001C..U+001F, which loong keeps.)
+RUST_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_CHANNEL = re.compile(r"[A-Za-z0-9_-]+")
+_FLAG_HINT = (
+    "A selector is CHANNEL=ACCOUNT, for example `lark=work`; one --channel-account value "
+    "(or one list entry) holds one selector."
+)
+
+
+def parse_flag_selectors(
+    items: Sequence[tuple[str, str]],
+) -> tuple[tuple[Selector, ...], tuple[Finding, ...]]:
+    """Parse ``(pointer, text)`` pairs the way loong parses ``--channel-account``:
+    each text is exactly one selector. Never raises on user input; a
+    non-string item is skipped (the schema reports its type)."""
+    selectors: list[Selector] = []
+    findings: list[Finding] = []
+    for pointer, text in items:
+        if not isinstance(text, str):
+            continue
+        sel, finding = _parse_flag(pointer, text)
+        if sel is not None:
+            selectors.append(sel)
+        if finding is not None:
+            findings.append(finding)
+    return tuple(selectors), tuple(findings)
+
+
+def _parse_flag(pointer: str, text: str) -> tuple[Selector | None, Finding | None]:
+    def bad(message: str, offset: int, length: int) -> tuple[None, Finding]:
+        return None, Finding(SYNTAX_CODE, pointer, message, hint=_FLAG_HINT, column_offset=offset, length=length)
+
+    trimmed = text.strip(RUST_WHITESPACE)
+    if not trimmed:
+        return bad("empty selector: expected CHANNEL=ACCOUNT, for example `lark=work`", 0, len(text))
+    lead = len(text) - len(text.lstrip(RUST_WHITESPACE))
+    eq = trimmed.find("=")
+    if eq < 0:
+        return bad(f"expected `=` followed by an account id after `{show(trimmed)}`", lead, len(trimmed))
+    raw_channel = trimmed[:eq]
+    channel = raw_channel.strip(RUST_WHITESPACE)
+    if not channel:
+        rest = trimmed[eq + 1 :].strip(RUST_WHITESPACE)
+        after = f" `={show(rest)}`" if rest else " `=`"
+        return bad(f"missing channel before{after}: write CHANNEL=ACCOUNT", lead + eq, 1)
+    c_off = lead + len(raw_channel) - len(raw_channel.lstrip(RUST_WHITESPACE))
+    if not _CHANNEL.fullmatch(channel):
+        i = next(i for i, ch in enumerate(channel) if not _CHANNEL.fullmatch(ch))
+        return bad(
+            f"unexpected {_describe(channel[i])} in channel name `{show(channel)}`: {_CHANNEL_CHARS}",
+            c_off + i,
+            1,
+        )
+    raw_account = trimmed[eq + 1 :]
+    account = raw_account.strip(RUST_WHITESPACE)
+    if not account:
+        return bad(f"missing account id after `{show(channel)}=`", lead + eq, 1)
+    a_off = lead + eq + 1 + len(raw_account) - len(raw_account.lstrip(RUST_WHITESPACE))
+    return (
+        Selector(
+            channel=channel,
+            account=account,
+            pointer=pointer,
+            offset=c_off,
+            length=a_off + len(account) - c_off,
+            channel_offset=c_off,
+            channel_length=len(channel),
+            account_offset=a_off,
+            account_length=len(account),
+        ),
+        None,
+    )
 
 
 def _parse_text(pointer: str, text: str, selectors: list[Selector], findings: list[Finding]) -> None:
@@ -372,6 +463,12 @@ def _describe(c: str) -> str:
         name = unicodedata.name(c, "").lower()
         return f"invisible character {code}" + (f" ({name})" if name else "")
     return f"character `{c}`"
+
+
+def show(text: str) -> str:
+    """User text made safe to quote in a one-line message (public: the
+    selector rules quote account ids that may hold control characters)."""
+    return _show(text)
 
 
 def _show(text: str) -> str:

@@ -56,7 +56,7 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     selectors carry the selector document's path; their semantic messages
     name the config they were checked against.
     """
-    from gatewayctl.selectors import parse_selectors
+    from gatewayctl.selectors import parse_flag_selectors, parse_selectors
     from gatewayctl.validate import schema
     from gatewayctl.validate.model import build_model
     from gatewayctl.validate.rules import RuleContext, run_all
@@ -68,16 +68,28 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     findings.extend(run_all(RuleContext(data, model)))
     diags = [doc.diagnostic(f) for f in findings]
 
+    # One value is one selector, as loong's --channel-account reads it. A
+    # config list entry holding a comma keeps its old meaning (several
+    # selectors) for one deprecation period, with a warning (GW409).
     if cli_selectors is not None:
         items = [(pointer_join(i), v) for i, v in enumerate(cli_selectors.data)]
         sel_doc, origin = cli_selectors, "cli"
+        parsed, syntax = parse_flag_selectors(items)
+        legacy: list[Finding] = []
     else:
         items = config_selector_items(data)
         sel_doc, origin = doc, ("config" if items else "none")
-    parsed, syntax = parse_selectors(items)
-    resolved, semantic = selector_rules.check(parsed, model)
+        single = [(p, t) for p, t in items if "," not in t]
+        listed = [(p, t) for p, t in items if "," in t]
+        one, syntax_one = parse_flag_selectors(single)
+        many, syntax_many = parse_selectors(listed)
+        order = {p: i for i, (p, _) in enumerate(items)}
+        parsed = tuple(sorted(one + many, key=lambda s: (order[s.pointer], s.offset)))
+        syntax = syntax_one + syntax_many
+        legacy = [selector_rules.comma_entry(p, t, many) for p, t in listed]
+    resolved, semantic = selector_rules.check(parsed, model, flags=origin == "cli", data=data)
     diags.extend(sel_doc.diagnostic(f) for f in syntax)
-    for f in semantic:
+    for f in [*legacy, *semantic]:
         d = sel_doc.diagnostic(f)
         if sel_doc is not doc:
             # The same command-line selectors are checked against every file.
