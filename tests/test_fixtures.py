@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayctl.source import load_document
-from gatewayctl.validate import validate
+from gatewayctl.pipeline import lint_file
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -43,12 +42,9 @@ def expected_marks(text: str) -> set[tuple[str, int]]:
 
 
 def reported(path: Path) -> tuple[set[tuple[str, int]], list]:
+    """What the one lint pass (the pipeline, suppressions included) reports."""
     rel = str(path.relative_to(REPO))
-    doc, diags = load_document(str(path))
-    diags = list(diags)
-    if doc is not None:
-        _, more = validate(doc)
-        diags.extend(more)
+    diags = lint_file(str(path)).diagnostics
     pairs = {(d.code, d.range.start.line if d.range else 0) for d in diags}
     return pairs, [f"{d.code} {rel}:{d.range.start.line if d.range else 0} {d.message}" for d in diags]
 

@@ -45,8 +45,6 @@ def test_hygiene_message_names_the_field_and_suggests_a_name():
         {"telegram": {"bot_token_env": "TELEGRAM_BOT_TOKEN"}},
         {"telegram": {"bot_token_env": ""}},
         {"telegram": {"bot_token": {"env": "TELEGRAM_BOT_TOKEN"}}},
-        {"telegram": {"bot_token": "$TELEGRAM_BOT_TOKEN"}},
-        {"telegram": {"bot_token": "env:TELEGRAM_BOT_TOKEN"}},
         {"telegram": {"bot_token": {"file": "/run/secrets/tg"}}},
         {"telegram": {"bot_token": {"exec": ["pass", "show", "tg"]}}},
         {"telegram": {"bot_token": ""}},
@@ -58,6 +56,15 @@ def test_hygiene_message_names_the_field_and_suggests_a_name():
 )
 def test_clean_references_pass(data):
     assert run(data) == []
+
+
+@pytest.mark.parametrize("value", ["$TELEGRAM_BOT_TOKEN", "${TELEGRAM_BOT_TOKEN}", "env:TELEGRAM_BOT_TOKEN", " %TELEGRAM_BOT_TOKEN% "])
+def test_string_env_references_are_references_with_a_safe_table_fix(value):
+    (f,) = run({"telegram": {"bot_token": value}})
+    assert f.code == "GW212" and f.pointer == "/telegram/bot_token"
+    assert f.fix.safety == "safe" and f.fix.action == "env-table" and f.fix.arg("env") == "TELEGRAM_BOT_TOKEN"
+    # providers keep loong's own "${OPENAI_API_KEY}" examples quiet
+    assert run({"providers": {"openai": {"api_key": value}}}) == []
 
 
 def test_inline_secret_warns_per_location_and_never_shows_the_value():

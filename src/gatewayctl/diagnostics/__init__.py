@@ -21,6 +21,9 @@ __all__ = [
     "CodeInfo",
     "Diagnostic",
     "Finding",
+    "Fix",
+    "SAFE",
+    "UNSAFE",
     "Position",
     "Range",
     "Severity",
@@ -72,6 +75,47 @@ TARGET_KEY = "key"
 TARGET_VALUE = "value"
 
 
+# How sure a fix is (the ruff model): a safe fix has one right answer and
+# keeps the config's meaning (or makes loong accept what it refused with the
+# one value its own message names), so `gatewayctl fix` applies it by
+# default; an unsafe fix may change meaning and needs --unsafe-fixes.
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A fix a rule declares next to its finding, as an intent, not text.
+
+    The fix package turns it into text edits for the document's format at
+    the range the finding locates. ``action`` is one of:
+
+    - ``rename-key``: ``args = (("to", NEW_KEY),)``; the key at the pointer
+      becomes NEW_KEY.
+    - ``replace-string``: ``args = (("value", TEXT),)``; the string value at
+      the pointer becomes TEXT (never a secret: a variable name).
+    - ``env-table``: ``args = (("env", NAME),)``; the value at the pointer
+      becomes an ``{ env = NAME }`` secret reference.
+    - ``secret-to-file``: the inline secret at the pointer moves to a new
+      0600 file and the value becomes ``{ file = PATH }``; the value itself
+      is never carried here.
+    - ``drop-suppression``: an unused code of a suppression comment is
+      removed (``args = (("line", N), ("start", COL), ("end", COL))``, the
+      columns of the text to delete, 1-based, end exclusive).
+    """
+
+    action: str
+    safety: str
+    title: str
+    args: tuple[tuple[str, str], ...] = ()
+
+    def arg(self, name: str, default: str = "") -> str:
+        for key, value in self.args:
+            if key == name:
+                return value
+        return default
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A diagnostic before it is located in source text.
@@ -91,6 +135,7 @@ class Finding:
     severity: Severity | None = None
     column_offset: int | None = None
     length: int | None = None
+    fix: Fix | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +149,8 @@ class Diagnostic:
     range: Range | None = None
     # Extra machine-readable facts (e.g. {"did_you_mean": "bot_token"}); never secrets.
     data: tuple[tuple[str, str], ...] = field(default=())
+    # The fix the rule declared, if any (see Fix); not part of any report.
+    fix: Fix | None = field(default=None, compare=False)
 
     @property
     def is_error(self) -> bool:

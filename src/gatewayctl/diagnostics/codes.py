@@ -10,6 +10,7 @@ Ranges:
   GW3xx  serving requirements, URLs, webhook ingress
   GW4xx  channel-account selectors
   GW5xx  launch plans
+  GW6xx  suppression comments
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ _TABLE = [
     ("GW204", "error", "runtime-account-id-collision", "Two accounts of qqbot, weixin, onebot or whatsapp-personal run under the same runtime account id; loong refuses the config at load."),
     ("GW210", "error", "env-pointer-hygiene", "An environment variable reference does not hold a plain variable name."),
     ("GW211", "warning", "inline-secret", "A secret is written inline in the config instead of as a reference."),
+    ("GW212", "warning", "env-reference-string", "A secret field names its variable in string form ($NAME, ${NAME}, env:NAME, %NAME%) instead of { env = NAME }."),
     # -- serving, URLs, ingress
     ("GW301", "error", "missing-credential", "An enabled gateway-supervised account lacks a credential it needs to serve."),
     ("GW302", "error", "empty-allowlist", "An enabled gateway-supervised account has an empty conversation allowlist."),
@@ -79,6 +81,9 @@ _TABLE = [
     ("GW502", "error", "no-lanes", "Nothing to run: no enabled gateway-supervised family and no selector."),
     ("GW503", "error", "invalid-worker-template", "The [gateway.worker] command template is malformed."),
     ("GW504", "error", "invalid-control-port", "GATEWAYCTL_GATEWAY_PORT does not hold a port number (0-65535)."),
+    # -- suppressions
+    ("GW601", "warning", "unused-suppression", "A `# gatewayctl: ignore[...]` comment suppresses nothing."),
+    ("GW602", "warning", "invalid-suppression", "A `# gatewayctl:` comment is malformed or names a code it cannot suppress."),
 ]
 
 CODES: dict[str, CodeInfo] = {c: CodeInfo(c, s, t, m) for (c, s, t, m) in _TABLE}

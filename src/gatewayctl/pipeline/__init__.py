@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gatewayctl.pipeline.redact import mask_lines, scrub, sensitive_values, source_lines
+from gatewayctl.pipeline.suppress import apply_suppressions
 
 __all__ = [
     "LintResult",
@@ -41,6 +42,7 @@ class LintResult:
     diagnostics: tuple
     sources: dict = field(default_factory=dict)
     secrets: frozenset = frozenset()
+    suppressed: int = 0  # diagnostics silenced by `# gatewayctl: ignore[...]` comments
 
     @property
     def loaded(self) -> bool:
@@ -84,14 +86,18 @@ def lint_file(path: str, *, data: bytes | None = None, shown: str | None = None,
     secrets: frozenset[str] = frozenset()
     # A file that did not load shows no snippet: without a parse there is no
     # telling which of its values are secrets.
+    suppressed = 0
     if doc is not None:
         validated, vdiags = validate(doc, cli_selectors=cli_selectors)
+        # Suppressions are part of the pass, so every front end honours
+        # them alike; they see the document's own diagnostics only.
+        vdiags, suppressed = apply_suppressions(doc, vdiags)
         if vdiags or always_mask:
             sensitive = validated.sensitive
             secrets = sensitive_values(doc, sensitive)
             diags.extend(scrub(d, secrets) for d in vdiags)
             sources[doc.path] = mask_lines(doc, sensitive)
-    return LintResult(shown, doc, validated, tuple(diags), sources, secrets)
+    return LintResult(shown, doc, validated, tuple(diags), sources, secrets, suppressed)
 
 
 def lint_and_compile(path: str, options, *, cli_selectors=None):

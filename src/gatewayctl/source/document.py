@@ -96,6 +96,20 @@ class Document:
                 return lines.range(*(ancestor.key or ancestor.value))
         return lines.first_line_range()
 
+    def exact_span(self, pointer: str, target: str = "value") -> tuple[int, int] | None:
+        """Character offsets of exactly this entry's key or value in
+        ``text``; None when the pointer does not exist (no ancestor
+        fallback: a fix must edit the entry itself or nothing)."""
+        try:
+            tokens = pointer_split(pointer)
+        except ValueError:
+            return None
+        index = self._get_index() if tokens else None
+        entry = index.entry(tokens) if index is not None else None
+        if entry is None:
+            return None
+        return entry.key if target == TARGET_KEY else entry.value
+
     def _narrow(self, entry: Entry, tokens, column_offset: int, length: int | None):
         if length is None:
             value = _walk(self.data, tokens)
@@ -117,6 +131,7 @@ class Document:
             path=self.path,
             pointer=finding.pointer,
             range=self.locate(finding.pointer, finding.target, finding.column_offset, finding.length),
+            fix=finding.fix,
         )
 
 

@@ -57,6 +57,13 @@ class LineTable:
             end = start
         return Range(self.position(start), self.position(end))
 
+    def line_start(self, line: int) -> int:
+        """Offset of the first character of 1-based ``line`` (the text's
+        length past the last line)."""
+        if line > len(self._starts):
+            return len(self._text)
+        return self._starts[max(line, 1) - 1]
+
     def offset(self, line: int, column: int) -> int:
         """The offset of a 1-based (line, column), clamped into the text."""
         if line < 1:

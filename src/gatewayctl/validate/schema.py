@@ -41,7 +41,7 @@ from pathlib import Path
 
 from gatewayctl.catalog import BY_TABLE, FAMILIES, load_schema, resolve, schema_path
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
-from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
+from gatewayctl.diagnostics import TARGET_KEY, UNSAFE, Finding, Fix, pointer_join
 
 __all__ = ["KNOWN_SECTIONS", "cache_dir", "check", "generated_module_source"]
 
@@ -463,7 +463,10 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
             ignored = " (loong ignores unknown keys, so its value would never be read)" if loong_keys is not None else ""
             message = f"unknown key `{key}` in {table}: did you mean `{guess}`?{ignored}"
             hint = f"rename `{key}` to `{guess}`"
-            out.append(Finding("GW101", pointer, message, hint=hint, target=TARGET_KEY))
+            # Unsafe: a newer loong may define the key as written, and the
+            # renamed key may start doing something the user never saw work.
+            fix = Fix("rename-key", UNSAFE, f"rename `{key}` to `{guess}`", (("to", guess),))
+            out.append(Finding("GW101", pointer, message, hint=hint, target=TARGET_KEY, fix=fix))
             continue
         shown = sorted(k for k in allowed if not k.endswith("_env"))
         if loong_keys is not None:

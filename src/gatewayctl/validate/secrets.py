@@ -32,6 +32,7 @@ __all__ = [
     "env_name_problem",
     "example_env_name",
     "explicit_env_name",
+    "pointer_name_fix",
     "looks_like_secret",
 ]
 
@@ -132,6 +133,27 @@ def _looks_like_uuid(text: str) -> bool:
     # loong: crates/app/src/config/shared.rs:785 (8-4-4-4-12 hex groups).
     groups = text.split("-")
     return [len(g) for g in groups] == [8, 4, 4, 4, 12] and all(set(g) <= _HEX for g in groups)
+
+
+def pointer_name_fix(value: str) -> str | None:
+    """The one right variable name for an env pointer written in shell or
+    Windows notation (``$NAME``, ``${NAME}``, ``%NAME%``), the same name
+    the GW210 message suggests; None when the value gives no usable name
+    (an assignment, a pasted secret, anything else): those stay a hint."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text.startswith("$"):
+        rest = text[1:].strip()
+        if rest.startswith("{") and rest.endswith("}"):
+            rest = rest[1:-1].strip()
+    elif len(text) >= 2 and text.startswith("%") and text.endswith("%"):
+        rest = text[1:-1].strip()
+    else:
+        return None
+    if _assignment_name(text) is not None:
+        return None
+    if rest and _POINTER_NAME.match(rest) and not looks_like_secret(rest):
+        return rest
+    return None
 
 
 def looks_like_secret(value: str, *, telegram: bool = False) -> bool:

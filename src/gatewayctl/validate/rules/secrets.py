@@ -1,6 +1,14 @@
 """Secret rules: GW210 env-pointer hygiene (``*_env`` values and
-``{ env = ... }`` tables that do not hold a plain variable name) and GW211
-inline literal secrets (a warning whose message never contains the value).
+``{ env = ... }`` tables that do not hold a plain variable name), GW211
+inline literal secrets (a warning whose message never contains the value)
+and GW212 environment references in string form (``"$NAME"``).
+
+Fixes are declared here, next to the findings (see diagnostics.Fix):
+GW210 `$NAME`/`%NAME%` -> `NAME` (safe: loong refuses the pointer and its
+message names that one value), GW211 secret -> 0600 file (unsafe: the
+secret changes place and the file must ship with the config), GW212
+`"$NAME"` -> `{ env = "NAME" }` (safe: loong's SecretRef deserializer reads
+both as the same Env reference, crates/contracts/src/secret_ref.rs:184-189).
 
 Covers every channel table and account table, and the ``api_key`` of
 ``[providers.*]`` tables (loong reads it as a secret reference too).
@@ -15,9 +23,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from gatewayctl.catalog import normalize_account_id
-from gatewayctl.diagnostics import Finding, pointer_join
+from gatewayctl.diagnostics import SAFE, UNSAFE, Finding, Fix, pointer_join
 from gatewayctl.validate.rules._common import Location, locations, secret_fields
-from gatewayctl.validate.secrets import INLINE, classify, env_name_problem, example_env_name, table_env_name
+from gatewayctl.validate.secrets import (
+    ENV,
+    INLINE,
+    classify,
+    env_name_problem,
+    example_env_name,
+    pointer_name_fix,
+    table_env_name,
+)
 
 _PROVIDER_SECRETS = frozenset({"api_key"})
 
@@ -26,7 +42,9 @@ def check(ctx) -> Iterator[Finding]:
     for loc in locations(ctx.data):
         # loong checks the Telegram token shape only in Telegram's own
         # pointers (detect_telegram_token_shape, config/channels_validation.rs:23).
-        yield from _check_table(loc, secret_fields(loc.family), _example_prefix(loc), telegram=loc.family == "telegram")
+        yield from _check_table(
+            loc, secret_fields(loc.family), _example_prefix(loc), telegram=loc.family == "telegram", string_refs=True
+        )
     yield from _providers(ctx.data)
 
 
@@ -47,7 +65,16 @@ def _providers(data) -> Iterator[Finding]:
             yield from _check_table(loc, _PROVIDER_SECRETS, pid)
 
 
-def _check_table(loc: Location, secret_fields: set[str], prefix: str, *, telegram: bool = False) -> Iterator[Finding]:
+def _name_fix(value: str) -> Fix | None:
+    name = pointer_name_fix(value)
+    if name is None:
+        return None
+    return Fix("replace-string", SAFE, f'write just the variable name "{name}"', (("value", name),))
+
+
+def _check_table(
+    loc: Location, secret_fields: set[str], prefix: str, *, telegram: bool = False, string_refs: bool = False
+) -> Iterator[Finding]:
     for key, value in loc.table.items():
         if not isinstance(key, str) or key in ("accounts", "acp"):
             continue
@@ -65,6 +92,7 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str, *, telegra
                     loc.pointer(key),
                     f"{loc.dotted}.{key} {problem}",
                     hint=f'{key} takes the name of an environment variable, e.g. {key} = "{example}"',
+                    fix=_name_fix(value),
                 )
         elif isinstance(value, Mapping) and (env := table_env_name(value)) is not None:
             # A blank file or env beside it is dropped, as loong's SecretRef does.
@@ -78,15 +106,30 @@ def _check_table(loc: Location, secret_fields: set[str], prefix: str, *, telegra
                     pointer_join(*loc.tokens, key, "env"),
                     f"{loc.dotted}.{key}.env {problem}",
                     hint=f'env takes the name of an environment variable, e.g. {key} = {{ env = "{example}" }}',
+                    fix=_name_fix(env),
                 )
-        elif key in secret_fields and isinstance(value, str) and classify(value).kind == INLINE:
-            example = example_env_name(prefix, base)
-            yield Finding(
-                "GW211",
-                loc.pointer(key),
-                f"{loc.dotted}.{key} holds a secret written inline in the config (value not shown)",
-                hint=(
-                    f'keep secrets out of config files: export it as {example} and write '
-                    f'{key} = {{ env = "{example}" }} (or use {{ file = ... }} / {{ exec = [...] }})'
-                ),
-            )
+        elif key in secret_fields and isinstance(value, str):
+            info = classify(value)
+            if info.kind == INLINE:
+                example = example_env_name(prefix, base)
+                yield Finding(
+                    "GW211",
+                    loc.pointer(key),
+                    f"{loc.dotted}.{key} holds a secret written inline in the config (value not shown)",
+                    hint=(
+                        f'keep secrets out of config files: export it as {example} and write '
+                        f'{key} = {{ env = "{example}" }} (or use {{ file = ... }} / {{ exec = [...] }})'
+                    ),
+                    fix=Fix("secret-to-file", UNSAFE, f"move {loc.dotted}.{key} to a new 0600 file and reference it"),
+                )
+            elif info.kind == ENV and string_refs:
+                yield Finding(
+                    "GW212",
+                    loc.pointer(key),
+                    f'{loc.dotted}.{key} names its environment variable in string form; write {key} = {{ env = "{info.ref}" }}',
+                    hint=(
+                        f'loong reads "$NAME", "${{NAME}}", "env:NAME" and "%NAME%" as the environment variable NAME '
+                        f'for compatibility; the table form says so explicitly: {key} = {{ env = "{info.ref}" }}'
+                    ),
+                    fix=Fix("env-table", SAFE, f'write {key} = {{ env = "{info.ref}" }}', (("env", str(info.ref)),)),
+                )

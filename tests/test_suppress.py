@@ -1,0 +1,85 @@
+"""Inline suppressions live in the pipeline's pass, so check, plan and fix
+honour them identically (the corpus fixtures/invalid/suppressions/ checks
+what is suppressed and the GW601/GW602 reports, TOML and YAML)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatewayctl.cli.check import CheckSettings, run_check
+from gatewayctl.cli.fix import FixSettings, run_fix
+from gatewayctl.cli.plan import PlanSettings, run_plan
+from gatewayctl.pipeline import lint_file
+from gatewayctl.pipeline.suppress import comment_starts, directives, line_suppression_edit
+
+CONFIG = """\
+[telegram]
+enabled = true
+bot_token = { env = "TELEGRAM_BOT_TOKEN" }
+allowed_chat_ids = [1]
+bot_tokn = 1  # gatewayctl: ignore[GW101]
+"""
+
+
+def test_check_plan_and_fix_agree_on_a_suppressed_error(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    assert lint_file(str(cfg)).suppressed == 1
+    assert run_check(CheckSettings(files=(str(cfg),))).exit_code == 0
+    planned = run_plan(PlanSettings(config=str(cfg)))
+    assert planned.exit_code == 0, planned.stderr
+    assert run_fix(FixSettings(files=(str(cfg),), unsafe=True)).exit_code == 0
+    assert cfg.read_text() == CONFIG, "a suppressed diagnostic's fix is not applied"
+    # without the comment, all three see the error
+    cfg.write_text(CONFIG.replace("  # gatewayctl: ignore[GW101]", ""))
+    assert run_check(CheckSettings(files=(str(cfg),))).exit_code == 1
+    assert run_plan(PlanSettings(config=str(cfg))).exit_code == 1
+
+
+def test_an_unused_suppression_is_reported_with_its_own_code(tmp_path):
+    for name, text, line in (
+        ("c.toml", "[telegram]\nenabled = false  # gatewayctl: ignore[GW302]\n", 2),
+        ("c.yaml", "telegram:\n  # gatewayctl: ignore[GW302]\n  enabled: false\n", 2),
+    ):
+        cfg = tmp_path / name
+        cfg.write_text(text)
+        diags = lint_file(str(cfg)).diagnostics
+        assert [(d.code, d.range.start.line) for d in diags] == [("GW601", line)], name
+        assert "GW302" in diags[0].message and diags[0].severity.value == "warning"
+
+
+def test_a_load_error_cannot_be_suppressed(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[telegram]\nbroken = [1,  # gatewayctl: ignore[GW002]\n")
+    assert [d.code for d in lint_file(str(cfg)).diagnostics] == ["GW002"]
+
+
+@pytest.mark.parametrize(
+    "fmt, text",
+    [
+        ("toml", 'a = "# no"  # yes\n'),
+        ("toml", "a = '''\n# no\n'''  # yes\n"),
+        ("toml", 'a = """x\\"""" # yes\n'),
+        ("toml", "a = 'c:\\# no' # yes\n"),
+        ("yaml", "a: b#c  # yes\n"),
+        ("yaml", "a: 'it''s # no'  # yes\n"),
+        ("yaml", "a: |\n  # no\n  # no\nb: 1 # yes\n"),
+        ("yaml", "# yes\na: \"x\n  # no\"\n"),
+        ("json", '{"a": "# no"}\n'),
+    ],
+)
+def test_comments_are_found_outside_strings_only(fmt, text):
+    expected = {n: line.index("# yes") for n, line in enumerate(text.split("\n"), 1) if "# yes" in line}
+    assert comment_starts(text, fmt) == expected
+
+
+def test_suppressing_a_code_on_a_line():
+    toml = '[telegram]\nbot_tokn = 1\nx = 1  # why\ny = 2  # gatewayctl: ignore[GW101]\ns = """\nmore"""\n'
+    assert line_suppression_edit(toml, "toml", 2, "GW101") == (2, 13, "  # gatewayctl: ignore[GW101]")
+    assert line_suppression_edit(toml, "toml", 3, "GW101") == (3, 8, "# gatewayctl: ignore[GW101] ")
+    assert line_suppression_edit(toml, "toml", 4, "GW102") == (4, 34, ", GW102")
+    assert line_suppression_edit(toml, "toml", 4, "GW101") is None  # already there
+    assert line_suppression_edit(toml, "toml", 5, "GW101") is None  # ends inside a string
+    assert line_suppression_edit('{"a": 1}', "json", 1, "GW101") is None
+    d = directives(toml, "toml")
+    assert [(x.line, x.verb, [c for c, _, _ in x.codes]) for x in d] == [(4, "ignore", ["GW101"])]
