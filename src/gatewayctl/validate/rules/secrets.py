@@ -8,7 +8,7 @@ GW210 `$NAME`/`%NAME%` -> `NAME` (safe: loong refuses the pointer and its
 message names that one value), GW211 secret -> 0600 file (unsafe: the
 secret changes place and the file must ship with the config), GW212
 `"$NAME"` -> `{ env = "NAME" }` (safe: loong's SecretRef deserializer reads
-both as the same Env reference, crates/contracts/src/secret_ref.rs:184-189).
+both as the same Env reference, crates/contracts/src/secret_ref.rs:128-135 via classify_string_secret_ref at :191).
 
 Covers every channel table and account table, and the ``api_key`` of
 ``[providers.*]`` tables (loong reads it as a secret reference too).
