@@ -62,6 +62,22 @@ def test_seed_failure_modes_are_caught_from_the_command_line(selectors, code, co
     assert "__ANON" not in d["message"]
 
 
+def test_a_comma_in_channel_account_is_part_of_the_account_as_in_loong():
+    # loong: one --channel-account value is one selector (crates/daemon/src/lib.rs:1003).
+    proc, out = run_json("--channel-account", "lark=work,wecom=alerts", EXAMPLE)
+    assert proc.returncode == 1
+    (d,) = out["diagnostics"]
+    assert d["code"] == "GW405"
+    assert "no account `work,wecom=alerts` (normalized: `work-wecom-alerts`) in [feishu]" in d["message"]
+    assert "Repeat the flag instead" in d["hint"]
+
+
+def test_selectors_option_is_shorthand_for_repeated_flags():
+    proc, out = run_json("--selectors", ",".join(SEED_SELECTORS), EXAMPLE)
+    assert proc.returncode == 0, out
+    assert out["diagnostics"] == []
+
+
 def test_json_output_is_the_only_thing_on_stdout_and_has_the_contract_shape(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[telegram]\nenabled = false\nbot_tokn = { env = "TELEGRAM_BOT_TOKEN" }\n')

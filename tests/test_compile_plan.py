@@ -336,3 +336,38 @@ def test_compile_is_pure_it_reads_no_environment(monkeypatch):
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:secret-value-here")
     b, _ = _ok(TELEGRAM)
     assert a == b and a.control.port_source == "default"
+
+
+# ----------------------------------------------- lanes exactly as loong runs them (issue 10, class 5)
+
+_MATRIX = """
+[matrix]
+enabled = {enabled}
+base_url = "https://matrix.example.org"
+user_id = "@bot:example.org"
+access_token = {{ env = "MATRIX_ACCESS_TOKEN" }}
+allowed_room_ids = ["!ops:example.org"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "selectors", "lanes", "codes"),
+    [
+        # loong's collect_loaded_background_surfaces (supervisor.rs:94): a
+        # selector for a family without a table or a disabled family is
+        # skipped, and nothing else changes.
+        ("", ["telegram=default", "matrix=main"], {("telegram", "default")}, ["GW407"]),
+        (_MATRIX.format(enabled="false"), ["telegram=default", "matrix=main"], {("telegram", "default")}, ["GW406"]),
+        # An unselected enabled family runs its default (here its only) account.
+        (_MATRIX.format(enabled="true"), ["telegram=default"], {("telegram", "default"), ("matrix", "default")}, []),
+        # A single-account family runs its one account whatever id is selected.
+        (_MATRIX.format(enabled="true").replace("enabled = true", 'enabled = true\naccount_id = "Bridge"'),
+         ["matrix=other"], {("telegram", "default"), ("matrix", "bridge")}, ["GW408"]),
+    ],
+)
+def test_plan_has_exactly_the_lanes_loong_runs(extra, selectors, lanes, codes):
+    plan, findings, diags = compile_text(TELEGRAM + extra, selectors=selectors)
+    assert plan is not None, (findings, diags)
+    assert sorted(d.code for d in diags) == codes
+    assert {(lane.family, lane.account_id) for lane in plan.lanes} == lanes
+    assert_valid_plan(plan)

@@ -212,3 +212,84 @@ def test_round_trip_of_well_formed_lists(entries):
     again, findings = parse(", ".join(s.text for s in selectors))
     assert findings == ()
     assert [(s.channel, s.account) for s in again] == [(s.channel, s.account) for s in selectors]
+
+
+# ------------------------------------------------------------ one value, one selector (loong's reading)
+
+from gatewayctl.selectors import parse_flag_selectors  # noqa: E402
+from gatewayctl.selectors import parser as parser_module  # noqa: E402
+
+
+def flag(text: str):
+    return parse_flag_selectors([("/0", text)])
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "account"),
+    [
+        ("lark=work", "lark", "work"),
+        ("  lark =  work ", "lark", "work"),
+        ("lark=work,wecom=alerts", "lark", "work,wecom=alerts"),  # the comma belongs to the account
+        ("lark=a=b", "lark", "a=b"),  # split at the first `=` only
+        ("lark==b", "lark", "=b"),
+        ("Lark=Lark\tProd", "Lark", "Lark\tProd"),  # loong normalizes the tab later
+        ("lark=work,", "lark", "work,"),
+    ],
+)
+def test_flag_is_split_at_the_first_equals_sign_and_trimmed(text, channel, account):
+    (sel,), findings = flag(text)
+    assert findings == ()
+    assert (sel.channel, sel.account) == (channel, account)
+    assert text[sel.channel_offset : sel.channel_offset + sel.channel_length] == channel
+    assert text[sel.account_offset : sel.account_offset + sel.account_length] == account
+
+
+@pytest.mark.parametrize(
+    ("text", "offending", "words"),
+    [
+        ("", "", "empty selector"),
+        (" \t ", " \t ", "empty selector"),
+        ("telegrambot123", "telegrambot123", "expected `=` followed by an account id after `telegrambot123`"),
+        ("=work", "=", "missing channel before `=work`"),
+        ("  = work", "=", "missing channel before `=work`"),
+        ("lark=", "=", "missing account id after `lark=`"),
+        ("lark =  ", "=", "missing account id after `lark=`"),
+        ("lark!=work", "!", "unexpected character `!` in channel name `lark!`"),
+        ("la rk=work", " ", "unexpected space in channel name `la rk`"),
+    ],
+)
+def test_flag_syntax_errors_point_at_the_offending_characters(text, offending, words):
+    selectors, (finding,) = flag(text)
+    assert selectors == ()
+    assert finding.code == "GW401"
+    assert span(text, finding) == offending
+    assert words in finding.message
+
+
+def test_flag_trims_what_rust_trims_and_nothing_more():
+    # U+001F is whitespace to Python's str.strip but not to Rust's trim().
+    (sel,), _ = flag("lark=work\x1f")
+    assert sel.account == "work\x1f"
+    (sel,), _ = flag("\u3000lark=work\u00a0")
+    assert (sel.channel, sel.account) == ("lark", "work")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(any_text, max_size=4))
+def test_any_flag_value_gives_one_selector_or_one_located_finding(texts):
+    selectors, findings = parse_flag_selectors([(f"/{i}", t) for i, t in enumerate(texts)])
+    assert len(selectors) + len(findings) == len(texts)
+    by_pointer = {f"/{i}": t for i, t in enumerate(texts)}
+    for f in findings:
+        text = by_pointer[f.pointer]
+        assert f.code == "GW401" and "\n" not in f.message
+        assert 0 <= f.column_offset <= f.column_offset + f.length <= len(text)
+    for s in selectors:
+        text = by_pointer[s.pointer]
+        assert text[s.channel_offset : s.channel_offset + s.channel_length] == s.channel
+        assert text[s.account_offset : s.account_offset + s.account_length] == s.account
+        # loong's own reading: split at the first `=`, then trim each side.
+        head, _, tail = text.strip(parser_module.RUST_WHITESPACE).partition("=")
+        assert s.channel == head.strip(parser_module.RUST_WHITESPACE)
+        assert s.account == tail.strip(parser_module.RUST_WHITESPACE)
+

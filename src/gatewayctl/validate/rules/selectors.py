@@ -179,8 +179,7 @@ def runtime_id(family: Family, account, data) -> str | None:
     if isinstance(app_id, str) and classify(app_id).kind == "inline" and app_id.strip():
         domain = settings.get("domain") if settings.get("domain") in ("feishu", "lark") else "feishu"
         return f"{domain}_{catalog.normalize_account_id(app_id)}"
-    if app_id is None and not settings.get("app_id_env"):
-        return "default"
+    # An app_id from the environment, a file or a program: unknowable here.
     return None
 
 
