@@ -74,7 +74,10 @@ def test_fish_protocol_completes_command_prefix():
 @needs_script
 def test_schema_names_and_format_choices_complete():
     out = run_gatewayctl(complete_env(_GATEWAYCTL_COMPLETE="bash_complete", COMP_WORDS="gatewayctl schema ", COMP_CWORD="2"))
-    assert sorted(out.split()) == ["plain,config", "plain,plan", "plain,status"]
+    from gatewayctl.cli.schema import SCHEMA_NAMES
+
+    assert sorted(out.split()) == sorted(f"plain,{name}" for name in SCHEMA_NAMES)
+    assert "plain,plandiff" in out.split()
     out = run_gatewayctl(
         complete_env(_GATEWAYCTL_COMPLETE="bash_complete", COMP_WORDS="gatewayctl check --format s", COMP_CWORD="3")
     )
