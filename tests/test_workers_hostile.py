@@ -449,3 +449,34 @@ def test_exec_handler_that_stops_reading_stdin_is_restarted_and_counted(tmp_path
             sent = tg.wait_sent(1, timeout=20)
             assert sent and sent[0]["text"] == "back: after the stall"
             assert t.outcome is None
+
+
+def test_feishu_frame_claiming_a_billion_parts_is_refused_not_allocated(tmp_path):
+    from gatewayctl.fakes.feishu import SERVICE_ID
+    from gatewayctl.workers.feishu_ws import METHOD_DATA, Frame
+
+    status_path = str(tmp_path / "lane.json")
+    with FakeFeishu() as fs:
+        p = plans.plan([plans.feishu_lane(fs)], plans.Handler(kind="echo"))
+        with plans.LaneThread(p, "feishu", plans.feishu_env(fs), status_path=status_path) as t:
+            assert fs.wait_ws()
+            bomb = Frame(seq_id=1, log_id=1, service=SERVICE_ID, method=METHOD_DATA,
+                         headers=(("type", "event"), ("message_id", "bomb"), ("sum", str(10**9)), ("seq", "0")),
+                         payload=b"{}")
+            fs.ws_thread.call(fs._ws.send(bomb.encode()))
+            fs.push_event(message_event("after the bomb"))
+            sent = fs.wait_sent(1)
+            assert sent and sent[0]["text"] == "after the bomb"
+            st = poll(lambda: (s := _status(status_path)) and s["malformed_received"] >= 1 and s)
+            assert st and "outside 1-256" in st["last_error"] and t.outcome is None
+
+
+def test_lane_log_lines_are_printable(tmp_path):
+    """The lane's stderr log: escape sequences from a chat API never reach it."""
+    import logging
+
+    from gatewayctl.workers import serve
+
+    record = logging.LogRecord("gatewayctl.workers", logging.WARNING, __file__, 1, "reply dropped: %s", (ANSI,), None)
+    line = serve._PrintableFormatter("lane x: %(message)s").format(record)
+    assert _clean(line) and line.startswith("lane x: reply dropped: red")

@@ -62,6 +62,7 @@ ENDPOINT_PATH = "/callback/ws/endpoint"
 # trouble (retry); anything else non-zero is ours (bad credentials, limits).
 _RETRYABLE_ENDPOINT_CODES = {1, 1000040343}
 _ASSEMBLY_TTL_S = 5.0
+MAX_PARTS = 256  # parts of one payload; events are a few KiB, split into a handful
 _HEALTHY_SESSION_S = 10.0
 
 
@@ -467,6 +468,11 @@ class WsReceiver:
             total = int(frame.header("sum", "1") or 1)
             seq = int(frame.header("seq", "0") or 0)
         except ValueError:
+            self.ctx.malformed("frame", "sum or seq is not a number")
+            return
+        if not 1 <= total <= MAX_PARTS:
+            # The parts list is allocated up front: sum=10**9 would be gigabytes.
+            self.ctx.malformed("frame", f"sum {total} outside 1-{MAX_PARTS}")
             return
         payload = self.assembler.add(frame.header("message_id", "") or "", total, seq, frame.payload or b"")
         if payload is None:

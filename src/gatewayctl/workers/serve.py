@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import Lane, LaunchPlan
 from gatewayctl.workers import handlers, secrets
-from gatewayctl.workers.base import Clock, HandlerError, LaneContext, LaneFailure, Stopped
+from gatewayctl.workers.base import Clock, HandlerError, LaneContext, LaneFailure, Stopped, printable
 from gatewayctl.workers.status import StatusWriter
 
 FAMILIES = ("telegram", "matrix", "whatsapp", "wecom", "feishu", "qqbot")
@@ -185,12 +185,23 @@ async def run_lane(ctx: LaneContext, family_lane, *, grace_s: float = 10.0) -> O
         stopper.cancel()
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Every lane log line is one printable line: a chat API's text that
+    reaches a log message cannot move the cursor, set a terminal title or
+    forge a second line (base.printable)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.msg = printable(record.getMessage(), 4000)
+        record.args = None
+        return super().format(record)
+
+
 def _setup_logging(lane: Lane) -> None:
     root = logging.getLogger("gatewayctl")
     if root.handlers:
         return
     h = logging.StreamHandler(sys.stderr)
-    h.setFormatter(logging.Formatter(f"lane {lane.name}: %(message)s"))
+    h.setFormatter(_PrintableFormatter(f"lane {printable(lane.name)}: %(message)s"))
     root.addHandler(h)
     root.setLevel(logging.WARNING)
     root.propagate = False
