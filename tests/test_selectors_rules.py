@@ -410,7 +410,7 @@ def test_a_comma_in_a_flag_is_part_of_the_account_id():
     assert d.code == "GW405"
     assert "no account `bot_123456,wecom=alerts` (normalized: `bot_123456-wecom-alerts`)" in d.message
     assert "A comma does not separate selectors" in d.hint
-    assert "--channel-account telegram=bot_123456 --channel-account ..." in d.hint
+    assert d.hint.endswith("Repeat the flag instead: --channel-account telegram=bot_123456 --channel-account wecom=alerts")
     assert (d.range.start.column, d.range.end.column) == (10, 33)
 
 

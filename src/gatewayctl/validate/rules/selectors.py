@@ -108,15 +108,22 @@ def comma_entry(pointer: str, text: str, parsed: Sequence[Selector]) -> Finding:
 
 
 def _with_comma_note(f: Finding, sel: Selector) -> Finding:
+    """A --channel-account value holding a comma: say that the comma is part
+    of the account id and spell out the repeated flags that were meant."""
     from dataclasses import replace
 
-    first = sel.account.split(",", 1)[0].strip()
-    note = (
-        f" A comma does not separate selectors: loong reads everything after the first `=` as the "
-        f"account id (`{show(sel.account)}`). Repeat the flag instead: "
-        f"--channel-account {show(sel.channel)}={show(first)} --channel-account ..."
+    first, *rest = [part.strip() for part in sel.account.split(",")]
+    flags = " ".join(
+        [f"--channel-account {show(sel.channel)}={show(first)}"]
+        + [f"--channel-account {show(part)}" for part in rest if part]
     )
-    return replace(f, hint=(f.hint + note).strip())
+    note = (
+        "A comma does not separate selectors: loong reads everything after the first `=` as one "
+        f"account id (`{show(sel.account)}`). Repeat the flag instead: {flags}"
+    )
+    if f.code == "GW405":
+        return replace(f, hint=note)
+    return replace(f, hint=f"{f.hint} {note}".strip())
 
 
 def _check_one(sel: Selector, model, first_of: dict[str, Selector], data):
