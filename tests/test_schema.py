@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -33,12 +34,6 @@ SECRET = "#/definitions/secretRef"
 ACP_FAMILIES = {"feishu", "telegram", "matrix", "wecom"}
 STRUCTURAL = {"enabled", "account_id", "default_account", "accounts"}
 FAMILY_LEVEL_ONLY = {"default_account", "accounts", "managed_bridge_plugin_id"}
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    # Never touch the developer's ~/.cache from tests.
-    monkeypatch.setenv("GATEWAYCTL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gw-cache"))
 
 
 @pytest.fixture(scope="module")
@@ -528,66 +523,61 @@ def test_fast_path_imports_neither_validation_library(tmp_path):
         "assert schema.check({'telegram': {'bot_tokn': 1}})[0].code == 'GW101'\n"
         "assert 'jsonschema' in sys.modules\n"
     )
-    env = dict(os.environ, GATEWAYCTL_CACHE_DIR=str(tmp_path / "cache"))
-    for _ in range(2):  # cold cache, then warm cache
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO)
-        assert proc.returncode == 0, proc.stderr
-    assert list((tmp_path / "cache").glob("config-validator-*.marshal"))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_check_executes_nothing_from_a_cache_directory(tmp_path):
+    """Issue 12 G: code is never loaded from a place another user can write.
+
+    A planted "cache" in every directory gatewayctl ever used for one (all
+    world-writable) must not even be opened; an audit hook sees every open()
+    of a real `check` run, and the planted code would leave a file behind.
+    """
+    planted = []
+    for cache in (tmp_path / "gw-cache", tmp_path / "xdg" / "gatewayctl", tmp_path / "home" / ".cache" / "gatewayctl"):
+        cache.mkdir(parents=True)
+        cache.chmod(0o777)
+        evil = tmp_path / "pwned"
+        code = compile(f"open({str(evil)!r}, 'w').write('ran')\nvalidate = lambda data: None\n", "x", "exec")
+        for name in ("config-validator-planted.marshal",):
+            (cache / name).write_bytes(marshal.dumps(code))
+        planted.append(str(cache))
+    script = (
+        "import sys, json\n"
+        "events = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and isinstance(args[0], str):\n"
+        "        events.append((event, args[0]))\n"
+        "sys.addaudithook(hook)\n"
+        "from gatewayctl.cli.main import main\n"
+        "try:\n"
+        f"    main(['check', {str(REPO / 'examples' / 'gateway-rollout.toml')!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print(json.dumps(events))\n"
+    )
+    env = dict(
+        os.environ,
+        GATEWAYCTL_CACHE_DIR=planted[0],
+        XDG_CACHE_HOME=str(tmp_path / "xdg"),
+        HOME=str(tmp_path / "home"),
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    events = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not (tmp_path / "pwned").exists()
+    assert not [e for e in events if any(e[1].startswith(p) for p in planted)], events
 
 
 def _raise_compile(*args, **kwargs):
-    raise AssertionError("compile() called although a cached validator exists")
+    raise AssertionError("a validator was generated although the shipped module matches the schema")
 
 
 def _assert_behaves(validate):
     validate(copy.deepcopy(SEED))
     with pytest.raises(Exception):
         validate({"telegram": {"allowed_chat_ids": ["1"]}})
-
-
-def test_cache_is_written_then_used(tmp_path, monkeypatch):
-    cache = tmp_path / "c"
-    _assert_behaves(stage._load_fast_validator(cache=cache))
-    entries = list(cache.glob("config-validator-*.marshal"))
-    assert len(entries) == 1
-    monkeypatch.setattr(stage, "compile", _raise_compile, raising=False)
-    _assert_behaves(stage._load_fast_validator(cache=cache))
-
-
-def test_damaged_cache_is_recompiled(tmp_path):
-    cache = tmp_path / "c"
-    stage._load_fast_validator(cache=cache)
-    (entry,) = cache.glob("config-validator-*.marshal")
-    for junk in (b"", b"\x00garbage", entry.read_bytes()[:100]):
-        entry.write_bytes(junk)
-        _assert_behaves(stage._load_fast_validator(cache=cache))
-
-
-def test_no_home_means_no_cache(monkeypatch):
-    monkeypatch.delenv("GATEWAYCTL_CACHE_DIR")
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-
-    def homeless():
-        raise RuntimeError("Could not determine home directory.")
-
-    monkeypatch.setattr(Path, "home", staticmethod(homeless))
-    assert stage.cache_dir() is None
-    monkeypatch.setattr(stage, "cache_dir", lambda: None)
-    _assert_behaves(stage._load_fast_validator())
-
-
-def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("GATEWAYCTL_CACHE_DIR", str(tmp_path / "x"))
-    assert stage.cache_dir() == tmp_path / "x"
-    monkeypatch.delenv("GATEWAYCTL_CACHE_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert stage.cache_dir() == tmp_path / "xdg" / "gatewayctl"
-
-
-def test_unwritable_cache_only_costs_speed(tmp_path):
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    _assert_behaves(stage._load_fast_validator(cache=blocker / "cache"))
 
 
 def test_stale_or_missing_generated_module_falls_back(tmp_path, monkeypatch):
@@ -598,13 +588,15 @@ def test_stale_or_missing_generated_module_falls_back(tmp_path, monkeypatch):
     schema_file = tmp_path / "config.schema.json"
     schema_file.write_text(json.dumps(edited))
     for generated in (GENERATED, tmp_path / "missing.py"):
-        validate = stage._load_fast_validator(schema_file=schema_file, generated=generated, cache=tmp_path / "c")
+        validate = stage._load_fast_validator(schema_file=schema_file, generated=generated)
         validate({"gateway": {"port": 100}})
         with pytest.raises(Exception):
             validate({"gateway": {"port": 101}})
-    # The runtime-generated validator is cached too: no second generation.
+
+
+def test_matching_shipped_module_is_imported_not_generated(monkeypatch):
     monkeypatch.setattr(stage, "_generate_source", _raise_compile)
-    stage._load_fast_validator(schema_file=schema_file, generated=GENERATED, cache=tmp_path / "c")
+    _assert_behaves(stage._load_fast_validator())
 
 
 # ------------------------------------------- fast path agrees with jsonschema
@@ -726,5 +718,5 @@ def test_check_never_raises_on_arbitrary_trees(data):
 def test_generating_validators_leaves_the_shared_schema_alone(tmp_path):
     before = copy.deepcopy(load_schema("config"))
     stage.generated_module_source()
-    stage._load_fast_validator(generated=tmp_path / "missing.py", cache=tmp_path / "c")
+    stage._load_fast_validator(generated=tmp_path / "missing.py")
     assert load_schema("config") == before

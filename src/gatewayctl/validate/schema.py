@@ -14,8 +14,8 @@ Two paths, because almost every config a user checks is valid:
 - fast: a validator that fastjsonschema generated from the schema ahead of
   time (``_schema_compiled.py``, regenerated with ``python -m
   gatewayctl.validate.schema --regenerate``) answers "valid?" without
-  importing either library; its compiled code is cached per schema digest
-  (see ``_load_fast_validator``). If the shipped module does not match the
+  importing either library; it is imported like any module (Python's
+  bytecode cache beside it keeps that cheap). If the shipped module does not match the
   schema file (an edited schema, a missing file), fastjsonschema generates
   one at run time instead, so a stale module can cost speed but never
   correctness.
@@ -31,19 +31,17 @@ place must not be echoed into CI logs.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
-import marshal
-import os
 import re
 import sys
-import types
 from pathlib import Path
 
 from gatewayctl.catalog import BY_TABLE, FAMILIES, load_schema, resolve, schema_path
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
 from gatewayctl.diagnostics import TARGET_KEY, UNSAFE, Finding, Fix, pointer_join
 
-__all__ = ["KNOWN_SECTIONS", "cache_dir", "check", "generated_module_source"]
+__all__ = ["KNOWN_SECTIONS", "check", "generated_module_source"]
 
 SECRET_DEF = "#/definitions/secretRef"
 
@@ -109,113 +107,56 @@ def _fast_is_valid(data) -> bool:
     return True
 
 
-def cache_dir() -> Path | None:
-    """Where compiled validators are cached: $GATEWAYCTL_CACHE_DIR, else the
-    XDG cache; None when there is no home to cache in (no caching then)."""
-    explicit = os.environ.get("GATEWAYCTL_CACHE_DIR", "").strip()
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if xdg:
-        return Path(xdg) / "gatewayctl"
-    try:
-        return Path.home() / ".cache" / "gatewayctl"
-    except (RuntimeError, KeyError):
-        return None
+def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | None = None):
+    """The fast validator: the shipped module when it matches the schema, else one
+    generated from the schema at hand (a stale module costs speed, never correctness).
 
-
-def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | None = None, cache: Path | None = None):
-    """The fast validator, as cheaply as this machine allows.
-
-    Compiling 280 KB of generated Python costs tens of milliseconds, which a
-    pre-commit hook would pay on every run where bytecode cannot be written
-    (read-only installs, PYTHONDONTWRITEBYTECODE). So the compiled code
-    object is cached, marshalled, under a key of the schema's sha256, the
-    generated source's identity and the interpreter's bytecode tag. A cache
-    problem only means recompiling; a stale shipped module only means
-    generating afresh from the schema at hand.
+    The shipped module is imported like every other gatewayctl module, so
+    Python's own bytecode cache next to it (in the install, as trusted as
+    the code itself) makes a cold start cheap. Nothing is loaded from a
+    per-user cache directory: code run from a place another user can write
+    would run that user's code (the class of CVE-2024-53848).
     """
     schema_file = schema_file or schema_path("config")
-    generated = generated or _GENERATED_PATH
-    cache = cache if cache is not None else cache_dir()  # None: no caching
     schema_bytes = schema_file.read_bytes()
     schema_sha = hashlib.sha256(schema_bytes).hexdigest()
-
-    def cache_file(origin: str) -> Path | None:
-        if cache is None:
-            return None
-        key = hashlib.sha256(f"{schema_sha}|{origin}|{sys.implementation.cache_tag}".encode()).hexdigest()[:32]
-        return cache / f"config-validator-{key}.marshal"
-
-    def load(path: Path | None, make_source):
-        code = _read_cached_code(path) if path is not None else None
-        if code is not None:
-            validate = _exec_validator(code)
+    if generated is None or generated == _GENERATED_PATH:
+        try:
+            module = importlib.import_module(_GENERATED_MODULE)
+        except ImportError:
+            module = None
+        if module is not None and getattr(module, "SCHEMA_SHA256", None) == schema_sha:
+            return module.validate
+    else:
+        # Another generated file (tests): the same match rule, compiled here.
+        try:
+            text = generated.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        if f'SCHEMA_SHA256 = "{schema_sha}"' in text:
+            validate = _exec_validator(compile(text, str(generated), "exec"))
             if validate is not None:
                 return validate
-        source = make_source()
-        if source is None:
-            return None
-        code = compile(source, str(generated), "exec")
-        if path is not None:
-            _write_cached_code(path, code)
-        return _exec_validator(code)
-
-    try:
-        st = generated.stat()
-    except OSError:
-        st = None
-    if st is not None:
-
-        def shipped_source():
-            text = generated.read_text(encoding="utf-8")
-            return text if f'SCHEMA_SHA256 = "{schema_sha}"' in text else None
-
-        validate = load(cache_file(f"shipped:{st.st_size}:{st.st_mtime_ns}"), shipped_source)
-        if validate is not None:
-            return validate
     # The shipped module is missing or was generated from another schema.
     # json.loads gives fastjsonschema a private copy: it rewrites every $ref
     # of the schema it is given in place, and catalog.load_schema's cached
     # dict is shared with every other stage.
-    validate = load(cache_file("runtime"), lambda: _generate_source(json.loads(schema_bytes), schema_sha))
+    source = _generate_source(json.loads(schema_bytes), schema_sha)
+    validate = _exec_validator(compile(source, str(_GENERATED_PATH), "exec"))
     if validate is None:  # pragma: no cover - our own generated code failed to run
         raise RuntimeError("the generated config validator could not be loaded")
     return validate
 
 
 def _exec_validator(code):
+    """Run code generated in this process from the shipped schema (never read from a cache)."""
     namespace = {"__name__": _GENERATED_MODULE, "__builtins__": __builtins__}
     try:
-        exec(code, namespace)  # noqa: S102 - our own generated validator (see generated_module_source)
-    except Exception:  # noqa: BLE001 - a damaged cache entry: the caller recompiles
+        exec(code, namespace)  # noqa: S102 - generated here, from our own schema file
+    except Exception:  # noqa: BLE001 - a broken generated file: the caller generates afresh
         return None
     validate = namespace.get("validate")
     return validate if callable(validate) else None
-
-
-def _read_cached_code(path: Path):
-    try:
-        blob = path.read_bytes()
-    except OSError:
-        return None
-    try:
-        code = marshal.loads(blob)
-    except (EOFError, ValueError, TypeError):
-        return None
-    return code if isinstance(code, types.CodeType) else None
-
-
-def _write_cached_code(path: Path, code) -> None:
-    from gatewayctl import atomicfile
-
-    # Best effort: a read-only home or a full disk only costs speed. Not
-    # durable: a cache lost in a crash is rebuilt on the next run.
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomicfile.write_bytes(str(path), marshal.dumps(code), durable=False, prefix=path.name)
-    except OSError:
-        pass
 
 
 def generated_module_source() -> str:
