@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from gatewayctl.cli import exitcodes
 from gatewayctl.cli.main import cli as gatewayctl_cli
+from tests.support import LANES_AS_ROOT
 from tests.lane_programs.plans import (
     GATEWAYCTL,
     WORKER,
@@ -108,7 +109,9 @@ def _config(tmp_path: Path) -> Path:
         'channel_accounts = ["telegram=bot1"]\n'
         "stop_grace_s = 2\n\n"
         "[gateway.worker]\n"
-        f"command = {json.dumps([sys.executable, WORKER, 'run'])}\n\n"
+        f"command = {json.dumps([sys.executable, WORKER, 'run'])}\n"
+        + ('user = "root"\n' if LANES_AS_ROOT else "")
+        + "\n"
         "[telegram]\nenabled = true\ndefault_account = \"bot1\"\n\n"
         "[telegram.accounts.bot1]\n"
         'bot_token = { env = "TELEGRAM_BOT_TOKEN" }\n'

@@ -19,6 +19,7 @@ from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_w
 from gatewayctl.fakes.feishu import FakeFeishu, message_event
 from gatewayctl.fakes.qqbot import FakeQQBot
 from gatewayctl.fakes.wecom import FakeWeCom
+from tests.support import LANES_AS_ROOT_TOML
 from tests.support import poll as _support_poll
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,7 @@ def base_env(tmp_path) -> dict:
 
 def six_config(fs, tg, wc, mx, wa, qq) -> str:
     return f"""
-[outbound_http]
+{LANES_AS_ROOT_TOML}[outbound_http]
 allow_private_hosts = true
 
 [gateway.handler]

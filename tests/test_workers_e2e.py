@@ -15,7 +15,7 @@ import pytest
 from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
 from tests.fakes.handler_http import UrlHandlerServer
 from tests.fakes.plans import HANDLER_SCRIPT
-from tests.support import poll
+from tests.support import LANES_AS_ROOT_TOML, poll
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def _poll(predicate, timeout=30.0):
 
 def _config(tg, mx, wa, handler_toml: str) -> str:
     return f"""
-[outbound_http]
+{LANES_AS_ROOT_TOML}[outbound_http]
 allow_private_hosts = true
 
 [gateway.handler]

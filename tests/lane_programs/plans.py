@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from gatewayctl.compile import planfile
-from gatewayctl.compile.plan import Control, FrozenMap, Lane, LaunchPlan, RestartPolicy
-from tests.support import poll
+from gatewayctl.compile.plan import Control, FrozenMap, Lane, LaunchPlan, RestartPolicy, RunAs
+from tests.support import LANES_AS_ROOT, poll
 
 WORKER = str(Path(__file__).with_name("worker.py"))
 STATUS_READER = str(Path(__file__).with_name("status_reader.py"))
@@ -45,8 +45,11 @@ def make_plan(
     grace: float = 2.0,
     mode: str = "gateway_headless",
     session: str | None = None,
+    run_as: RunAs | None = RunAs("root") if LANES_AS_ROOT else None,
 ) -> Path:
-    """Write a config stand-in and a plan pointing at it; returns the plan path."""
+    """Write a config stand-in and a plan pointing at it; returns the plan path.
+
+    ``run_as`` defaults to "as the suite's user" (explicitly root under root)."""
     config = tmp / "config.toml"
     if not config.exists():
         config.write_text("# stand-in config for runtime tests\n")
@@ -59,6 +62,7 @@ def make_plan(
         lanes=tuple(lanes),
         restart=restart or RestartPolicy(),
         stop_grace_s=grace,
+        run_as=run_as,
     )
     path = tmp / f"plan-{len(list(tmp.glob('plan-*.json')))}.json"
     planfile.write(plan, str(path))

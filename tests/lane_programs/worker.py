@@ -6,6 +6,11 @@
     worker.py exit0 SECONDS        exit 0 on its own, unasked
     worker.py grandchild PIDFILE   start a grandchild that ignores SIGTERM, write its pid, run
     worker.py chatty BYTES         write BYTES of output, then run
+    worker.py status-zero          make its status file a symlink to /dev/zero, then run
+    worker.py status-fifo          make its status file a FIFO nobody writes, then run
+    worker.py status-huge          make its status file a 64 MiB sparse file, then run
+    worker.py plan-probe PLAN TRIGGER  once TRIGGER exists, read PLAN (its {plan}), try to
+                                   write to it, report the bytes' sha256 and whether writing worked
 
 Every mode reports readiness through $GATEWAYCTL_LANE_STATUS (atomic replace),
 as a real worker would, and prints one line to stdout.
@@ -23,6 +28,7 @@ def report(**fields):
     path = os.environ.get("GATEWAYCTL_LANE_STATUS")
     if not path:
         return
+    fields.update(uids=os.getresuid(), gids=os.getresgid(), groups=os.getgroups())
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as fh:
         json.dump(fields, fh)
@@ -54,6 +60,32 @@ def main(argv):
             os.write(1, line[: min(total, 100)])
             total -= 100
     report(state="ready", mode=mode, pid=os.getpid(), env_names=sorted(os.environ))
+    hostile = os.environ.get("GATEWAYCTL_LANE_STATUS", "")
+    if mode == "status-zero":
+        os.unlink(hostile)
+        os.symlink("/dev/zero", hostile)
+    if mode == "status-fifo":
+        os.unlink(hostile)
+        os.mkfifo(hostile, 0o600)
+    if mode == "status-huge":
+        with open(hostile + ".tmp", "wb") as fh:
+            fh.truncate(64 * 1024 * 1024)
+        os.replace(hostile + ".tmp", hostile)
+    if mode == "plan-probe":
+        plan_path, trigger = argv[2], argv[3]
+        while not os.path.exists(trigger):
+            time.sleep(0.02)
+        import hashlib
+
+        with open(plan_path, "rb") as fh:
+            data = fh.read()
+        try:
+            with open(plan_path, "r+b") as fh:
+                fh.write(b"{}")
+            wrote = True
+        except OSError as exc:
+            wrote = exc.strerror
+        report(state="ready", mode=mode, plan_path=plan_path, plan_sha256=hashlib.sha256(data).hexdigest(), wrote=wrote)
     if mode in ("crash", "exit0"):
         time.sleep(float(argv[2]))
         code = 0 if mode == "exit0" else int(argv[3]) if len(argv) > 3 else 3

@@ -46,6 +46,13 @@ WECOM_CHAT_ID = "group_alerts"
 # exitcodes.py has no demo-specific code; 1 is "something failed", as for check.
 DEMO_FAILED = 1
 
+DEMO_AS_ROOT = """
+# You run the demo as root: say so explicitly, or the owner refuses to start
+# lanes as root. In production name an unprivileged user here instead.
+[gateway.worker]
+user = "root"
+"""
+
 # examples/gateway-rollout.toml, with each account pointed at a loopback
 # fake. Embedded because the example file lives in the repository, not in
 # the wheel the demo must also run from.
@@ -189,6 +196,10 @@ class Demo:
             telegram_base_url=f.telegram.base_url, telegram_chat=TELEGRAM_CHAT_ID,
             wecom_url=f.wecom.url, wecom_chat=WECOM_CHAT_ID,
         )
+        if os.geteuid() == 0:
+            # A root owner starts lanes as root only when told to (docs/gateway.md,
+            # "Who lanes run as"); the demo's lanes only talk to loopback fakes.
+            text += DEMO_AS_ROOT
         path = os.path.join(self.workdir, CONFIG_NAME)
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)

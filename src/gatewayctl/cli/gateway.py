@@ -283,7 +283,7 @@ class _TableView:
 
 def run_owner(settings: RunSettings) -> int:
     from gatewayctl import __version__
-    from gatewayctl.runtime import Owner, OwnerActive, OwnerOptions, RuntimePaths, System
+    from gatewayctl.runtime import Owner, OwnerActive, OwnerOptions, RuntimePaths, RuntimeRefused, System
     from gatewayctl.runtime import slot
 
     paths = RuntimePaths.from_env()
@@ -321,6 +321,9 @@ def run_owner(settings: RunSettings) -> int:
     except OwnerActive as exc:
         _err(exc.message)
         return exitcodes.OWNER_ACTIVE
+    except RuntimeRefused as exc:
+        _err(f"error: {exc.message}")
+        return exitcodes.IO_ERROR
     except OSError as exc:
         _err(f"error: cannot write the runtime directory {paths.runtime_dir}: {exc.strerror or exc}")
         return exitcodes.IO_ERROR
@@ -335,13 +338,16 @@ def run_owner(settings: RunSettings) -> int:
 def _detach(plan, paths) -> int:
     """Start the owner as a background process fed the same plan; wait until it runs."""
     from gatewayctl.compile import planfile
-    from gatewayctl.runtime import System, load_status
-    from gatewayctl.runtime.statefiles import FILE_MODE, ensure_dir
+    from gatewayctl.runtime import RuntimeRefused, System, load_status
+    from gatewayctl.runtime.statefiles import FILE_MODE, read_regular, secure_runtime_dir
 
+    log_path = os.path.join(paths.runtime_dir, "owner.log")
     try:
-        ensure_dir(paths.runtime_dir)
-        log_path = os.path.join(paths.runtime_dir, "owner.log")
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        secure_runtime_dir(paths.runtime_dir)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    except RuntimeRefused as exc:
+        _err(f"error: {exc.message}")
+        return exitcodes.IO_ERROR
     except OSError as exc:
         _err(f"error: cannot write the runtime directory {paths.runtime_dir}: {exc.strerror or exc}")
         return exitcodes.IO_ERROR
@@ -362,11 +368,9 @@ def _detach(plan, paths) -> int:
         code = child.poll()
         if code is not None:
             _err(f"gateway owner exited at once (exit {code}); its output is in {log_path}:")
-            try:
-                with open(log_path, "rb") as fh:
-                    _err(fh.read()[-4000:].decode("utf-8", "replace"))
-            except OSError:
-                pass
+            tail = read_regular(log_path)
+            if tail is not None:
+                _err(tail[-4000:].decode("utf-8", "replace"))
             return code
         doc = load_status(paths, system)
         if doc.get("pid") == child.pid and doc.get("running") and doc.get("port") is not None:

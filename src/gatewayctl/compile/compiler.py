@@ -33,6 +33,7 @@ from gatewayctl.compile.plan import (
     Lane,
     LaunchPlan,
     RestartPolicy,
+    RunAs,
     SecretRef,
     freeze,
 )
@@ -112,6 +113,7 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
     restart = _restart(gateway, findings)
     stop_grace = _seconds(gateway, "stop_grace_s", 10.0, ("gateway",), findings)
     handler = _handler(gateway, findings)
+    run_as = _run_as(gateway)
 
     lanes: list[Lane] = []
     for choice in _lane_choices(model, validated.selectors):
@@ -136,6 +138,7 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
         stop_grace_s=stop_grace,
         handler=handler,
         allow_private_hosts=bool(getattr(model, "allow_private_hosts", False)),
+        run_as=run_as,
         generator_name="gatewayctl",
         generator_version=options.generator_version,
     )
@@ -422,6 +425,18 @@ def _seconds(table: Mapping, key: str, default: float, base: tuple, findings: li
         )
         return float(default)
     return float(value)
+
+
+def _run_as(gateway: Mapping) -> RunAs | None:
+    """[gateway.worker] user/group: names only (the schema reports bad ones, GW1xx);
+    the owner resolves them on the host that runs the plan."""
+    worker = gateway.get("worker")
+    if not isinstance(worker, Mapping):
+        return None
+    user, group = worker.get("user"), worker.get("group")
+    if not isinstance(user, str) or not user:
+        return None
+    return RunAs(user=user, group=group if isinstance(group, str) and group else None)
 
 
 def _restart(gateway: Mapping, findings: list[Finding]) -> RestartPolicy:

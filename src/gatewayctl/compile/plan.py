@@ -162,6 +162,16 @@ class Handler:
 
 
 @dataclass(frozen=True, slots=True)
+class RunAs:
+    """Who lanes and their handlers run as ([gateway.worker] user/group): names,
+    resolved on the host that runs the plan. ``user = "root"`` is the explicit
+    way to run them as root under a root owner."""
+
+    user: str
+    group: str | None = None  # None: the user's primary group
+
+
+@dataclass(frozen=True, slots=True)
 class Control:
     bind: str = "127.0.0.1"
     port: int = 26306
@@ -180,6 +190,7 @@ class LaunchPlan:
     stop_grace_s: float = 10.0
     handler: Handler | None = None
     allow_private_hosts: bool = False
+    run_as: RunAs | None = None  # None: lanes run as the owner (refused when that is root)
     generator_name: str = "gatewayctl"
     generator_version: str = "0"
     format_version: int = FORMAT_VERSION

@@ -25,6 +25,7 @@ from gatewayctl.compile.plan import (
     Lane,
     LaunchPlan,
     RestartPolicy,
+    RunAs,
     SecretRef,
     freeze,
     thaw,
@@ -59,7 +60,7 @@ def _secret_to_json(s: SecretRef) -> dict:
 
 def plan_to_json(plan: LaunchPlan) -> dict:
     """The digested ``plan`` object."""
-    return {
+    body = {
         "generator": {"name": plan.generator_name, "version": plan.generator_version},
         "config": {"path": plan.config_path, "sha256": plan.config_sha256},
         "owner": {"mode": plan.mode, "session": plan.session},
@@ -97,6 +98,10 @@ def plan_to_json(plan: LaunchPlan) -> dict:
             for lane in plan.lanes
         ],
     }
+    # Only when set: plans without [gateway.worker] user keep their bytes and digest.
+    if plan.run_as is not None:
+        body["run_as"] = {"user": plan.run_as.user, "group": plan.run_as.group}
+    return body
 
 
 def digest(plan: LaunchPlan) -> str:
@@ -148,6 +153,7 @@ def loads(data: bytes | str, *, source: str = "plan") -> LaunchPlan:
 def _from_json(body: dict) -> LaunchPlan:
     handler = body.get("handler")
     restart = body["restart"]
+    run_as = body.get("run_as")
     return LaunchPlan(
         config_path=body["config"]["path"],
         config_sha256=body["config"]["sha256"],
@@ -185,6 +191,7 @@ def _from_json(body: dict) -> LaunchPlan:
             env=tuple(handler.get("env", ())),
         ),
         allow_private_hosts=body["allow_private_hosts"],
+        run_as=None if run_as is None else RunAs(user=run_as["user"], group=run_as["group"]),
         generator_name=body["generator"]["name"],
         generator_version=body["generator"]["version"],
     )

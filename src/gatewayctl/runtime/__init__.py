@@ -8,7 +8,8 @@ enforces it), plus the standard library.
 
 Modules: ``states`` (phases, lane states, legal transitions; no
 dependencies), ``system`` (every syscall and clock read, injectable),
-``statefiles`` (paths, atomic writes), ``slot`` (claim, liveness, stop
+``statefiles`` (paths, atomic writes, bounded reads, the trust checks of
+the runtime directory), ``identity`` (who lanes run as), ``slot`` (claim, liveness, stop
 requests, the status a reader sees), ``lanes`` (one supervised worker),
 ``logs`` (capped, rotated lane logs), ``control`` (loopback HTTP API),
 ``owner`` (the loop that ties them together).
@@ -23,7 +24,7 @@ from gatewayctl.runtime.slot import (
     request_stop,
     wait_until_gone,
 )
-from gatewayctl.runtime.statefiles import RuntimePaths
+from gatewayctl.runtime.statefiles import RuntimePaths, RuntimeRefused
 from gatewayctl.runtime.system import System
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "OwnerResult",
     "OwnerActive",
     "RuntimePaths",
+    "RuntimeRefused",
     "System",
     "STATUS_FORMAT_VERSION",
     "active_owner",

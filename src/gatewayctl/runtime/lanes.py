@@ -16,6 +16,7 @@ import collections
 import os
 import random
 import signal
+import subprocess
 from typing import Callable
 
 from gatewayctl.compile.plan import Lane, RestartPolicy
@@ -58,6 +59,10 @@ class LaneRunner:
         start_seconds: float = DEFAULT_START_SECONDS,
         on_output_fd: Callable[["LaneRunner", int], None] | None = None,
         rand: Callable[[], float] = random.random,
+        pass_fds: tuple[int, ...] = (),
+        rewind_fd: int | None = None,
+        user: int | None = None,
+        group: int | None = None,
     ):
         self.lane = lane
         self.argv = argv
@@ -70,6 +75,10 @@ class LaneRunner:
         self.start_seconds = start_seconds
         self.on_output_fd = on_output_fd
         self.rand = rand  # restart jitter; tests inject a fixed one
+        self.pass_fds = pass_fds  # inherited by the worker (its plan, its directory)
+        self.rewind_fd = rewind_fd  # the plan: each start reads it from the beginning
+        self.user = user  # None: the owner's own credentials
+        self.group = group
 
         self.state = LaneState.STOPPED
         self.proc = None
@@ -104,12 +113,21 @@ class LaneRunner:
         self.worker = None
         self._worker_mtime = None
         read_fd, write_fd = os.pipe()
+        extra: dict = {}
+        if self.pass_fds:
+            extra["pass_fds"] = self.pass_fds
+        if self.user is not None:
+            extra.update(user=self.user, group=self.group)
         try:
-            proc = self.system.spawn(self.argv, self.env, self.cwd, write_fd)
-        except OSError as exc:
+            if self.rewind_fd is not None:
+                os.lseek(self.rewind_fd, 0, os.SEEK_SET)
+            proc = self.system.spawn(self.argv, self.env, self.cwd, write_fd, **extra)
+        except (OSError, subprocess.SubprocessError) as exc:
             os.close(read_fd)
             os.close(write_fd)
-            self._spawned_nothing(f"cannot start worker {self.argv[0]!r}: {exc.strerror or exc}")
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            as_user = f" as uid {self.user}" if self.user is not None else ""
+            self._spawned_nothing(f"cannot start worker {self.argv[0]!r}{as_user}: {reason}")
             return
         os.close(write_fd)
         os.set_blocking(read_fd, False)
@@ -259,13 +277,16 @@ class LaneRunner:
         filesystem's timestamp granularity look unchanged).
         """
         try:
-            st = os.stat(self.status_path)
+            st = os.lstat(self.status_path)
         except OSError:
             return
         if st.st_size > WORKER_STATUS_MAX_BYTES or (st.st_mtime_ns == self._worker_mtime and not force):
             return
         self._worker_mtime = st.st_mtime_ns
-        data = statefiles.read_json(self.status_path)
+        # The lane writes this file: a symlink, a FIFO or a device there is
+        # no status (read_json opens with O_NOFOLLOW|O_NONBLOCK, regular files
+        # only, at most the cap), never a hang or an endless read.
+        data = statefiles.read_json(self.status_path, WORKER_STATUS_MAX_BYTES)
         if isinstance(data, dict) and data != self.worker:
             self.worker = data
             self.changed = True

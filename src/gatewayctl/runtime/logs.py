@@ -8,7 +8,9 @@ files (``x.log.1`` is the newest of them). Standard library only.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 
 from gatewayctl.runtime.statefiles import FILE_MODE
@@ -27,7 +29,24 @@ class LaneLog:
 
     def _open(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            try:
+                fd = os.open(self.path, flags, FILE_MODE)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENXIO):  # a symlink; a FIFO nobody reads
+                    raise
+                fd = None
+            if fd is not None and not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                fd = None
+            if fd is None:
+                # A symlink (or a FIFO, a device) where the log belongs was not
+                # made by the owner: replace it by a real file, never write
+                # through it (an owner running as root would append to its target).
+                os.unlink(self.path)
+                fd = os.open(self.path, flags | os.O_EXCL, FILE_MODE)
+            os.set_blocking(fd, True)
+            self._fd = fd
             self._size = os.fstat(self._fd).st_size
         return self._fd
 

@@ -13,10 +13,12 @@ modules only: the owner runs what the plan says and never re-reads a config.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import selectors
 import signal
+import stat
 import sys
 import threading
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import Callable
 
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import Lane, LaunchPlan, base_environment
-from gatewayctl.runtime import slot, statefiles
+from gatewayctl.runtime import identity, slot, statefiles
 from gatewayctl.runtime.control import LOOPBACK, ControlServer
 from gatewayctl.runtime.lanes import DEFAULT_START_SECONDS, LaneRunner
 from gatewayctl.runtime.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, LaneLog
@@ -37,6 +39,7 @@ from gatewayctl.runtime.states import (
     LaneState,
     check_owner_transition,
 )
+from gatewayctl.runtime.statefiles import RuntimeRefused
 from gatewayctl.runtime.system import System
 
 OWNER_LABELS = {
@@ -92,21 +95,90 @@ def lane_environment(
     status_path: str,
     runtime_dir: str,
     handler_env: tuple[str, ...] = (),
+    lane_dir: str | None = None,
+    plan_sha256: str | None = None,
+    marker: str | None = None,
+    who: identity.LaneIdentity | None = None,
 ) -> dict[str, str]:
     """A lane's environment: base variables, its own names, the handler's names.
 
     ``handler_env`` (the plan's ``[gateway.handler] env``) is what the lane's
     handler needs, not a channel credential; the worker decides who sees it
     (the built-in exec handler gets exactly those plus the base variables).
+    ``lane_dir`` is the lane's own writable directory, ``plan_sha256`` the
+    digest its plan must have, ``marker`` what lets a later owner recognise
+    the lane's processes; ``who`` (a dropped user) supplies HOME, USER and
+    LOGNAME, so a lane never writes into root's home.
     """
     env = base_environment(environ)
     for name in (*lane.env, *handler_env):
         if name in environ:
             env[name] = environ[name]
+    if who is not None and who.changes:
+        env["HOME"] = who.home or "/"
+        env["USER"] = env["LOGNAME"] = who.user or str(who.uid)
     env["GATEWAYCTL_LANE_STATUS"] = status_path
     env["GATEWAYCTL_RUNTIME_DIR"] = runtime_dir
     env["GATEWAYCTL_LANE"] = lane.name
+    if lane_dir is not None:
+        env["GATEWAYCTL_LANE_DIR"] = lane_dir
+    if plan_sha256 is not None:
+        env["GATEWAYCTL_PLAN_SHA256"] = plan_sha256
+    if marker is not None:
+        env["GATEWAYCTL_LANE_MARK"] = marker
     return env
+
+
+def _fd_path(fd: int) -> str:
+    # What a lane opens to reach an inherited descriptor. Through this
+    # path the lane needs no permission on the runtime directory above it.
+    return f"/proc/self/fd/{fd}"
+
+
+def sealed_plan_fd(data: bytes, fallback_path: str) -> int:
+    """A read-only view of the plan that nobody can change: a sealed memfd.
+
+    Lanes read their plan from a descriptor they inherit, so swapping
+    plan.json (or anything on its path) after the owner wrote it changes
+    nothing a lane sees. Without memfd sealing (not Linux), the already
+    opened plan.json; the lane still checks $GATEWAYCTL_PLAN_SHA256.
+    """
+    create = getattr(os, "memfd_create", None)
+    seals = getattr(fcntl, "F_ADD_SEALS", None)
+    if create is None or seals is None:
+        return os.open(fallback_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = create("gatewayctl-plan", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        fcntl.fcntl(fd, seals, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _cursor_name(lane: Lane) -> str:
+    # The built-in worker's cursor file name (workers.base.cursor_path), which
+    # the runtime may not import; used once, to move a cursor written by an
+    # older gatewayctl from the runtime directory into the lane's directory.
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{lane.family}-{lane.account_id}")
+    return f"cursor-{safe}.json"
+
+
+def adopt_old_cursor(runtime_dir: str, lane_dir: str, lane: Lane, who: identity.LaneIdentity) -> None:
+    old = os.path.join(runtime_dir, _cursor_name(lane))
+    new = os.path.join(lane_dir, _cursor_name(lane))
+    try:
+        st = os.lstat(old)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) or os.path.lexists(new):
+        return
+    os.rename(old, new)
+    if who.changes:
+        os.chown(new, who.uid, who.gid, follow_symlinks=False)
 
 
 class Owner:
@@ -145,6 +217,11 @@ class Owner:
         self.token_path: str | None = None
 
         self.lanes: list[LaneRunner] = []
+        self.identity: identity.LaneIdentity | None = None
+        # Put in every lane's environment and lane-groups.json: a later owner
+        # kills only processes that carry it (see slot.reap_leftovers).
+        self.lane_marker = secrets.token_hex(16)
+        self._held_fds: list[int] = []
         self._claimed = False
         self._dirty = True
         self._selector: selectors.BaseSelector | None = None
@@ -206,7 +283,13 @@ class Owner:
     # -- claim ---------------------------------------------------------------
 
     def claim(self) -> None:
-        """Take the slot (raises slot.OwnerActive or OSError), then reap a dead owner's leftovers."""
+        """Take the slot, then reap a dead owner's leftovers.
+
+        Raises slot.OwnerActive, RuntimeRefused (lanes would run as root or as
+        an unknown user; a runtime directory that is not provably ours) before
+        anything is written, or OSError.
+        """
+        self.identity = identity.resolve(self.plan.run_as)
         slot.claim(self.paths, self.system, self._slot_record())
         self._claimed = True
         slot.reap_leftovers(self.paths, self.system, self.token)
@@ -232,6 +315,8 @@ class Owner:
         except OSError as exc:
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             self._fail(f"{self.label} failed: {exc.strerror or exc}{where}")
+        except RuntimeRefused as exc:
+            self._fail(f"{self.label} failed: {exc.message}")
         finally:
             if any(r.has_process or r.state == LaneState.BACKOFF for r in self.lanes):
                 try:
@@ -242,25 +327,56 @@ class Owner:
             if old_handlers:
                 self._restore_signals(old_handlers)
             self._teardown_loop()
+            for fd in self._held_fds:
+                os.close(fd)
+            self._held_fds = []
         return OwnerResult(self.phase, self.shutdown_reason, self.last_error)
 
+    def _hold(self, fd: int) -> int:
+        self._held_fds.append(fd)
+        return fd
+
     def _prepare_dirs(self) -> None:
+        """The lanes' directories and descriptors, then the runners.
+
+        Each lane gets two inherited descriptors: its plan (a sealed, read-only
+        copy; ``{plan}`` names it) and its own directory (status file, cursors;
+        owned by the lane's user). Through them a lane under another user
+        needs no access to the runtime directory, which stays the owner's 0700.
+        """
+        who = self.identity or identity.LaneIdentity()
         for d in (self.paths.logs_dir, self.paths.lanes_dir):
             statefiles.ensure_dir(d)
-        statefiles.atomic_write_bytes(self.paths.plan, planfile.dumps(self.plan))
+        data = planfile.dumps(self.plan)
+        statefiles.atomic_write_bytes(self.paths.plan, data)
+        plan_fd = self._hold(sealed_plan_fd(data, self.paths.plan))
         for lane in self.plan.lanes:
-            status_path = self.paths.lane_status(lane.family, lane.account_id)
+            lane_dir = self.paths.lane_dir(lane.family, lane.account_id)
+            statefiles.ensure_dir(lane_dir, uid=who.uid, gid=who.gid)
+            dir_fd = self._hold(os.open(lane_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC))
+            adopt_old_cursor(self.paths.runtime_dir, lane_dir, lane, who)
+            # Its own open file description: a lane moving the offset cannot
+            # disturb another lane reading the same plan.
+            lane_plan_fd = self._hold(os.open(_fd_path(plan_fd), os.O_RDONLY | os.O_CLOEXEC))
             self.lanes.append(
                 LaneRunner(
                     lane,
-                    argv=expand_argv(lane.worker, lane, plan_path=self.paths.plan, runtime_dir=self.paths.runtime_dir),
+                    argv=expand_argv(lane.worker, lane, plan_path=_fd_path(lane_plan_fd), runtime_dir=self.paths.runtime_dir),
                     env=lane_environment(
                         lane,
                         self.environ,
-                        status_path=status_path,
+                        status_path=os.path.join(_fd_path(dir_fd), "status.json"),
                         runtime_dir=self.paths.runtime_dir,
                         handler_env=self.plan.handler.env if self.plan.handler is not None else (),
+                        lane_dir=_fd_path(dir_fd),
+                        plan_sha256=self.plan_sha256,
+                        marker=self.lane_marker,
+                        who=who,
                     ),
+                    pass_fds=(lane_plan_fd, dir_fd),
+                    rewind_fd=lane_plan_fd,
+                    user=who.uid,
+                    group=who.gid,
                     cwd=self.options.cwd,
                     policy=self.plan.restart,
                     system=self.system,
@@ -269,7 +385,7 @@ class Owner:
                         self.options.log_max_bytes,
                         self.options.log_backups,
                     ),
-                    status_path=status_path,
+                    status_path=self.paths.lane_status(lane.family, lane.account_id),
                     start_seconds=self.options.start_seconds,
                     on_output_fd=self._watch_output,
                 )
@@ -466,20 +582,22 @@ class Owner:
         if self.phase in (STARTING, RUNNING):
             # STARTING/RUNNING -> STOPPING: drain the other lanes before failing
             self._set_phase(STOPPING)
-        self._flush()
+        # The failure may be that state cannot be written (a full disk, no
+        # descriptor left): then this write fails too, and must not escape.
+        self._flush_while_draining()
 
     def _drain_lanes(self) -> None:
         """Graceful stop to every lane, SIGKILL to whatever outlives the grace period."""
         mono = self.system.monotonic
         for runner in self.lanes:
             runner.stop()
-        self._flush()
+        self._flush_while_draining()
         deadline = mono() + self.plan.stop_grace_s
         while any(r.has_process for r in self.lanes):
             if self._hurry or mono() >= deadline:
                 break
             self._reap()
-            self._flush()
+            self._flush_while_draining()
             self._wait(min(0.05, max(0.0, deadline - mono())))
         for runner in self.lanes:
             runner.kill()
@@ -496,7 +614,15 @@ class Owner:
         # Read what the lanes wrote last.
         while self._fd_lane and mono() < hard_deadline:
             self._wait(0.02)
-        self._flush()
+        self._flush_while_draining()
+
+    def _flush_while_draining(self) -> None:
+        # A full disk (or no free descriptor) must not stop the drain halfway,
+        # leaving lanes alive: the status is rewritten at finalize anyway.
+        try:
+            self._flush()
+        except OSError as exc:
+            self.last_error = self.last_error or f"{self.label} failed while stopping lanes: {exc}"
 
     # -- state files ---------------------------------------------------------
 
@@ -516,7 +642,7 @@ class Owner:
             for r in self.lanes:
                 r.groups_changed = False
             groups = [g for g in (r.group_record() for r in self.lanes) if g is not None]
-            slot.write_lane_groups(self.paths, self.token, groups)
+            slot.write_lane_groups(self.paths, self.token, groups, self.lane_marker)
         if self._dirty or any(r.changed for r in self.lanes):
             self._publish()
 
@@ -528,6 +654,30 @@ class Owner:
         statefiles.atomic_write_json(self.paths.status, doc)
         if self.on_change is not None:
             self.on_change(slot.public_status(doc, self.paths))
+
+    def _final_status_fallback(self, doc: dict) -> dict:
+        """The final status when writing it failed (a full disk, no free descriptor).
+
+        The snapshot on disk may still say the lanes run, which is now false.
+        Free what the owner no longer needs (the lanes are gone), remove that
+        snapshot (unlinking needs neither space nor a descriptor, and frees
+        both), then write a smaller final status without the workers' own
+        status objects. If even that fails, no status is left rather than a
+        wrong one: readers then see no owner running.
+        """
+        for fd in self._held_fds:
+            os.close(fd)
+        self._held_fds = []
+        try:
+            os.unlink(self.paths.status)
+        except OSError:
+            pass
+        small = dict(doc, lanes=[dict(lane, worker=None) for lane in doc["lanes"]])
+        try:
+            statefiles.atomic_write_json(self.paths.status, small)
+        except OSError:
+            pass
+        return small
 
     def _finalize(self) -> None:
         """The contract's order: heartbeat off, final status, stop request, slot, token."""
@@ -546,13 +696,13 @@ class Owner:
         self.bind_address = self.port = self.port_source = self.token_path = None
         for runner in self.lanes:
             runner.log.close()
+        doc = self._record(running=False, with_lanes=True)
         try:
-            doc = self._record(running=False, with_lanes=True)
             statefiles.atomic_write_json(self.paths.status, doc)
-            if self.on_change is not None:
-                self.on_change(slot.public_status(doc, self.paths))
         except OSError:
-            pass  # the slot must still be released below
+            doc = self._final_status_fallback(doc)
+        if self.on_change is not None:
+            self.on_change(slot.public_status(doc, self.paths))
         statefiles.remove(self.paths.stop_request)
         statefiles.remove(self.paths.lane_groups)
         slot.release(self.paths, self.token)

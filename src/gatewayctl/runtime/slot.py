@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 from dataclasses import dataclass
 
 from gatewayctl.runtime import statefiles
@@ -122,7 +121,7 @@ def claim(paths: RuntimePaths, system: System, record: dict) -> dict | None:
     """
     # Checked before anything is created, so a refused run writes nothing.
     refuse_if_active(paths, system)
-    statefiles.ensure_dir(paths.runtime_dir)
+    statefiles.secure_runtime_dir(paths.runtime_dir)
     fd = _lock_dir(paths.runtime_dir)
     try:
         previous = read_json(paths.owner_active)
@@ -165,33 +164,44 @@ def release(paths: RuntimePaths, owner_token: str) -> bool:
 # -- leftovers of a dead owner -------------------------------------------------
 
 
-def write_lane_groups(paths: RuntimePaths, owner_token: str, groups: list[dict]) -> None:
-    atomic_write_json(paths.lane_groups, {"owner_token": owner_token, "groups": groups})
+def write_lane_groups(paths: RuntimePaths, owner_token: str, groups: list[dict], marker: str) -> None:
+    atomic_write_json(paths.lane_groups, {"owner_token": owner_token, "marker": marker, "groups": groups})
 
 
 def reap_leftovers(paths: RuntimePaths, system: System, own_token: str, timeout_s: float = 3.0) -> list[int]:
-    """SIGKILL the process groups a previous owner recorded; returns the pgids that had members.
+    """SIGKILL what a dead owner's lanes left behind; returns the pids that were killed.
 
-    Only processes that are still in the recorded group and started no
-    earlier than its leader are touched, so a reused pgid number of an
-    unrelated group is left alone.
+    ``lane-groups.json`` is a file, not an instruction: it only narrows the
+    search. A process is killed only when the process itself proves it is a
+    lane process of that owner (``System.kill_marked``: in a recorded group
+    and session, started no earlier than its leader, carrying the random
+    marker the owner put in its lanes' environment). A record that names
+    someone else's processes kills nothing.
     """
     record = read_json(paths.lane_groups)
     if record is None or record.get("owner_token") == own_token:
         return []
+    marker = record.get("marker")
     wanted: dict[int, int] = {}
     for group in record.get("groups") or []:
+        if not isinstance(group, dict):
+            continue
         pgid, since = group.get("pgid"), group.get("start_ticks")
-        if isinstance(pgid, int) and pgid > 1 and isinstance(since, int):
+        if type(pgid) is int and pgid > 1 and type(since) is int and since >= 0:
             wanted[pgid] = since
-    killed = sorted(system.live_groups(wanted))
-    for pgid in killed:
-        system.killpg(pgid, signal.SIGKILL)
-    deadline = system.monotonic() + timeout_s
-    while killed and system.live_groups({g: wanted[g] for g in killed}) and system.monotonic() < deadline:
-        system.sleep(0.02)
+    killed: list[int] = []
+    if isinstance(marker, str) and len(marker) >= 16 and wanted:
+        deadline = system.monotonic() + timeout_s
+        while system.monotonic() < deadline:
+            left = system.marked_processes(wanted, marker)
+            if not left:
+                break
+            for pid in left:
+                if system.kill_marked(pid, wanted, marker) and pid not in killed:
+                    killed.append(pid)
+            system.sleep(0.02)
     statefiles.remove(paths.lane_groups)
-    return killed
+    return sorted(killed)
 
 
 # -- status as a reader sees it --------------------------------------------------

@@ -120,8 +120,28 @@ class System:
             return False
         return start_ticks is None or ticks == start_ticks
 
-    def spawn(self, argv: Sequence[str], env: dict[str, str], cwd: str | None, output_fd: int) -> Process:
-        """Start a lane: own session and process group, parent-death signal, output to ``output_fd``."""
+    def spawn(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        cwd: str | None,
+        output_fd: int,
+        *,
+        pass_fds: Sequence[int] = (),
+        user: int | None = None,
+        group: int | None = None,
+    ) -> Process:
+        """Start a lane: own session and process group, parent-death signal, output to ``output_fd``.
+
+        ``user``/``group`` (a root owner's lanes): the child drops every
+        supplementary group, then sets its real, effective and saved gid and
+        uid before exec. CPython applies them before ``preexec_fn`` runs, so
+        the parent-death signal (which the kernel clears on a credential
+        change) is set afterwards and stays.
+        """
+        creds = {}
+        if user is not None:
+            creds = {"user": user, "group": group, "extra_groups": []}
         return subprocess.Popen(
             list(argv),
             env=env,
@@ -130,8 +150,10 @@ class System:
             stdout=output_fd,
             stderr=subprocess.STDOUT,
             close_fds=True,
+            pass_fds=tuple(pass_fds),
             start_new_session=True,
             preexec_fn=_child_setup(os.getpid()),
+            **creds,
         )
 
     def killpg(self, pgid: int, sig: int) -> bool:
@@ -168,5 +190,82 @@ class System:
                 found.add(stat[1])
         return found
 
+    def marked_processes(self, groups: dict[int, int], marker: str) -> list[int]:
+        """Live processes of ``groups`` (pgid -> earliest start ticks) that carry ``marker``.
+
+        The record naming the groups is a file; a process is only ours when
+        it is in the group's session, started no earlier than the group's
+        leader, and its environment holds ``GATEWAYCTL_LANE_MARK=<marker>``,
+        the random value this owner's predecessor gave its lanes. Nobody can
+        put that into another user's process, so a forged record can at
+        most name processes its writer could have killed itself.
+        """
+        found: list[int] = []
+        if not groups or not marker:
+            return found
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            return found
+        for name in names:
+            if name.isdigit() and self._is_marked(int(name), groups, marker):
+                found.append(int(name))
+        return found
+
+    def _is_marked(self, pid: int, groups: dict[int, int], marker: str) -> bool:
+        stat = read_proc_stat(pid)
+        if stat is None or stat[0] in ("Z", "X"):
+            return False
+        since = groups.get(stat[1])
+        if since is None or stat[2] != stat[1] or stat[3] < since:
+            return False
+        needle = f"GATEWAYCTL_LANE_MARK={marker}".encode()
+        environ = _read_bounded(f"/proc/{pid}/environ", ENVIRON_MAX_BYTES)
+        return environ is not None and needle in environ.split(b"\0")
+
+    def kill_marked(self, pid: int, groups: dict[int, int], marker: str) -> bool:
+        """SIGKILL ``pid`` only if it is (still) a marked lane process; True when signalled.
+
+        A pidfd pins the process first, so the checks and the signal are
+        about the same process even if the pid is reused in between.
+        """
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return False
+        try:
+            if not self._is_marked(pid, groups, marker):
+                return False
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(pidfd)
+
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+# Linux caps an exec's environment well below this (ARG_MAX is 2 MiB by default).
+ENVIRON_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _read_bounded(path: str, limit: int) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

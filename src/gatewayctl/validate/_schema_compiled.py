@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "5306ac4dc8224480b3ccd48cdfd59e7961dfc77c4df69d85a8b9bfb216313560"
+SCHEMA_SHA256 = "d5b6fd1ecaf2909bb2275209ce8234b1b10e1b89cf180243f6ebe6c0787860c5"
 
 
 class JsonSchemaValueException(ValueError):
@@ -4095,6 +4095,9 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker must be object")
             data__worker_is_dict = isinstance(data__worker, dict)
             if data__worker_is_dict:
+                if "group" in data__worker:
+                    if "user" not in data__worker:
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker missing dependency user for group")
                 data__worker_keys = set(data__worker.keys())
                 if "command" in data__worker_keys:
                     data__worker_keys.remove("command")
@@ -4113,6 +4116,28 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                                 data__worker__command_item_len = len(data__worker__command_item)
                                 if data__worker__command_item_len < 1:
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.command[{data__worker__command_x}]".format(**locals()) + " must be longer than or equal to 1 characters")
+                if "user" in data__worker_keys:
+                    data__worker_keys.remove("user")
+                    data__worker__user = data__worker["user"]
+                    if not isinstance(data__worker__user, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.user must be string")
+                    if isinstance(data__worker__user, str):
+                        data__worker__user_len = len(data__worker__user)
+                        if data__worker__user_len > 64:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.user must be shorter than or equal to 64 characters")
+                        if not REGEX_PATTERNS['^[A-Za-z0-9_][A-Za-z0-9_.-]*$'].search(data__worker__user):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.user must match pattern ^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+                if "group" in data__worker_keys:
+                    data__worker_keys.remove("group")
+                    data__worker__group = data__worker["group"]
+                    if not isinstance(data__worker__group, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.group must be string")
+                    if isinstance(data__worker__group, str):
+                        data__worker__group_len = len(data__worker__group)
+                        if data__worker__group_len > 64:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.group must be shorter than or equal to 64 characters")
+                        if not REGEX_PATTERNS['^[A-Za-z0-9_][A-Za-z0-9_.-]*$'].search(data__worker__group):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker.group must match pattern ^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
                 if data__worker_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".worker must not contain "+str(data__worker_keys)+" properties")
         if "restart" in data_keys:

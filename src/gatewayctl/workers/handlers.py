@@ -276,6 +276,9 @@ def build(spec: HandlerSpec, *, env: dict[str, str] | None = None, clock: Clock 
     raise ValueError(f"unknown handler kind {spec.kind!r}")
 
 
+LANE_MARK = "GATEWAYCTL_LANE_MARK"
+
+
 def handler_env(secret_env_names: set[str], environ=None, *, names: tuple[str, ...] = ()) -> dict[str, str]:
     """The exec handler's environment: the base variables plus exactly the
     ``names`` of ``[gateway.handler] env``, never a variable that carries the
@@ -288,4 +291,8 @@ def handler_env(secret_env_names: set[str], environ=None, *, names: tuple[str, .
     environ = os.environ if environ is None else environ
     env = base_environment(environ)
     env.update({name: environ[name] for name in names if name in environ})
+    # Not a secret: the random mark that lets a later owner recognise (and
+    # reap) a handler its dead predecessor's lane left running.
+    if LANE_MARK in environ:
+        env[LANE_MARK] = environ[LANE_MARK]
     return {k: v for k, v in env.items() if k not in secret_env_names}

@@ -2,8 +2,14 @@
 
 Reads the plan through gatewayctl.compile.planfile only. Environment:
 GATEWAYCTL_LANE_STATUS (the status file the owner folds into
-``gateway status``), GATEWAYCTL_RUNTIME_DIR (where cursors live; default:
-the status file's directory; neither set: cursors are not persisted).
+``gateway status``), GATEWAYCTL_LANE_DIR (the lane's own directory, where
+cursors live; else GATEWAYCTL_RUNTIME_DIR, else the status file's
+directory; none set: cursors are not persisted), GATEWAYCTL_PLAN_SHA256
+(the digest the owner ran: a plan with another digest is refused).
+
+Under the owner, ``--plan`` names an inherited descriptor
+(``/proc/self/fd/N``, a sealed copy of the plan): it is read from that
+descriptor directly, so nothing on a path can be swapped under the lane.
 
 Returns an Outcome; the CLI turns it into an exit code. SIGTERM/SIGINT stop
 the lane cleanly (outcome ok): the long poll is abandoned, a message being
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from dataclasses import dataclass
@@ -29,6 +36,45 @@ FAMILIES = ("telegram", "matrix", "whatsapp", "wecom", "feishu", "qqbot")
 ENV_STATUS = "GATEWAYCTL_LANE_STATUS"
 ENV_RUNTIME_DIR = "GATEWAYCTL_RUNTIME_DIR"
 ENV_LANE = "GATEWAYCTL_LANE"  # family/account, set by the owner for each lane it starts
+ENV_LANE_DIR = "GATEWAYCTL_LANE_DIR"
+ENV_PLAN_SHA256 = "GATEWAYCTL_PLAN_SHA256"
+_FD_PATH = re.compile(r"/(?:proc/self/fd|dev/fd)/([0-9]{1,9})")
+PLAN_MAX_BYTES = 64 * 1024 * 1024
+
+
+def load_plan(plan_path: str, environ) -> LaunchPlan:
+    """The plan, from an inherited descriptor when ``plan_path`` names one, checked
+    against the digest the owner passed; raises planfile.PlanError."""
+    m = _FD_PATH.fullmatch(plan_path)
+    if m is None:
+        plan = planfile.load(plan_path)
+    else:
+        fd = int(m.group(1))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size <= PLAN_MAX_BYTES:
+                # pread: the descriptor's shared offset is left alone.
+                chunk = os.pread(fd, 1 << 20, size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:
+            raise planfile.PlanError("unreadable", f"cannot read plan {plan_path}: {exc.strerror or exc}") from None
+        if size > PLAN_MAX_BYTES:
+            raise planfile.PlanError("unreadable", f"cannot read plan {plan_path}: larger than {PLAN_MAX_BYTES} bytes")
+        plan = planfile.loads(b"".join(chunks), source=plan_path)
+    want = (environ.get(ENV_PLAN_SHA256) or "").strip()
+    if want:
+        have = planfile.digest(plan)
+        if have != want:
+            raise planfile.PlanError(
+                "tampered",
+                f"{plan_path}: plan digest {have[:12]}... is not the {want[:12]}... the gateway owner runs "
+                "(the plan was replaced after the owner started); restart the owner",
+            )
+    return plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +137,7 @@ def pick_lane(plan: LaunchPlan, key: str, owner_lane: str = "") -> tuple[Lane | 
 def serve(plan_path: str, lane_key: str, *, environ=None, clock: Clock | None = None) -> Outcome:
     environ = os.environ if environ is None else environ
     try:
-        plan = planfile.load(plan_path)
+        plan = load_plan(plan_path, environ)
     except planfile.PlanError as exc:
         return Outcome("plan", exc.message, exc.kind)
     lane, problem = pick_lane(plan, lane_key, environ.get(ENV_LANE, ""))
@@ -105,7 +151,11 @@ def serve(plan_path: str, lane_key: str, *, environ=None, clock: Clock | None = 
             "name the lane's own serve command as its worker",
         )
     status_path = environ.get(ENV_STATUS) or None
-    state_dir = environ.get(ENV_RUNTIME_DIR) or (os.path.dirname(os.path.abspath(status_path)) if status_path else None)
+    state_dir = (
+        environ.get(ENV_LANE_DIR)
+        or environ.get(ENV_RUNTIME_DIR)
+        or (os.path.dirname(os.path.abspath(status_path)) if status_path else None)
+    )
     _setup_logging(lane)
     return asyncio.run(
         serve_async(plan, lane, environ=environ, clock=clock, status_path=status_path, state_dir=state_dir)
