@@ -31,6 +31,7 @@ import pytest
 from gatewayctl.cli import exitcodes
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import RestartPolicy, RunAs
+from tests.support import poll
 from tests.lane_programs.plans import (
     WORKER,
     alive,
@@ -65,11 +66,12 @@ def other_user():
     if not useradd or not userdel:
         pytest.skip("needs useradd and userdel (the passwd / shadow-utils package) to create a second user")
     name = "gwt" + secrets.token_hex(4)
-    subprocess.run(
-        [useradd, "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name],
-        check=True,
-        capture_output=True,
-    )
+    argv = [useradd, "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name]
+    # Another process may hold the /etc/passwd lock for a moment (exit 10): try again until a deadline.
+    made = poll(lambda: subprocess.run(argv, capture_output=True, text=True).returncode == 0, timeout=20, interval=0.2)
+    if not made:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        pytest.fail(f"useradd {name} failed: {proc.stderr.strip()}")
     try:
         yield pwd.getpwnam(name)
     finally:
