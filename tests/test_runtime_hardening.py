@@ -460,3 +460,62 @@ def test_owner_on_a_full_disk_exits_9_and_leaves_no_running_lane(tmp_path):
             owner.kill()
             owner.wait()
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_unprivileged_owner_runs_lanes_as_itself_and_refuses_to_switch(tmp_path, other_user):
+    import dataclasses
+    import tempfile
+
+    python, extra_env = _interpreter_for(other_user)
+    uid, gid = other_user.pw_uid, other_user.pw_gid
+    base = Path(tempfile.mkdtemp(prefix="gwt-home-"))  # under /tmp, so the other user can reach it
+    try:
+        os.chown(base, uid, gid)
+        home = base / "gw"
+
+        def owner_as_other_user(run_as):
+            worker = dataclasses.replace(lane("telegram", "run"), worker=(python, WORKER, "run"))
+            plan = make_plan(tmp_path, [worker], run_as=run_as)
+            env = {**extra_env, "PATH": os.environ.get("PATH", ""), "GATEWAYCTL_HOME": str(home)}
+            # The plan comes on stdin: tmp_path is not reachable for the other user.
+            with open(plan, "rb") as plan_in:
+                return subprocess.Popen(
+                    [python, "-m", "gatewayctl", "gateway", "run", "--plan", "-", "--allow-stale"],
+                    user=uid, group=gid, extra_groups=[], cwd="/", env=env,
+                    stdin=plan_in, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                )
+
+        refused = owner_as_other_user(RunAs("root"))
+        rc, _out, err = finish(refused)
+        assert rc == exitcodes.IO_ERROR, err
+        assert "cannot switch users (only root can)" in err and not home.exists()
+
+        owner = owner_as_other_user(RunAs(other_user.pw_name))  # itself: nothing to change
+        try:
+            doc = wait_running(home, owner)
+            worker = wait_for(lambda: read_status(home)["lanes"][0]["worker"], what="worker status")
+            assert worker["uids"] == [uid] * 3
+            assert runtime_dir(home).stat().st_uid == uid
+        finally:
+            owner.send_signal(signal.SIGTERM)
+            rc, _out, err = finish(owner)
+        assert rc == 0, err
+        assert doc["running"] is True
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_plan_show_and_plan_diff_name_the_lane_user(tmp_path):
+    import dataclasses
+
+    from gatewayctl.cli.plan import describe
+    from gatewayctl.compile.plandiff import diff_plans
+
+    base = planfile.load(str(make_plan(tmp_path, [lane("telegram", "run")], run_as=None)))
+    dropped = dataclasses.replace(base, run_as=RunAs("gwlane", "gwgroup"))
+    assert "lanes run as the owner's user (a root owner refuses: set [gateway.worker] user)" in describe(base, "d")
+    assert "lanes run as user gwlane, group gwgroup, no supplementary groups" in describe(dropped, "d")
+    (lane_diff,) = diff_plans(base, dropped).lanes
+    assert lane_diff.action == "change"
+    changes = {c.field: (c.old, c.new) for c in lane_diff.changes}
+    assert changes["run_as.user"] == (None, "gwlane") and changes["run_as.group"] == (None, "gwgroup")

@@ -159,6 +159,13 @@ def describe(plan, digest: str, config_state: str | None = None) -> str:
         ),
         f"  stop grace   {plan.stop_grace_s:g}s",
         "  handler      " + _handler_text(plan.handler),
+        "  lanes run as "
+        + (
+            "the owner's user (a root owner refuses: set [gateway.worker] user)"
+            if plan.run_as is None
+            else f"user {plan.run_as.user}" + (f", group {plan.run_as.group}" if plan.run_as.group else "")
+            + ", no supplementary groups"
+        ),
         f"  private hosts {'allowed' if plan.allow_private_hosts else 'refused'}",
         f"  lanes ({len(plan.lanes)}):",
     ]

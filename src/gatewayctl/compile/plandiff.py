@@ -7,7 +7,7 @@ format gains is compared without a change here.
 A lane is identified by its family (a plan runs at most one lane per
 family). Its definition is the lane's own fields plus the plan-wide
 settings every lane runs with (handler, restart policy, stop grace, private
-hosts): a changed handler changes every lane, and a live apply must restart
+hosts, the user lanes run as): a changed handler changes every lane, and a live apply must restart
 each of them. Owner-level fields that no lane restart can apply (the
 control bind and port, the owner mode and session) are listed apart and
 marked as needing a full restart. Plans hold no secret values, so nothing
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 DIFF_FORMAT_VERSION = 1
 
 # Plan-wide fields that are part of every lane's definition.
-LANE_WIDE_FIELDS = ("handler", "restart", "stop_grace_s", "allow_private_hosts")
+LANE_WIDE_FIELDS = ("handler", "restart", "stop_grace_s", "allow_private_hosts", "run_as")
 # Owner fields a running owner cannot change without a full restart (where
 # the port came from is provenance: the same port from another source
 # changes nothing).

@@ -126,6 +126,8 @@ class LaneRunner:
             os.close(read_fd)
             os.close(write_fd)
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if isinstance(exc, OSError) and exc.filename and exc.filename != self.argv[0]:
+                reason += f" ({exc.filename})"  # the working directory, which a lane's user may not reach
             as_user = f" as uid {self.user}" if self.user is not None else ""
             self._spawned_nothing(f"cannot start worker {self.argv[0]!r}{as_user}: {reason}")
             return

@@ -90,7 +90,7 @@ def liveness(record: dict, system: System, now_ms: int | None = None) -> Livenes
 
 
 def _lock_dir(runtime_dir: str) -> int:
-    fd = os.open(runtime_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    fd = os.open(runtime_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
