@@ -16,6 +16,7 @@ from gatewayctl.catalog.loong import LOONG_REPO, version_line
 _COMMANDS = {
     "check": ("gatewayctl.cli.check", "check", "Lint channel configs: exact locations and fix hints."),
     "fix": ("gatewayctl.cli.fix", "fix", "Apply the fixes gatewayctl knows, as exact text edits (safe by default)."),
+    "lsp": ("gatewayctl.cli.lsp", "lsp", "Language server over stdio: diagnostics, quick fixes, hover, completion."),
     "plan": ("gatewayctl.cli.plan", "plan", "Compile a config and selectors into an immutable launch plan."),
     "channels": ("gatewayctl.cli.plan", "channels", "Show each channel family of a config and how it is classified."),
     "gateway": ("gatewayctl.cli.gateway", "gateway", "Run, inspect and stop the gateway owner."),

@@ -214,7 +214,7 @@ def write(ff: FileFix) -> None:
     created: list[str] = []
     try:
         for s in ff.secret_files:
-            if _write_secret(s):
+            if write_secret(s):
                 created.append(s.path)
         target = os.path.realpath(ff.path)
         mode = os.stat(target).st_mode & 0o7777
@@ -225,7 +225,7 @@ def write(ff: FileFix) -> None:
         raise
 
 
-def _write_secret(s: SecretFile) -> bool:
+def write_secret(s: SecretFile) -> bool:
     """Create the file (0600, exclusive); False when it already holds this
     very secret (an earlier, interrupted run)."""
     directory = os.path.dirname(s.path)

@@ -61,7 +61,15 @@ def selector_doc(selectors):
     return selector_document(list(selectors)) if selectors else None
 
 
-def lint_file(path: str, *, data: bytes | None = None, shown: str | None = None, cli_selectors=None, always_mask: bool = False) -> LintResult:
+def lint_file(
+    path: str,
+    *,
+    data: bytes | None = None,
+    shown: str | None = None,
+    cli_selectors=None,
+    always_mask: bool = False,
+    fmt: str | None = None,
+) -> LintResult:
     """Load, validate and redact one config.
 
     ``data`` given: the bytes are the file (stdin), reported as ``shown``.
@@ -69,15 +77,17 @@ def lint_file(path: str, *, data: bytes | None = None, shown: str | None = None,
     ``sources`` so snippets of command-line selectors show too.
     ``always_mask``: compute masked sources even for a clean file (a caller
     that will add diagnostics of its own, such as the compiler's).
+    ``fmt`` overrides the format the suffix implies (an editor buffer whose
+    language is known but whose name has no suffix).
     """
     from gatewayctl.source import load_document
     from gatewayctl.validate import validate
 
     shown = shown or path
     if data is not None:
-        doc, load_diags = load_document(shown, data=data)
+        doc, load_diags = load_document(shown, data=data, fmt=fmt)
     else:
-        doc, load_diags = load_document(path)
+        doc, load_diags = load_document(path, fmt=fmt)
     diags = list(load_diags)
     sources: dict[str, tuple[str, ...]] = {}
     if cli_selectors is not None:
