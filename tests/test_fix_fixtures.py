@@ -40,7 +40,7 @@ def test_every_fixable_code_has_a_fixture_and_is_documented_as_fixable():
     declared = _declared_fixable()
     # the minimum: the misspelled-key rename, the inline secret moved
     # out, the legacy spelling rewritten (and the unused suppression dropped)
-    assert {"GW101", "GW211", "GW212", "GW210", "GW601"} <= set(declared)
+    assert {"GW101", "GW211", "GW212", "GW210", "GW701"} <= set(declared)
     with_fixtures = {p.parent.name for p in BEFORE}
     assert set(declared) == with_fixtures, "a fixable code without fixtures/fixes/<code>/ (or a fixture for no fix)"
     for code, safeties in declared.items():

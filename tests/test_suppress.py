@@ -1,6 +1,6 @@
 """Inline suppressions live in the pipeline's pass, so check, plan and fix
 honour them identically (the corpus fixtures/invalid/suppressions/ checks
-what is suppressed and the GW601/GW602 reports, TOML and YAML)."""
+what is suppressed and the GW701/GW702 reports, TOML and YAML)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_an_unused_suppression_is_reported_with_its_own_code(tmp_path):
         cfg = tmp_path / name
         cfg.write_text(text)
         diags = lint_file(str(cfg)).diagnostics
-        assert [(d.code, d.range.start.line) for d in diags] == [("GW601", line)], name
+        assert [(d.code, d.range.start.line) for d in diags] == [("GW701", line)], name
         assert "GW302" in diags[0].message and diags[0].severity.value == "warning"
 
 

@@ -33,7 +33,7 @@ class FixOutcome:
 
 
 def parse_select(values) -> frozenset[str] | None:
-    """`--select GW101,GW212 --select GW601` -> the codes; usage error for
+    """`--select GW101,GW212 --select GW701` -> the codes; usage error for
     a code gatewayctl does not have."""
     from gatewayctl.diagnostics import CODES
 

@@ -10,7 +10,7 @@ Ranges:
   GW3xx  serving requirements, URLs, webhook ingress
   GW4xx  channel-account selectors
   GW5xx  launch plans
-  GW6xx  suppression comments
+  GW7xx  suppression comments (GW6xx is kept for gatewayctl's runtime settings)
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ _TABLE = [
     ("GW502", "error", "no-lanes", "Nothing to run: no enabled gateway-supervised family and no selector."),
     ("GW503", "error", "invalid-worker-template", "The [gateway.worker] command template is malformed."),
     ("GW504", "error", "invalid-control-port", "GATEWAYCTL_GATEWAY_PORT does not hold a port number (0-65535)."),
-    # -- suppressions
-    ("GW601", "warning", "unused-suppression", "A `# gatewayctl: ignore[...]` comment suppresses nothing."),
-    ("GW602", "warning", "invalid-suppression", "A `# gatewayctl:` comment is malformed or names a code it cannot suppress."),
+    # -- suppression comments
+    ("GW701", "warning", "unused-suppression", "A `# gatewayctl: ignore[...]` comment suppresses nothing."),
+    ("GW702", "warning", "invalid-suppression", "A `# gatewayctl:` comment is malformed or names a code it cannot suppress."),
 ]
 
 CODES: dict[str, CodeInfo] = {c: CodeInfo(c, s, t, m) for (c, s, t, m) in _TABLE}

@@ -8,10 +8,11 @@ language server honour a suppression identically.
   them on the next line instead. A diagnostic's line is the line its range
   starts on.
 - ``# gatewayctl: ignore-file[GW306]`` silences the code in the whole file.
-- A code that suppresses nothing is reported as GW601 (with a safe fix that
+- A code that suppresses nothing is reported as GW701 (with a safe fix that
   deletes it); a malformed directive, an unknown code, or a code that cannot
-  be suppressed (load errors GW0xx, plan refusals GW5xx, GW6xx itself) is
-  GW602.
+  be suppressed (load errors GW0xx, plan refusals GW5xx, run-time GW6xx,
+  GW7xx itself) is
+  GW702.
 
 TOML and YAML only: JSON has no comments. Comments are found with a small
 per-format scanner that knows where strings (and YAML block scalars) are,
@@ -227,7 +228,7 @@ def directives(text: str, fmt: str) -> list[Directive]:
 
 def apply_suppressions(doc, diags) -> tuple[list[Diagnostic], int]:
     """Drop the diagnostics of ``doc`` that its comments suppress and add
-    GW601/GW602 for directives that suppress nothing or are malformed.
+    GW701/GW702 for directives that suppress nothing or are malformed.
     Returns (diagnostics, how many were suppressed). Diagnostics of other
     documents (command-line selectors) are never suppressed."""
     found = directives(doc.text, doc.format)
@@ -288,7 +289,7 @@ def _diag(doc, code: str, message: str, hint: str, line: int, a: int, b: int, fi
 def _invalid(doc, d: Directive) -> Diagnostic:
     return _diag(
         doc,
-        "GW602",
+        "GW702",
         "malformed gatewayctl comment: expected `# gatewayctl: ignore[GWnnn]` or `# gatewayctl: ignore-file[GWnnn]`",
         "name the codes in brackets, separated by commas: # gatewayctl: ignore[GW210, GW211]",
         d.line,
@@ -305,7 +306,7 @@ def _bad_code(doc, d: Directive, code: str, a: int, b: int) -> Diagnostic:
         why = f"{code} cannot be suppressed (only GW1xx-GW4xx lint findings can)"
     else:
         why = f"{shown} is not a gatewayctl code (see docs/rules.md)"
-    return _diag(doc, "GW602", f"suppression of {shown}: {why}", "fix or remove the code in the brackets", d.line, a, b)
+    return _diag(doc, "GW702", f"suppression of {shown}: {why}", "fix or remove the code in the brackets", d.line, a, b)
 
 
 def _unused(doc, d: Directive, code: str, a: int, b: int) -> Diagnostic:
@@ -313,7 +314,7 @@ def _unused(doc, d: Directive, code: str, a: int, b: int) -> Diagnostic:
     fix = Fix("drop-suppression", SAFE, f"remove the unused suppression of {code}", _drop_args(doc, d, code, a, b))
     return _diag(
         doc,
-        "GW601",
+        "GW701",
         f"unused suppression: no {code} diagnostic {where}",
         f"remove {code} from the comment (gatewayctl fix does it)",
         d.line,

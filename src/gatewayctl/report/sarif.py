@@ -41,7 +41,7 @@ _AREAS = (
     ("GW3", "serving"),
     ("GW4", "selectors"),
     ("GW5", "plans"),
-    ("GW6", "suppressions"),
+    ("GW7", "suppressions"),
 )
 
 
