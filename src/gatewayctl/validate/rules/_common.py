@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from gatewayctl.catalog import BY_TABLE, fields
+from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, fields
 from gatewayctl.diagnostics import pointer_join
 from gatewayctl.validate.model import AccountModel, FamilyModel
 
@@ -33,12 +33,15 @@ class Location:
 
 def locations(data) -> Iterator[Location]:
     """Every channel table and account table present in the data, in
-    document order. Ill-typed tables are skipped."""
+    document order. Ill-typed tables are skipped, and so are the tables of
+    catalog-only families (zalo, zalo-personal, webchat): loong has no
+    config struct for them (crates/app/src/config/runtime.rs:110) and never
+    reads them, so nothing in them can be wrong for loong."""
     if not isinstance(data, Mapping):
         return
     for table_name, table in data.items():
         fam = BY_TABLE.get(table_name) if isinstance(table_name, str) else None
-        if fam is None or not isinstance(table, Mapping):
+        if fam is None or fam.klass == CATALOG_ONLY or not isinstance(table, Mapping):
             continue
         yield Location(fam.id, (table_name,), table, table_name)
         accounts = table.get("accounts")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from gatewayctl.catalog import normalize_account_id
+from gatewayctl.catalog import BY_ID, CATALOG_ONLY, normalize_account_id
 from gatewayctl.diagnostics import Finding, pointer_join
 from gatewayctl.validate.model import SOURCE_FALLBACK
 from gatewayctl.validate.runtime_ids import runtime_id
@@ -25,7 +25,8 @@ LOAD_CHECKED_RUNTIME_IDS = ("qqbot", "weixin", "onebot", "whatsapp-personal")
 def check(ctx) -> Iterator[Finding]:
     data = ctx.data if isinstance(ctx.data, Mapping) else {}
     for fam in ctx.model.families:
-        if not fam.has_accounts:
+        # loong has no struct for catalog-only families and ignores their tables.
+        if not fam.has_accounts or BY_ID[fam.family].klass == CATALOG_ONLY:
             continue
         table_name = fam.pointer.lstrip("/")
         table = data.get(table_name)
