@@ -61,7 +61,7 @@ def _edit_plan(path: Path, fn) -> None:
 def test_saved_plan_refusals_exit_codes_and_write_nothing(tmp_path, home, breakage, code, words):
     plan = make_plan(tmp_path, [lane("telegram")])
     breakage(plan, tmp_path / "config.toml")
-    result = invoke(home, "gateway", "run", "--plan", str(plan))
+    result = invoke(home, "gateway", "run", "--plan", str(plan), "--trust-plan")
     assert result.exit_code == code, result.output
     assert words in result.output
     assert not home.exists()
@@ -97,7 +97,7 @@ def test_status_and_stop_with_no_owner_ever(home):
 
 def test_multi_channel_serve_refuses_a_plan_made_for_another_mode(tmp_path, home):
     plan = make_plan(tmp_path, [lane("telegram")])
-    result = invoke(home, "multi-channel-serve", "--session", "ops", "--plan", str(plan))
+    result = invoke(home, "multi-channel-serve", "--session", "ops", "--plan", str(plan), "--trust-plan")
     assert result.exit_code == exitcodes.USAGE
     assert "the plan is for mode gateway_headless" in result.output
 
@@ -174,7 +174,7 @@ def test_multi_channel_serve_redraws_a_lane_table_on_a_tty(tmp_path, home):
     plan = make_plan(tmp_path, [lane("telegram"), lane("wecom", account="alerts")], mode="multi_channel_serve", session="ops")
     master, slave = pty.openpty()
     owner = subprocess.Popen(
-        [*GATEWAYCTL, "multi-channel-serve", "--session", "ops", "--plan", str(plan)],
+        [*GATEWAYCTL, "multi-channel-serve", "--session", "ops", "--plan", str(plan), "--trust-plan"],
         env=env_for(home),
         stdout=slave,
         stderr=subprocess.PIPE,

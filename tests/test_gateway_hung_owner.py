@@ -44,7 +44,7 @@ def test_hung_owner_is_reported_stale_refuses_a_second_owner_and_recovers(tmp_pa
         assert "stale" in cli(home, "gateway", "status").stdout
 
         # Alive but hung: refused, never displaced, so no lane runs twice.
-        second = cli(home, "gateway", "run", "--plan", str(plan))
+        second = cli(home, "gateway", "run", "--plan", str(plan), "--trust-plan")
         assert second.returncode == exitcodes.OWNER_ACTIVE
         assert f"(pid={owner.pid})" in second.stderr
         assert read_status(home)["pid"] == owner.pid

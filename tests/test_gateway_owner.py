@@ -138,7 +138,7 @@ def test_second_owner_refused_fast_and_writes_nothing(tmp_path, home):
         active = runtime_dir(home) / "owner-active.json"
         before = {p.name: p.stat().st_ino for p in runtime_dir(home).iterdir()}
         t0 = time.monotonic()
-        second = cli(home, "gateway", "run", "--plan", str(plan))
+        second = cli(home, "gateway", "run", "--plan", str(plan), "--trust-plan")
         elapsed = time.monotonic() - t0
         assert second.returncode == exitcodes.OWNER_ACTIVE
         assert second.stderr.strip() == f"gateway owner already active at {active} (pid={owner.pid})"
@@ -381,7 +381,7 @@ def test_multi_channel_serve_runs_in_its_mode_with_plain_lines(tmp_path, home):
 
 def test_detach_starts_in_background_and_stop_wait_reports(tmp_path, home):
     plan = make_plan(tmp_path, [lane("telegram", "run")])
-    started = cli(home, "gateway", "run", "--plan", str(plan), "--detach")
+    started = cli(home, "gateway", "run", "--plan", str(plan), "--trust-plan", "--detach")
     assert started.returncode == 0, started.stderr
     assert started.stdout.startswith("gateway owner started in the background (pid ")
     doc = read_status(home)

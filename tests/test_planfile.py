@@ -42,7 +42,9 @@ _json = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
     max_leaves=8,
 )
-_seconds = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+# The plan schema's bound for every seconds field (one source: the schemas).
+_MAX_SECONDS = plan_validator().schema["definitions"]["seconds"]["maximum"]
+_seconds = st.floats(min_value=0, max_value=_MAX_SECONDS, allow_nan=False)
 
 
 @st.composite

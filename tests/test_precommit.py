@@ -22,6 +22,7 @@ where HEAD is the code under test.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -318,6 +319,18 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
     assert rc != 0, out
     assert "launch-plan.json" in out and "tampered" in out
     assert plan["format_version"]  # a real plan was verified, not an empty file
+
+    # A hand edit whose author recomputed the digest (docs/ci.md: the hook
+    # still fails): the hook recompiles the config and names the field.
+    edited = json.loads(text)
+    edited["plan"]["lanes"][0]["worker"] = ["/bin/sh", "-c", "exfiltrate"]
+    body = json.dumps(edited["plan"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    edited["plan_sha256"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    (scratch / "prod.plan.json").write_text(json.dumps(edited, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    _git("add", "prod.plan.json", cwd=scratch)
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "prod.plan.json")
+    assert rc != 0, out
+    assert "not what config.toml compiles to" in out and "/plan/lanes/0/worker/0 differs" in out
 
     # The config changes after the plan was made: the saved plan is stale.
     (scratch / "config.toml").write_text(GOOD.replace("123456789", "987654321"), encoding="utf-8")

@@ -1,7 +1,9 @@
 """Helpers for the gateway tests: plans built directly, owners started as real processes.
 
 Plans are constructed as LaunchPlan objects and written with planfile, so
-the runtime is tested without depending on the config pipeline.
+the runtime is tested without depending on the config pipeline. They are
+not compiled from a config, so owners run them with ``--trust-plan`` (no
+recompile); TRUST is that argument list.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tests.support import LANES_AS_ROOT, poll
 WORKER = str(Path(__file__).with_name("worker.py"))
 STATUS_READER = str(Path(__file__).with_name("status_reader.py"))
 GATEWAYCTL = [sys.executable, "-m", "gatewayctl"]
+# How the runtime tests run a hand-built plan: nothing to recompile it from.
+TRUST = ("--trust-plan",)
 
 
 def lane(family: str, *mode: str, account: str = "a", env: tuple[str, ...] = ()) -> Lane:
@@ -85,7 +89,7 @@ def cli(home: Path, *args: str, timeout: float = 30.0, **extra) -> subprocess.Co
 
 def start_owner(home: Path, plan: Path, *args: str, command=("gateway", "run"), **extra) -> subprocess.Popen:
     return subprocess.Popen(
-        [*GATEWAYCTL, *command, "--plan", str(plan), *args],
+        [*GATEWAYCTL, *command, "--plan", str(plan), *TRUST, *args],
         env=env_for(home, **extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

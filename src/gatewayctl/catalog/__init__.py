@@ -162,6 +162,21 @@ def load_schema(name: str = "config") -> dict:
         return json.load(fh)
 
 
+@functools.lru_cache(maxsize=None)
+def _gateway_schema() -> dict:
+    return load_schema("config")["definitions"]["gateway"]
+
+
+def gateway_field(*keys: str) -> dict:
+    """The config schema of one [gateway] field, e.g. ``("restart",
+    "window_s")``: the compiler reads its bounds from here, so `check` and
+    `plan` judge a value by the same range (one source: the schema)."""
+    node = _gateway_schema()
+    for key in keys:
+        node = node["properties"][key]
+    return node
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import click
 
 from gatewayctl.cli import exitcodes
+from gatewayctl.inputs import MAX_CONFIG_BYTES, read_stream
 from gatewayctl.report import REPORTER_NAMES
 
 STDIN = "-"
@@ -101,7 +102,9 @@ def _want_color(flag: bool | None) -> bool:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found, 2 usage error (bad option, no such file).",
 )
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=True, allow_dash=True))
+# readable=False: an unreadable file is the loader's GW001 in the chosen
+# format, not a usage error that leaves --format json with no output.
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=True, allow_dash=True, readable=False))
 @click.option("--format", "fmt", type=click.Choice(REPORTER_NAMES), default="text", show_default=True, help="Output format.")
 @click.option("--strict", is_flag=True, help="Treat warnings as failures (exit 1).")
 @click.option(
@@ -138,7 +141,9 @@ def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color
         stdin_filename=stdin_filename,
         color=_want_color(color),
     )
-    stdin_bytes = sys.stdin.buffer.read() if STDIN in files else None
+    # At most one byte over the limit: the loader then refuses it (GW001)
+    # instead of growing with whatever is piped in (`< /dev/zero`).
+    stdin_bytes = read_stream(sys.stdin.buffer, MAX_CONFIG_BYTES) if STDIN in files else None
     outcome = run_check(settings, stdin_bytes=stdin_bytes)
     sys.stdout.write(outcome.output)
     sys.stdout.flush()

@@ -12,6 +12,7 @@ OWNER_ACTIVE = 8  # another gateway owner already holds the runtime slot
 OWNER_FAILED = 9  # the owner shut down because a lane failed
 IO_ERROR = 10  # runtime directory or state file could not be written
 DEGRADED = 11  # `gateway status`: an owner runs, but not every lane is running
+PLAN_OTHER_VERSION = 12  # saved plan was made by another gatewayctl version: re-create it
 INTERNAL = 70  # a bug in gatewayctl (EX_SOFTWARE); never a traceback on stderr by default
 
 PLAN_ERROR_EXIT = {
@@ -20,4 +21,5 @@ PLAN_ERROR_EXIT = {
     "stale": PLAN_STALE,
     "unreadable": PLAN_UNREADABLE,
     "malformed": PLAN_UNREADABLE,
+    "generator": PLAN_OTHER_VERSION,
 }

@@ -29,7 +29,8 @@ _RUN_EPILOG = (
     "  0  stopped on request (gateway stop, SIGTERM, Ctrl-C)\n"
     "  1  the config or selectors have errors (no owner started)\n"
     "  2  usage error\n"
-    "  4/5/6/7  saved plan tampered / unknown format / stale / unreadable\n"
+    "  4/5/6/7  saved plan tampered (or not what its config compiles to) / unknown format / stale / unreadable\n"
+    " 12  saved plan made by another gatewayctl version (re-create it, or --trust-plan)\n"
     "  8  another gateway owner is active (nothing was written)\n"
     "  9  the owner stopped because a lane failed (or could not start)\n"
     " 10  the runtime directory could not be written\n"
@@ -59,6 +60,7 @@ class RunSettings:
     port: int | None = None
     allow_inline_secrets: bool = False
     allow_stale: bool = False
+    trust_plan: bool = False  # skip the recompile of a saved plan (--trust-plan)
     config_dir: str | None = None
     detach: bool = False
     live_view: bool = False  # multi-channel-serve: redraw a lane table on a TTY
@@ -106,22 +108,34 @@ def _compile(settings: RunSettings, purpose: str = "gateway owner not started"):
 
 
 def _load_saved(settings: RunSettings):
+    from gatewayctl.cli.plan import prove_plan
     from gatewayctl.compile import planfile
+    from gatewayctl.diagnostics import escape_controls
+    from gatewayctl.inputs import MAX_PLAN_BYTES, read_stream
 
+    source = "<stdin>" if settings.plan_path == STDIN else settings.plan_path
     try:
         if settings.plan_path == STDIN:
-            plan = planfile.loads(sys.stdin.buffer.read(), source="<stdin>")
-            if not settings.allow_stale:
-                state = planfile.check_stale(plan, base_dir=settings.config_dir)
-                if state.stale:
-                    raise planfile.PlanError("stale", state.message)
+            # One byte over the limit at most: the loader refuses the rest.
+            plan = planfile.loads(read_stream(sys.stdin.buffer, MAX_PLAN_BYTES), source=source)
         else:
-            plan = planfile.load_verified(
-                settings.plan_path, base_dir=settings.config_dir, allow_stale=settings.allow_stale
-            )
+            plan = planfile.load(settings.plan_path)
+        # Everything is proven before the runtime slot is touched: a plan
+        # that fails here leaves nothing behind.
+        prove_plan(
+            plan,
+            source=source,
+            base_dir=settings.config_dir,
+            allow_stale=settings.allow_stale,
+            recompile=not settings.trust_plan,
+        )
     except planfile.PlanError as exc:
-        hint = " (or pass --allow-stale to run it anyway)" if exc.kind == "stale" else ""
-        _err(f"error: {exc.message}{hint}")
+        hint = ""
+        if exc.kind == "stale":
+            hint = " (or pass --allow-stale to run it anyway)"
+        elif exc.kind == "generator" or (exc.kind == "tampered" and "compiles to" in exc.message):
+            hint = " (or pass --trust-plan to run it without recompiling its config)"
+        _err(escape_controls(f"error: {exc.message}{hint}"))
         return None, exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE)
     if settings.mode == "multi_channel_serve" and plan.mode != "multi_channel_serve":
         _err(
@@ -352,7 +366,9 @@ def _detach(plan, paths) -> int:
         _err(f"error: cannot write the runtime directory {paths.runtime_dir}: {exc.strerror or exc}")
         return exitcodes.IO_ERROR
     child = subprocess.Popen(
-        [sys.executable, "-m", "gatewayctl", "gateway", "run", "--plan", STDIN, "--allow-stale"],
+        # The plan was proven (or compiled) here; the child reads exactly
+        # those bytes from our pipe, so it has nothing to re-prove.
+        [sys.executable, "-m", "gatewayctl", "gateway", "run", "--plan", STDIN, "--allow-stale", "--trust-plan"],
         stdin=subprocess.PIPE,
         stdout=log_fd,
         stderr=log_fd,
@@ -533,6 +549,12 @@ def _common_run_options(fn):
     fn = click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")(fn)
     fn = click.option("--allow-stale", is_flag=True, help="Run a saved plan even if its config changed since.")(fn)
     fn = click.option(
+        "--trust-plan",
+        is_flag=True,
+        help="Run a saved plan without recompiling its config to prove its content (and whatever gatewayctl "
+        "version made it); the digest, format and schema checks still apply.",
+    )(fn)
+    fn = click.option(
         "--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does)."
     )(fn)
     fn = click.option(
@@ -546,11 +568,15 @@ def _common_run_options(fn):
     return fn
 
 
-def _settings(config, plan_path, channel_accounts, selectors, port, allow_inline_secrets, allow_stale, config_dir, **kw):
+def _settings(
+    config, plan_path, channel_accounts, selectors, port, allow_inline_secrets, allow_stale, trust_plan, config_dir, **kw
+):
     from gatewayctl.cli.check import selector_texts
 
     if bool(config) == bool(plan_path):
         raise click.UsageError("give exactly one of --config FILE or --plan FILE")
+    if trust_plan and not plan_path:
+        raise click.UsageError("--trust-plan goes with --plan FILE")
     if plan_path and (channel_accounts or selectors or port is not None or allow_inline_secrets):
         raise click.UsageError(
             "a saved plan already fixes its lanes and port: --channel-account/--selectors/--port/"
@@ -565,6 +591,7 @@ def _settings(config, plan_path, channel_accounts, selectors, port, allow_inline
         port=port,
         allow_inline_secrets=allow_inline_secrets,
         allow_stale=allow_stale,
+        trust_plan=trust_plan,
         config_dir=config_dir,
         **kw,
     )

@@ -83,6 +83,7 @@ def cli() -> None:
       9   the owner stopped because a lane failed
       10  runtime state could not be written
       11  gateway status: running but degraded (a lane is not running)
+      12  saved plan made by another gatewayctl version (re-create it)
       70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
     """
 
@@ -98,7 +99,12 @@ def main(argv=None) -> None:
         sys.exit(130)
     except Exception as exc:  # a bug: one clear line, the traceback only on request
         if os.environ.get("GATEWAYCTL_DEBUG"):
-            raise
+            # The traceback, but the same exit code: a script that tells a
+            # bug (70) from findings (1) must not be fooled by debugging.
+            import traceback
+
+            traceback.print_exc()
+            sys.exit(exitcodes.INTERNAL)
         click.echo(
             f"gatewayctl: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in gatewayctl; re-run with GATEWAYCTL_DEBUG=1 for a traceback.",

@@ -17,6 +17,7 @@ import click
 
 from gatewayctl.cli import exitcodes
 from gatewayctl.compile.plan import MODES
+from gatewayctl.diagnostics import escape_controls
 
 PORT_ENV = "GATEWAYCTL_GATEWAY_PORT"
 
@@ -26,11 +27,12 @@ _EXIT_EPILOG = (
     "  1  the config or the selectors have errors (diagnostics printed, no plan written)\n"
     "  2  usage error (bad option, missing --config)\n"
     "\b\nplan verify / plan show exit codes:\n"
-    "  0  plan is intact, of a known format and (verify) its config is unchanged\n"
-    "  4  tampered: the plan's content does not match its plan_sha256\n"
-    "  5  unknown format_version: made by another gatewayctl version\n"
+    "  0  plan is intact, of a known format and (verify) exactly what its unchanged config compiles to\n"
+    "  4  tampered: the content does not match its plan_sha256, or (verify) not what its config compiles to\n"
+    "  5  unknown format_version: a plan format this gatewayctl does not read\n"
     "  6  stale: the config changed since the plan was made (verify only)\n"
-    "  7  unreadable: missing file or not a plan\n"
+    "  7  unreadable: missing file, not a regular file, too large, or not a valid plan\n"
+    " 12  made by another gatewayctl version (verify only): re-create it with this one\n"
 )
 
 
@@ -102,6 +104,8 @@ def run_plan(settings: PlanSettings) -> Outcome:
         return Outcome(data.decode("utf-8"), stderr, exitcodes.OK)
     try:
         digest = planfile.write(plan, settings.out)
+    except planfile.PlanError as exc:
+        return Outcome("", stderr + escape_controls(exc.message) + "\n", exitcodes.USAGE)
     except OSError as exc:
         return Outcome("", stderr + f"cannot write plan {settings.out}: {exc.strerror or exc}\n", exitcodes.IO_ERROR)
     lanes = ", ".join(lane.name for lane in plan.lanes)
@@ -118,7 +122,7 @@ def run_plan(settings: PlanSettings) -> Outcome:
 
 
 def _plan_error_outcome(exc) -> Outcome:
-    return Outcome("", f"error: {exc.message}\n", exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE))
+    return Outcome("", escape_controls(f"error: {exc.message}") + "\n", exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE))
 
 
 def run_show(path: str, *, base_dir: str | None = None, as_json: bool = False) -> Outcome:
@@ -130,8 +134,7 @@ def run_show(path: str, *, base_dir: str | None = None, as_json: bool = False) -
         return _plan_error_outcome(exc)
     state = planfile.check_stale(plan, base_dir=base_dir)
     if as_json:
-        with open(path, "rb") as fh:
-            body = json.loads(fh.read())
+        body = json.loads(planfile.read_bytes(path))
         body["stale"] = state.stale
         return Outcome(json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n", "", exitcodes.OK)
     return Outcome(describe(plan, planfile.digest(plan), state.message), "", exitcodes.OK)
@@ -187,7 +190,9 @@ def describe(plan, digest: str, config_state: str | None = None) -> str:
         settings = thaw(lane.settings)
         for key in sorted(settings):
             lines.append(f"      setting   {key} = {json.dumps(settings[key], ensure_ascii=False)}")
-    return "\n".join(lines) + "\n"
+    # Paths, argv items, labels and settings come from the config: never
+    # print their control characters as themselves.
+    return "\n".join(escape_controls(line) for line in lines) + "\n"
 
 
 def _handler_text(handler) -> str:
@@ -206,6 +211,32 @@ def _quote(arg: str) -> str:
     return shlex.quote(arg) if arg and not arg.startswith("{") else (arg or "''")
 
 
+def prove_plan(plan, *, source: str, base_dir: str | None, allow_stale: bool, recompile: bool = True) -> str:
+    """Everything beyond the loader's checks that a saved plan must pass
+    before it is trusted; raises planfile.PlanError, returns what was proven.
+
+    With ``recompile``: made by this gatewayctl version ("generator"), its
+    config unchanged ("stale", unless ``allow_stale``) and exactly what that
+    config compiles to with the recorded options ("tampered"). A stale
+    config allowed by ``allow_stale`` cannot be recompiled: the result says
+    so. Without ``recompile`` only the staleness check runs."""
+    from gatewayctl import __version__
+    from gatewayctl.compile import planfile
+    from gatewayctl.pipeline.verify import recompile_check
+
+    if recompile:
+        planfile.check_generator(plan, __version__, source=source)
+    state = planfile.check_stale(plan, base_dir=base_dir)
+    if state.stale:
+        if not allow_stale:
+            raise planfile.PlanError("stale", state.message)
+        return f"config {plan.config_path} changed since (--allow-stale): content not recompiled"
+    if not recompile:
+        return f"config {plan.config_path} unchanged; content not recompiled"
+    recompile_check(plan, source=source, base_dir=base_dir, generator_version=__version__)
+    return f"config {plan.config_path} unchanged and compiles to exactly this plan"
+
+
 def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False) -> Outcome:
     """Verify each plan; the exit code is that of the first failing file."""
     from gatewayctl.compile import planfile
@@ -215,15 +246,18 @@ def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False)
     code = exitcodes.OK
     for path in paths:
         try:
-            plan = planfile.load_verified(path, base_dir=base_dir, allow_stale=allow_stale)
+            plan = planfile.load(path)
+            proven = prove_plan(plan, source=path, base_dir=base_dir, allow_stale=allow_stale)
         except planfile.PlanError as exc:
-            err.append(f"{path}: {_LABEL.get(exc.kind, exc.kind)}: {exc.message}")
+            err.append(escape_controls(f"{path}: {_LABEL.get(exc.kind, exc.kind)}: {exc.message}"))
             if code == exitcodes.OK:
                 code = exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE)
             continue
         out.append(
-            f"{path}: ok: plan_sha256 {planfile.digest(plan)}, {len(plan.lanes)} lane"
-            f"{'s' if len(plan.lanes) != 1 else ''}, config {plan.config_path} unchanged"
+            escape_controls(
+                f"{path}: ok: plan_sha256 {planfile.digest(plan)}, {len(plan.lanes)} lane"
+                f"{'s' if len(plan.lanes) != 1 else ''}, {proven}"
+            )
         )
     return Outcome("".join(line + "\n" for line in out), "".join(line + "\n" for line in err), code)
 
@@ -234,6 +268,7 @@ _LABEL = {
     "stale": "stale",
     "unreadable": "unreadable",
     "malformed": "not a plan",
+    "generator": "made by another gatewayctl version",
 }
 
 
@@ -247,13 +282,15 @@ def run_channels(config: str, *, as_json: bool = False) -> Outcome:
 
     doc, diags = load_document(config)
     if doc is None:
-        return Outcome("", "".join(f"{d.path}: error[{d.code}]: {d.message}\n" for d in diags), exitcodes.DIAGNOSTICS)
+        return Outcome(
+            "", "".join(escape_controls(f"{d.path}: error[{d.code}]: {d.message}") + "\n" for d in diags), exitcodes.DIAGNOSTICS
+        )
     rows = describe_channels(build_model(doc.data))
     if as_json:
         body = {"config": config, "families": [r.to_json() for r in rows]}
         return Outcome(json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n", "", exitcodes.OK)
     if not rows:
-        return Outcome(f"{config}: no channel families configured\n", "", exitcodes.OK)
+        return Outcome(escape_controls(f"{config}: no channel families configured") + "\n", "", exitcodes.OK)
     lines = []
     for r in rows:
         state = "enabled" if r.enabled else "disabled"
@@ -266,7 +303,7 @@ def run_channels(config: str, *, as_json: bool = False) -> Outcome:
         else:
             lines.append("  accounts    single-account shape (no [accounts] table)")
         lines.append(f"  default     {r.default_id or '(derived from credentials at run time)'}: {r.default_reason}")
-    return Outcome("\n".join(lines) + "\n", "", exitcodes.OK)
+    return Outcome("\n".join(escape_controls(line) for line in lines) + "\n", "", exitcodes.OK)
 
 
 # ------------------------------------------------------------------ click

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from gatewayctl import __version__
-from gatewayctl.catalog import SUPERVISED_IDS, fields, normalize_account_id
+from gatewayctl.catalog import SUPERVISED_IDS, fields, gateway_field, normalize_account_id
 from gatewayctl.compile.plan import (
     DEFAULT_WORKER,
     ENV_NAME_PATTERN,
@@ -410,18 +410,33 @@ def _control(gateway: Mapping, options: CompileOptions, findings: list[Finding])
             )
         )
     port = gateway.get("port")
-    if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535:
+    if _in_schema_range(port, ("port",)):
         return Control(CONTROL_BIND, port, "config")
     return Control(CONTROL_BIND, DEFAULT_PORT, "default")
 
 
 def _seconds(table: Mapping, key: str, default: float, base: tuple, findings: list[Finding]) -> float:
+    """A seconds setting within the bounds the config schema gives it (the
+    schema stage reports the same values as GW105, so `check` and `plan`
+    agree; here a value outside them can only come from a caller that
+    skipped the schema)."""
     value = table.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return float(default)
-    if not math.isfinite(value) or value < 0:
+    spec = gateway_field(*base[1:], key)
+    low, high = spec.get("minimum"), spec.get("maximum")
+    above = spec.get("exclusiveMinimum")
+    ok = math.isfinite(value) if isinstance(value, float) else True
+    ok = ok and (low is None or value >= low) and (above is None or value > above) and (high is None or value <= high)
+    if not ok:
+        lowest = f"more than {above}" if above is not None else f"at least {low}"
         findings.append(
-            Finding("GW105", pointer_join(*base, key), f"{key} = {value!r} is not a non-negative number of seconds")
+            Finding(
+                "GW105",
+                pointer_join(*base, key),
+                f"{key} must be a number of seconds, {lowest} and at most {high}",
+                hint=f"use a value from the schema's range ({lowest}, at most {high})",
+            )
         )
         return float(default)
     return float(value)
@@ -449,13 +464,19 @@ def _restart(gateway: Mapping, findings: list[Finding]) -> RestartPolicy:
     max_restarts = table.get("max_restarts")
     return RestartPolicy(
         policy=policy if policy in RESTART_POLICIES else d.policy,
-        max_restarts=max_restarts
-        if isinstance(max_restarts, int) and not isinstance(max_restarts, bool) and max_restarts >= 0
-        else d.max_restarts,
+        max_restarts=max_restarts if _in_schema_range(max_restarts, ("restart", "max_restarts")) else d.max_restarts,
         window_s=_seconds(table, "window_s", d.window_s, base, findings),
         backoff_initial_s=_seconds(table, "backoff_initial_s", d.backoff_initial_s, base, findings),
         backoff_max_s=_seconds(table, "backoff_max_s", d.backoff_max_s, base, findings),
     )
+
+
+def _in_schema_range(value, keys: tuple) -> bool:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    spec = gateway_field(*keys)
+    low, high = spec.get("minimum"), spec.get("maximum")
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def _handler(gateway: Mapping, findings: list[Finding]) -> Handler | None:

@@ -7,8 +7,19 @@ indent, trailing newline)::
 
 ``plan_sha256`` is the SHA-256 of the canonical compact encoding of the
 ``plan`` object. Readers refuse an unknown ``format_version`` before looking
-at anything else, and refuse a digest mismatch (tampering). Standard library
-only.
+at anything else, and refuse a digest mismatch (tampering).
+
+The digest is unkeyed: it catches a plan damaged or edited *without*
+recomputing it, nothing more. Whoever can edit a plan can recompute the
+digest, so a reader also refuses anything a real plan cannot hold (duplicate
+keys, NaN, nesting deeper than ``MAX_DEPTH``, files over
+``inputs.MAX_PLAN_BYTES``, anything ``schemas/plan.schema.json`` refuses)
+before a value is used, and ``gatewayctl plan verify`` / ``gateway run
+--plan`` prove the content by recompiling the config (pipeline.recompile).
+
+Standard library only, except the schema check, which imports jsonschema
+(a core dependency) on first use: the plan's wire format is owned here, so
+its validation is too.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+
+from gatewayctl.inputs import MAX_PLAN_BYTES, InputError, read_regular_file, size_text
 
 from gatewayctl.compile.plan import (
     FORMAT_VERSION,
@@ -37,8 +50,113 @@ class PlanError(Exception):
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
-        self.kind = kind  # "unreadable" | "malformed" | "version" | "tampered" | "stale"
+        # "unreadable" | "malformed" | "version" | "tampered" | "stale" | "generator"
+        self.kind = kind
         self.message = message
+
+
+# Deeper than any plan gatewayctl writes (a lane's settings hold tables of
+# tables a few levels down); a crafted 100,000-deep plan is refused before
+# any recursive code sees it.
+MAX_DEPTH = 32
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _no_duplicates(pairs):
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            # A reviewer reads one value, a loader would run the other.
+            raise _Refused(f"the key {json.dumps(key, ensure_ascii=True)} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name):
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _depth_exceeds(obj, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in node)
+    return False
+
+
+def parse_strict(data: bytes | str, *, source: str = "plan", limit: int = MAX_PLAN_BYTES):
+    """JSON as a plan (or a status file) must be: at most ``limit`` bytes,
+    no duplicate keys, no NaN/Infinity, at most MAX_DEPTH deep. Raises
+    PlanError("malformed")."""
+    if len(data) > limit:
+        raise PlanError("malformed", f"{source}: not a plan file (larger than the {size_text(limit)} limit)")
+    try:
+        obj = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _Refused as exc:
+        raise PlanError("malformed", f"{source}: not a plan file ({exc})") from None
+    except RecursionError:
+        raise PlanError("malformed", f"{source}: not a plan file (nested more than {MAX_DEPTH} levels deep)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PlanError("malformed", f"{source}: not a plan file (invalid JSON: {exc})") from None
+    if _depth_exceeds(obj, MAX_DEPTH):
+        raise PlanError("malformed", f"{source}: not a plan file (nested more than {MAX_DEPTH} levels deep)")
+    return obj
+
+
+_plan_validator = None
+
+
+def schema_problem(obj) -> str | None:
+    """The first way ``obj`` breaks schemas/plan.schema.json, as
+    ``/json/pointer: message``; None when it conforms."""
+    global _plan_validator
+    if _plan_validator is None:
+        import jsonschema
+
+        from gatewayctl.catalog import load_schema
+
+        _plan_validator = jsonschema.Draft7Validator(load_schema("plan"))
+    error = _best_error(_plan_validator, obj)
+    if error is None:
+        return None
+    where = "/" + "/".join(str(t).replace("~", "~0").replace("/", "~1") for t in error.absolute_path)
+    return f"{where}: {_schema_message(error)}"
+
+
+def _best_error(validator, obj):
+    import jsonschema.exceptions
+
+    return jsonschema.exceptions.best_match(validator.iter_errors(obj))
+
+
+def _schema_message(error) -> str:
+    # Never echo the instance: it may be huge or hold control characters.
+    kind = error.validator
+    value = error.validator_value
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}
+        return f"must be {words[kind]} {value}"
+    if kind == "type":
+        return f"must be of type {value}"
+    if kind in ("enum", "const"):
+        return "is not one of the allowed values"
+    if kind == "minItems":
+        return f"must have at least {value} item{'s' if value != 1 else ''}"
+    if kind == "required":
+        return "misses a required field"
+    if kind == "additionalProperties":
+        return "has a field the plan format does not define"
+    return f"breaks the plan schema ({kind})"
 
 
 def canonical_bytes(obj, *, indent: int | None = None) -> bytes:
@@ -119,10 +237,10 @@ def dumps(plan: LaunchPlan) -> bytes:
 
 
 def loads(data: bytes | str, *, source: str = "plan") -> LaunchPlan:
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PlanError("malformed", f"{source}: not a plan file (invalid JSON: {exc})") from None
+    """A plan from its bytes: well-formed (see parse_strict), a known
+    format_version, an intact digest, and conforming to the plan schema,
+    checked in that order before any value is used."""
+    obj = parse_strict(data, source=source)
     if not isinstance(obj, dict) or "format_version" not in obj:
         raise PlanError("malformed", f"{source}: not a plan file (no format_version)")
     version = obj["format_version"]
@@ -144,6 +262,9 @@ def loads(data: bytes | str, *, source: str = "plan") -> LaunchPlan:
             f"{source}: plan digest mismatch (recorded {recorded[:12]}..., content {actual[:12]}...): "
             "the plan was edited after it was made; re-create it with `gatewayctl plan`",
         )
+    problem = schema_problem(obj)
+    if problem is not None:
+        raise PlanError("malformed", f"{source}: not a valid plan ({problem}); re-create it with `gatewayctl plan`")
     try:
         return _from_json(body)
     except (KeyError, TypeError, ValueError) as exc:
@@ -197,21 +318,73 @@ def _from_json(body: dict) -> LaunchPlan:
     )
 
 
-def load(path: str) -> LaunchPlan:
+def read_bytes(path: str) -> bytes:
+    """A plan file's bytes: a regular file of at most MAX_PLAN_BYTES."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise PlanError("unreadable", f"cannot read plan {path}: {exc.strerror or exc}") from None
-    return loads(data, source=path)
+        return read_regular_file(path, MAX_PLAN_BYTES)
+    except InputError as exc:
+        raise PlanError("unreadable", f"cannot read plan {path}: {exc.reason}") from None
+
+
+def load(path: str) -> LaunchPlan:
+    return loads(read_bytes(path), source=path)
+
+
+def check_generator(plan: LaunchPlan, version: str, *, source: str = "plan") -> None:
+    """Refuse a plan another gatewayctl version made (PlanError "generator").
+
+    Its digest may well be intact, but only the compiler that made it can
+    prove its content by recompiling; the upgrade policy
+    (docs/plan-format.md) is to re-create saved plans after an upgrade."""
+    if plan.generator_name != "gatewayctl" or plan.generator_version != version:
+        raise PlanError(
+            "generator",
+            f"{source}: made by {plan.generator_name} {plan.generator_version}, this is gatewayctl {version}: "
+            "re-create the plan with this version (`gatewayctl plan`) and review the difference",
+        )
 
 
 def write(plan: LaunchPlan, path: str) -> str:
-    """Write atomically and durably; returns the plan digest."""
+    """Write atomically and durably; returns the plan digest.
+
+    Only a regular file is ever replaced: the rename that makes the write
+    atomic would otherwise swap out whatever sits at ``path`` (a device
+    node, a FIFO, a symlink into another tree). Raises PlanError
+    ("not_regular") for those, checked again just before the rename."""
+    import os
+
     from gatewayctl import atomicfile
 
-    atomicfile.write_bytes(path, dumps(plan), prefix=".plan-")
+    _require_regular_or_absent(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = atomicfile.write_temp(directory, dumps(plan), prefix=".plan-")
+    try:
+        _require_regular_or_absent(path)
+        os.replace(tmp, path)
+    except BaseException:
+        atomicfile.unlink_quietly(tmp)
+        raise
+    atomicfile.fsync_dir(directory)
     return digest(plan)
+
+
+def _require_regular_or_absent(path: str) -> None:
+    import os
+    import stat
+
+    from gatewayctl.inputs import describe_mode
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        what = "a symbolic link"
+    elif stat.S_ISREG(st.st_mode):
+        return
+    else:
+        what = describe_mode(st.st_mode)
+    raise PlanError("not_regular", f"refusing to write the plan to {path}: it is {what}; --out writes only regular files")
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,11 +405,12 @@ def check_stale(plan: LaunchPlan, *, base_dir: str | None = None) -> Staleness:
     path = plan.config_path
     if base_dir and not os.path.isabs(path):
         path = os.path.join(base_dir, path)
+    from gatewayctl.inputs import MAX_CONFIG_BYTES
+
     try:
-        with open(path, "rb") as fh:
-            current = hashlib.sha256(fh.read()).hexdigest()
-    except OSError as exc:
-        return Staleness(True, f"saved plan is stale: {plan.config_path} cannot be read ({exc.strerror or exc})")
+        current = hashlib.sha256(read_regular_file(path, MAX_CONFIG_BYTES)).hexdigest()
+    except InputError as exc:
+        return Staleness(True, f"saved plan is stale: {plan.config_path} cannot be read ({exc.reason})")
     if current != plan.config_sha256:
         return Staleness(True, f"saved plan is stale: {plan.config_path} changed since the plan was made")
     return Staleness(False, "plan matches its config")

@@ -12,6 +12,7 @@ are therefore computed only for documents that have something to say.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 
 from gatewayctl.diagnostics.codes import CODES, CodeInfo, code_info
@@ -67,6 +68,40 @@ class Range:
 
     def to_json(self) -> dict:
         return {"start": self.start.to_json(), "end": self.end.to_json()}
+
+
+# Characters a human format never prints as themselves: C0 controls (line
+# breaks included: a key holding "\n::error ..." must not start a line of
+# its own in a CI log, where the runner would obey it), DEL and C1 (ESC and
+# CSI sequences recolour, move or retitle a terminal), Unicode line and
+# paragraph separators, the bidirectional overrides and isolates ("Trojan
+# source" reordering), and lone surrogates (not encodable: printing one
+# would crash).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(m: "re.Match[str]") -> str:
+    ch = m.group(0)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every unprintable character (see _UNPRINTABLE) written
+    as a visible escape (``\\n``, ``\\x1b``, ``\\u202e``). Every human output
+    format (text, github, plan show, command errors) passes user-controlled
+    text through here; JSON and SARIF escape them by their own rules."""
+    return _UNPRINTABLE.sub(_escape_one, text) if _UNPRINTABLE.search(text) else text
+
+
+# At most this many diagnostics are reported per file (errors first); the
+# rest are counted in one GW008. A file with 30,000 unknown keys is one
+# mistake (a wrong file, a generated dump), and reporting each would cost
+# minutes and megabytes. Documented in docs/rules.md (GW008).
+MAX_DIAGNOSTICS_PER_FILE = 200
 
 
 # Which part of a keyed entry a finding is about: the key itself (unknown

@@ -34,7 +34,8 @@ _TABLE = [
     ("GW004", "error", "duplicate-key", "A key is defined twice in the same table or mapping."),
     ("GW005", "error", "json-syntax", "The file is not valid JSON."),
     ("GW006", "error", "root-not-table", "The top level of a config must be a table (mapping)."),
-    ("GW007", "error", "unsupported-value", "A value has a type the config model cannot hold (YAML tags, TOML dates where text is expected, non-string keys)."),
+    ("GW007", "error", "unsupported-value", "A value has a type the config model cannot hold (YAML tags, TOML dates where text is expected, non-string keys, integers beyond 64 bits, lone surrogates)."),
+    ("GW008", "warning", "too-many-diagnostics", "A file has more diagnostics than are reported per file; the rest are counted, not shown."),
     # -- schema
     ("GW101", "error", "unknown-key", "A key nothing reads where a known key was likely meant: a near-miss of a field loong reads, a family-level key in an account table, or any unknown key in gatewayctl's own [gateway.*] tables."),
     ("GW102", "error", "wrong-type", "A value has the wrong type (for example a quoted Telegram chat id)."),

@@ -110,15 +110,17 @@ def lint_file(
     return LintResult(shown, doc, validated, tuple(diags), sources, secrets, suppressed)
 
 
-def lint_and_compile(path: str, options, *, cli_selectors=None):
-    """The pass `plan` and `gateway run --config` share: lint, then compile
-    when the lint found no error. Returns ``(LintResult, plan | None)``;
-    the compiler's findings are in the result's diagnostics, scrubbed."""
+def lint_and_compile(path: str, options, *, cli_selectors=None, data: bytes | None = None):
+    """The pass `plan`, `gateway run --config` and the recompile of a saved
+    plan (pipeline.verify) share: lint, then compile when the lint found no
+    error. Returns ``(LintResult, plan | None)``; the compiler's findings are
+    in the result's diagnostics, scrubbed. ``data``: the config's bytes,
+    already read (reported as ``path``)."""
     from dataclasses import replace
 
     from gatewayctl.compile.compiler import compile_plan
 
-    result = lint_file(path, cli_selectors=cli_selectors, always_mask=True)
+    result = lint_file(path, data=data, shown=path, cli_selectors=cli_selectors, always_mask=True)
     if result.doc is None or result.has_errors:
         return result, None
     plan, findings = compile_plan(result.doc, result.validated, options)

@@ -8,13 +8,16 @@ selectors, validate, compile or runtime.
 
 from __future__ import annotations
 
-from gatewayctl.diagnostics import Diagnostic
+from gatewayctl.diagnostics import Diagnostic, escape_controls
 from gatewayctl.report import ReportInput
 
 
 def escape_data(text: str) -> str:
-    """The message part (after `::`): the runner decodes %25, %0D, %0A."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """The message part (after `::`): the runner decodes %25, %0D, %0A, so a
+    line break can never end the command early. Every other control
+    character (ESC sequences in a key, bidi overrides) is written as a
+    visible escape (diagnostics.escape_controls)."""
+    return escape_controls(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:

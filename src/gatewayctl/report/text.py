@@ -3,6 +3,7 @@ source snippet with a caret under the span, and the hint."""
 
 from __future__ import annotations
 
+from gatewayctl.diagnostics import escape_controls as esc
 from gatewayctl.report import ReportInput
 
 _RESET = "\x1b[0m"
@@ -17,14 +18,21 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _shown(source: str) -> str:
+    return esc(source.replace("\t", "    "))
+
+
 def render(inp: ReportInput) -> str:
     color = inp.color
     out: list[str] = []
     for d in inp.diagnostics:
         sev = d.severity.value
-        out.append(_paint(f"{sev}[{d.code}]", sev, color) + _paint(f": {d.message}", "bold", color))
+        # Keys, values and paths come from files others wrote: every one is
+        # printed with its control characters escaped (diagnostics.escape_controls).
+        out.append(_paint(f"{sev}[{d.code}]", sev, color) + _paint(f": {esc(d.message)}", "bold", color))
         r = d.range
-        loc = f"{d.path}:{r.start.line}:{r.start.column}" if r else d.path
+        path = esc(d.path)
+        loc = f"{path}:{r.start.line}:{r.start.column}" if r else path
         lines = inp.sources.get(d.path)
         if r and lines and 1 <= r.start.line <= len(lines):
             gutter = len(str(r.start.line))
@@ -33,22 +41,24 @@ def render(inp: ReportInput) -> str:
             raw = lines[r.start.line - 1]
             start = max(r.start.column - 1, 0)
             # Tabs become four spaces on both the line and the caret's lead,
-            # so the caret stays under the same text.
-            src = raw.replace("\t", "    ")
+            # so the caret stays under the same text; other control
+            # characters become escapes, and the caret measures them escaped.
+            src = _shown(raw)
             if r.end.line == r.start.line:
-                width = max(r.end.column - r.start.column, 1)
+                end = max(r.end.column - 1, start + 1)
             else:
-                width = max(len(raw) - start, 1)
+                end = max(len(raw), start + 1)
+            width = max(len(_shown(raw[start:end])), 1)
             out.append(f"{pad} {_paint('|', 'note', color)}")
             out.append(f"{_paint(str(r.start.line), 'note', color)} {_paint('|', 'note', color)} {src}")
-            caret = " " * len(raw[:start].replace("\t", "    ")) + "^" * width
+            caret = " " * len(_shown(raw[:start])) + "^" * width
             out.append(f"{pad} {_paint('|', 'note', color)} {_paint(caret, sev, color)}")
             if d.hint:
-                out.append(f"{pad} {_paint('=', 'note', color)} hint: {d.hint}")
+                out.append(f"{pad} {_paint('=', 'note', color)} hint: {esc(d.hint)}")
         else:
             out.append(f"  {_paint('-->', 'note', color)} {loc}")
             if d.hint:
-                out.append(f"   {_paint('=', 'note', color)} hint: {d.hint}")
+                out.append(f"   {_paint('=', 'note', color)} hint: {esc(d.hint)}")
         out.append("")
     errors, warnings = inp.error_count, inp.warning_count
     unloaded = sum(1 for f in inp.files if not f.loaded)

@@ -10,7 +10,9 @@ import hashlib
 import os
 
 from gatewayctl.diagnostics import Position, Range
+from gatewayctl.inputs import MAX_CONFIG_BYTES, InputError, read_regular_file, size_text
 from gatewayctl.source.common import LoadResult, load_diagnostic
+from gatewayctl.source.values import replace_surrogates, unsupported_values
 
 FORMATS = ("toml", "yaml", "json")
 _BY_SUFFIX = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -46,6 +48,8 @@ def load_document(path: str, *, data: bytes | None = None, fmt: str | None = Non
             return None, (problem,)
     else:
         raw = bytes(data)
+        if len(raw) > MAX_CONFIG_BYTES:
+            return None, (_too_large(path),)
     text, problem = _decode(path, raw)
     if problem is not None:
         return None, (problem,)
@@ -56,25 +60,43 @@ def load_document(path: str, *, data: bytes | None = None, fmt: str | None = Non
         from gatewayctl.source import yaml_source as parser
     else:
         from gatewayctl.source import json_source as parser
-    return parser.parse(path, text, sha256)
+    doc, diags = parser.parse(path, text, sha256)
+    if doc is None:
+        return doc, diags
+    # Values no consumer of a config can hold (loong's serde types, our
+    # canonical UTF-8 plans): refused here, once, so check and plan agree.
+    problems = unsupported_values(doc.data)
+    if problems:
+        return None, tuple(
+            # Located with the real key; reported with U+FFFD in place of a
+            # surrogate, which no output encoding could carry.
+            load_diagnostic("GW007", path, message, hint, doc.locate(pointer, where), replace_surrogates(pointer))
+            for pointer, where, message, hint in problems
+        )
+    return doc, diags
+
+
+def _too_large(path: str):
+    return load_diagnostic(
+        "GW001",
+        path,
+        f"cannot read {path}: it is larger than the {size_text(MAX_CONFIG_BYTES)} limit for a config",
+        "A config is a few kilobytes; check that this is the file you meant (not a log, a dump or a device).",
+    )
 
 
 def _read(path: str):
     hint = "Check the path and that the file is readable by this user."
     try:
-        with open(path, "rb") as fh:
-            return fh.read(), None
-    except FileNotFoundError:
-        message = f"cannot read {path}: no such file"
-    except IsADirectoryError:
-        message = f"cannot read {path}: it is a directory"
-        hint = "Pass the config file itself, e.g. config.toml inside that directory."
-    except PermissionError:
-        message = f"cannot read {path}: permission denied"
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        reason = getattr(exc, "strerror", None) or str(exc)
-        message = f"cannot read {path}: {reason}"
-    return None, load_diagnostic("GW001", path, message, hint)
+        return read_regular_file(path, MAX_CONFIG_BYTES), None
+    except InputError as exc:
+        if exc.kind == "too_large":
+            return None, _too_large(path)
+        if exc.kind == "directory":
+            hint = "Pass the config file itself, e.g. config.toml inside that directory."
+        elif exc.kind == "not_regular":
+            hint = "Pass a regular file; to lint generated text, pipe it to `gatewayctl check -`."
+        return None, load_diagnostic("GW001", path, f"cannot read {path}: {exc.reason}", hint)
 
 
 def _decode(path: str, raw: bytes):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gatewayctl.diagnostics import Diagnostic, Finding, pointer_join
+from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, Diagnostic, Finding, pointer_join
 
 SELECTOR_LIST_POINTER = "/gateway/channel_accounts"
 
@@ -66,7 +66,12 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     findings: list[Finding] = list(schema.check(data))
     model = build_model(data)
     findings.extend(run_all(RuleContext(data, model)))
-    diags = [doc.diagnostic(f) for f in findings]
+    # Locating is the costly step: cap before it (errors kept first, so a
+    # file with errors still shows some), and count what was left out.
+    kept, dropped = cap_findings(findings, MAX_DIAGNOSTICS_PER_FILE)
+    diags = [doc.diagnostic(f) for f in kept]
+    if dropped:
+        diags.append(doc.diagnostic(too_many(dropped)))
 
     # One value is one selector, as loong's --channel-account reads it. A
     # config list entry holding a comma keeps its old meaning (several
@@ -99,6 +104,30 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     return Validated(model, tuple(resolved), origin, data), tuple(diags)
 
 
+def cap_findings(findings: list[Finding], limit: int) -> tuple[list[Finding], int]:
+    """At most ``limit`` findings, errors before warnings (each in the order
+    found), and how many were left out."""
+    if len(findings) <= limit:
+        return findings, 0
+    from gatewayctl.diagnostics import Severity, code_info
+
+    def is_error(f: Finding) -> bool:
+        return (f.severity.value if f.severity else code_info(f.code).severity) == Severity.ERROR.value
+
+    ordered = [f for f in findings if is_error(f)] + [f for f in findings if not is_error(f)]
+    return ordered[:limit], len(findings) - limit
+
+
+def too_many(dropped: int) -> Finding:
+    return Finding(
+        "GW008",
+        "",
+        f"{dropped} more diagnostic{'s' if dropped != 1 else ''} not shown "
+        f"(at most {MAX_DIAGNOSTICS_PER_FILE} per file, errors first)",
+        hint="fix the ones shown and run again; so many usually means a wrong or generated file",
+    )
+
+
 def _with_message(d: Diagnostic, message: str) -> Diagnostic:
     from dataclasses import replace
 
@@ -108,45 +137,95 @@ def _with_message(d: Diagnostic, message: str) -> Diagnostic:
 def sensitive_pointers(data, model) -> list[str]:
     """Pointers of every value that may be a secret: inline secret literals,
     env pointers that hold a pasted secret, URLs with credentials, and any
-    secret-looking key outside the channel model."""
+    secret-looking key outside the channel model.
+
+    Masking goes by what a key *means*, not by whether its value parses:
+    under a secret field (or an unknown key that reads like one, such as a
+    misspelled ``bot_tokn``) every string is masked unless it is a
+    well-formed reference (an env name, a file path, an exec argv); a
+    malformed secret (``bot_token = ["S"]``, ``{ value = "S" }``,
+    ``{ exec = "S" }``) is exactly where a real secret was pasted wrong."""
     from gatewayctl.catalog import BY_TABLE, fields
     from gatewayctl.validate.secrets import classify, env_name_problem
 
     out: list[str] = []
+
+    def mask_all(value, ptr: tuple, strings_only: bool = False):
+        """Every scalar under ``ptr`` (strings, and numbers unless
+        ``strings_only``: a numeric app secret is still a secret)."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                mask_all(v, ptr + (k,), strings_only)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                mask_all(v, ptr + (i,), strings_only)
+        elif isinstance(value, str) or (not strings_only and value is not None and not isinstance(value, bool)):
+            out.append(pointer_join(*ptr))
+
+    def scan_secret(value, ptr: tuple):
+        if isinstance(value, str):
+            if classify(value).kind == "inline":
+                out.append(pointer_join(*ptr))
+            return
+        if not isinstance(value, dict):
+            mask_all(value, ptr)
+            return
+        for k, v in value.items():
+            if k == "env" and isinstance(v, str):
+                if env_name_problem(v):
+                    out.append(pointer_join(*ptr, k))
+            elif k == "file" and isinstance(v, str):
+                continue  # a path, not a secret
+            elif k == "exec" and isinstance(v, list) and all(isinstance(a, str) for a in v):
+                continue  # an argv, not a secret
+            else:
+                mask_all(v, ptr + (k,))
+
+    def secretish(key, specs) -> bool:
+        """An unknown key that reads like a secret field: its name says so,
+        or its closest field name (the GW101 suggestion) is a secret."""
+        if not isinstance(key, str) or key.endswith("_env"):
+            return False
+        if _SENSITIVE_KEY.search(key):
+            return True
+        if not specs:
+            return False
+        import difflib
+
+        close = difflib.get_close_matches(key.lower(), list(specs), n=1, cutoff=0.75)
+        return bool(close) and specs[close[0]].secret
 
     def scan_table(table: dict, base: tuple, family_id: str | None):
         specs = fields(family_id) if family_id else {}
         for key, value in table.items():
             ptr = base + (key,)
             spec = specs.get(key)
-            if isinstance(value, str):
-                if spec is not None and spec.secret:
-                    if classify(value).kind == "inline":
-                        out.append(pointer_join(*ptr))
-                elif key.endswith("_env") or (spec is None and key == "env"):
+            if spec is not None and spec.secret:
+                scan_secret(value, ptr)
+            elif spec is None and secretish(key, specs):
+                if _looks_like_ref(value):
+                    scan_secret(value, ptr)
+                else:
+                    # Outside the channel model (providers, tools) only
+                    # text: `max_tokens = 4096` is not a secret.
+                    mask_all(value, ptr, strings_only=family_id is None)
+            elif isinstance(value, str):
+                if key.endswith("_env") or (spec is None and key == "env"):
                     if env_name_problem(value):
                         out.append(pointer_join(*ptr))
                 elif "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
-                    out.append(pointer_join(*ptr))
-                elif spec is None and _SENSITIVE_KEY.search(key) and not key.endswith("_env"):
                     out.append(pointer_join(*ptr))
             elif isinstance(value, dict):
                 if key == "accounts" and family_id:
                     for acc_key, acc in value.items():
                         if isinstance(acc, dict):
                             scan_table(acc, ptr + (acc_key,), family_id)
-                elif spec is not None and spec.secret and family_id:
-                    env = value.get("env")
-                    if isinstance(env, str) and env_name_problem(env):
-                        out.append(pointer_join(*ptr, "env"))
                 else:
                     scan_table(value, ptr, None)
             elif isinstance(value, list):
                 for i, item in enumerate(value):
                     if isinstance(item, dict):
                         scan_table(item, ptr + (i,), None)
-                    elif isinstance(item, str) and spec is None and _SENSITIVE_KEY.search(key):
-                        out.append(pointer_join(*ptr, i))
 
     if isinstance(data, dict):
         for key, value in data.items():
@@ -155,3 +234,7 @@ def sensitive_pointers(data, model) -> list[str]:
             fam = BY_TABLE.get(key)
             scan_table(value, (key,), fam.id if fam else None)
     return out
+
+
+def _looks_like_ref(value) -> bool:
+    return isinstance(value, dict) and bool(set(value) & {"env", "file", "exec"})

@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "d5b6fd1ecaf2909bb2275209ce8234b1b10e1b89cf180243f6ebe6c0787860c5"
+SCHEMA_SHA256 = "d6e169f7118770707387805d323313478c2c49bed0a02e025adb5bea3b0ae6c2"
 
 
 class JsonSchemaValueException(ValueError):
@@ -3263,6 +3263,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__pingintervals, (int, float, Decimal)) and not isinstance(data__pingintervals, bool):
                 if data__pingintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be bigger than or equal to 0")
+                if data__pingintervals > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be smaller than or equal to 86400")
         if "reconnect_interval_s" in data_keys:
             data_keys.remove("reconnect_interval_s")
             data__reconnectintervals = data["reconnect_interval_s"]
@@ -3271,6 +3273,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__reconnectintervals, (int, float, Decimal)) and not isinstance(data__reconnectintervals, bool):
                 if data__reconnectintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be bigger than or equal to 0")
+                if data__reconnectintervals > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be smaller than or equal to 86400")
         if "allowed_conversation_ids" in data_keys:
             data_keys.remove("allowed_conversation_ids")
             data__allowedconversationids = data["allowed_conversation_ids"]
@@ -3374,6 +3378,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__pingintervals, (int, float, Decimal)) and not isinstance(data__pingintervals, bool):
                 if data__pingintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be bigger than or equal to 0")
+                if data__pingintervals > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be smaller than or equal to 86400")
         if "reconnect_interval_s" in data_keys:
             data_keys.remove("reconnect_interval_s")
             data__reconnectintervals = data["reconnect_interval_s"]
@@ -3382,6 +3388,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__reconnectintervals, (int, float, Decimal)) and not isinstance(data__reconnectintervals, bool):
                 if data__reconnectintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be bigger than or equal to 0")
+                if data__reconnectintervals > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be smaller than or equal to 86400")
         if "allowed_conversation_ids" in data_keys:
             data_keys.remove("allowed_conversation_ids")
             data__allowedconversationids = data["allowed_conversation_ids"]
@@ -3472,6 +3480,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__synctimeouts, (int, float, Decimal)) and not isinstance(data__synctimeouts, bool):
                 if data__synctimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be bigger than or equal to 0")
+                if data__synctimeouts > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be smaller than or equal to 86400")
         if "allowed_room_ids" in data_keys:
             data_keys.remove("allowed_room_ids")
             data__allowedroomids = data["allowed_room_ids"]
@@ -3555,6 +3565,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__synctimeouts, (int, float, Decimal)) and not isinstance(data__synctimeouts, bool):
                 if data__synctimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be bigger than or equal to 0")
+                if data__synctimeouts > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be smaller than or equal to 86400")
         if "allowed_room_ids" in data_keys:
             data_keys.remove("allowed_room_ids")
             data__allowedroomids = data["allowed_room_ids"]
@@ -3650,6 +3662,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__pollingtimeouts, (int, float, Decimal)) and not isinstance(data__pollingtimeouts, bool):
                 if data__pollingtimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be bigger than or equal to 0")
+                if data__pollingtimeouts > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be smaller than or equal to 86400")
         if "allowed_chat_ids" in data_keys:
             data_keys.remove("allowed_chat_ids")
             data__allowedchatids = data["allowed_chat_ids"]
@@ -3735,6 +3749,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__pollingtimeouts, (int, float, Decimal)) and not isinstance(data__pollingtimeouts, bool):
                 if data__pollingtimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be bigger than or equal to 0")
+                if data__pollingtimeouts > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be smaller than or equal to 86400")
         if "allowed_chat_ids" in data_keys:
             data_keys.remove("allowed_chat_ids")
             data__allowedchatids = data["allowed_chat_ids"]
@@ -4169,6 +4185,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if not isinstance(data__restart__windows, (int, float, Decimal)) or isinstance(data__restart__windows, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.window_s must be number")
                     if isinstance(data__restart__windows, (int, float, Decimal)) and not isinstance(data__restart__windows, bool):
+                        if data__restart__windows > 86400:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.window_s must be smaller than or equal to 86400")
                         if data__restart__windows <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.window_s must be bigger than 0")
                 if "backoff_initial_s" in data__restart_keys:
@@ -4177,6 +4195,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if not isinstance(data__restart__backoffinitials, (int, float, Decimal)) or isinstance(data__restart__backoffinitials, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_initial_s must be number")
                     if isinstance(data__restart__backoffinitials, (int, float, Decimal)) and not isinstance(data__restart__backoffinitials, bool):
+                        if data__restart__backoffinitials > 86400:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_initial_s must be smaller than or equal to 86400")
                         if data__restart__backoffinitials <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_initial_s must be bigger than 0")
                 if "backoff_max_s" in data__restart_keys:
@@ -4185,6 +4205,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if not isinstance(data__restart__backoffmaxs, (int, float, Decimal)) or isinstance(data__restart__backoffmaxs, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_max_s must be number")
                     if isinstance(data__restart__backoffmaxs, (int, float, Decimal)) and not isinstance(data__restart__backoffmaxs, bool):
+                        if data__restart__backoffmaxs > 86400:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_max_s must be smaller than or equal to 86400")
                         if data__restart__backoffmaxs <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_max_s must be bigger than 0")
                 if data__restart_keys:
@@ -4197,6 +4219,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
             if isinstance(data__stopgraces, (int, float, Decimal)) and not isinstance(data__stopgraces, bool):
                 if data__stopgraces < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".stop_grace_s must be bigger than or equal to 0")
+                if data__stopgraces > 86400:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".stop_grace_s must be smaller than or equal to 86400")
         if "handler" in data_keys:
             data_keys.remove("handler")
             data__handler = data["handler"]
@@ -4268,6 +4292,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     if not isinstance(data__handler__timeouts, (int, float, Decimal)) or isinstance(data__handler__timeouts, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be number")
                     if isinstance(data__handler__timeouts, (int, float, Decimal)) and not isinstance(data__handler__timeouts, bool):
+                        if data__handler__timeouts > 86400:
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be smaller than or equal to 86400")
                         if data__handler__timeouts <= 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be bigger than 0")
                 if "env" in data__handler_keys:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from gatewayctl.catalog import BY_TABLE, FAMILIES, load_schema, resolve, schema_path
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
-from gatewayctl.diagnostics import TARGET_KEY, UNSAFE, Finding, Fix, pointer_join
+from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, TARGET_KEY, UNSAFE, Finding, Fix, pointer_join
 
 __all__ = ["KNOWN_SECTIONS", "check", "generated_module_source"]
 
@@ -87,8 +87,45 @@ def check(data) -> list[Finding]:
     findings: list[Finding] = []
     if not _fast_is_valid(data):
         findings.extend(_explain(data))
+    non_finite = _non_finite_numbers(data)
+    if non_finite:
+        # inf also breaks a `maximum`; one finding per value is enough.
+        taken = {f.pointer for f in non_finite}
+        findings = [f for f in findings if not (f.code == "GW105" and f.pointer in taken)]
+        findings.extend(non_finite)
     findings.extend(_misplaced_channel_tables(data))
     return findings
+
+
+def _non_finite_numbers(data: dict) -> list[Finding]:
+    """GW105 for nan/inf anywhere in [gateway] or a channel table.
+
+    TOML (and YAML, and Python's JSON) accept them, JSON Schema's `minimum`
+    cannot see them (every comparison with nan is false), and a launch plan
+    is JSON, which has no such numbers: without this, check would pass a
+    file that plan refuses. Tables the plan never reads (providers, tools)
+    are loong's business and left alone."""
+    import math
+
+    out: list[Finding] = []
+    stack = [((key,), value) for key, value in data.items() if key == "gateway" or key in BY_TABLE]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (k,), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            out.append(
+                Finding(
+                    "GW105",
+                    pointer_join(*path),
+                    f"{_subject(list(path), False)} must be a finite number (nan and inf are not)",
+                    hint="use a plain number",
+                )
+            )
+    out.sort(key=lambda f: f.pointer)
+    return out
 
 
 # ------------------------------------------------------------------ fast path
@@ -384,7 +421,7 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
     if len(path) == 3 and path[1] == "accounts" and path[0] in BY_TABLE:
         family_level = set(_family_schema(path[0]).get("properties", {})) - set(allowed)
     out = []
-    for key in sorted((k for k in instance if k not in allowed), key=str):
+    for n, key in enumerate(sorted((k for k in instance if k not in allowed), key=str)):
         pointer = pointer_join(*path, key)
         if family_level and key in family_level:
             out.append(
@@ -399,7 +436,14 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
             )
             continue
         cutoff = 0.75 if loong_keys is not None else 0.6
-        guess = _MISNAMES.get(key) if _MISNAMES.get(key) in allowed else _suggest(str(key), allowed, cutoff)
+        # Spelling suggestions cost a difflib pass each; past the per-file
+        # cap they would be computed for diagnostics nobody sees.
+        if _MISNAMES.get(key) in allowed:
+            guess = _MISNAMES.get(key)
+        elif n < MAX_DIAGNOSTICS_PER_FILE:
+            guess = _suggest(str(key), allowed, cutoff)
+        else:
+            guess = None
         if guess is not None:
             ignored = " (loong ignores unknown keys, so its value would never be read)" if loong_keys is not None else ""
             message = f"unknown key `{key}` in {table}: did you mean `{guess}`?{ignored}"

@@ -1,0 +1,86 @@
+"""Values a parser accepts but no consumer of a config can hold.
+
+- Integers outside 64 bits. TOML 1.0 requires an error for an integer that
+  does not fit in 64 bits, and loong reads every integer into a Rust i64/u64
+  (serde): a 401-digit timeout, or a 4,000-digit hex number that Python's
+  int-to-text limit cannot even print, is a file loong refuses. tomllib and
+  the JSON/YAML parsers accept them; we refuse them here.
+- Strings and keys with a lone UTF-16 surrogate (JSON's ``"\\ud800"``, a
+  YAML escape). They are not Unicode scalar values: Rust strings cannot
+  hold them, UTF-8 cannot encode them, so no plan or report could carry
+  them.
+
+Found once, at load, so every command (check, plan, gateway run) gives the
+same verdict. Messages never quote the value: it may be a secret.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+from gatewayctl.diagnostics import TARGET_KEY, pointer_join
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1  # u64: the widest integer loong's fields take
+_MAX_REPORTED = 20
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def replace_surrogates(text: str) -> str:
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(text) else text
+
+
+def unsupported_values(data) -> list[tuple[str, str, str, str]]:
+    """``(pointer, target, message, hint)`` for each unsupported value
+    (at most 20), in document order."""
+    out: list[tuple[str, str, str, str]] = []
+    stack: list[tuple[tuple, object]] = [((), data)]
+    while stack and len(out) < _MAX_REPORTED:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            children = []
+            for key, value in node.items():
+                child = path + (key,)
+                if isinstance(key, str) and _has_surrogate(key):
+                    out.append(
+                        (
+                            pointer_join(*child),
+                            TARGET_KEY,
+                            "a key contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not a character",
+                            "Write the character itself, or the \\u escapes of both halves of a surrogate pair.",
+                        )
+                    )
+                    continue
+                children.append((child, value))
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend(reversed([(path + (i,), v) for i, v in enumerate(node)]))
+        elif isinstance(node, str):
+            if _has_surrogate(node):
+                out.append(
+                    (
+                        pointer_join(*path),
+                        "value",
+                        "a string contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not a character",
+                        "Write the character itself, or the \\u escapes of both halves of a surrogate pair.",
+                    )
+                )
+        elif isinstance(node, int) and not isinstance(node, bool):
+            if not INT_MIN <= node <= INT_MAX:
+                out.append(
+                    (
+                        pointer_join(*path),
+                        "value",
+                        "an integer does not fit in 64 bits (loong reads integers as 64-bit numbers)",
+                        "Use a number between -9223372036854775808 and 18446744073709551615; "
+                        "quote it if it is an identifier rather than a number.",
+                    )
+                )
+    return out
