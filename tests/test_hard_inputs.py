@@ -151,9 +151,12 @@ def test_diagnostics_are_capped_per_file_and_the_rest_counted(tmp_path):
     assert codes.count("GW008") == 1
     assert len(codes) == MAX_DIAGNOSTICS_PER_FILE + 1
     capped = next(d for d in report["diagnostics"] if d["code"] == "GW008")
-    # every unknown key plus the GW301/GW302-style findings the table has
+    # every unknown key (GW101/GW111) plus the table's own findings
     assert int(capped["message"].split()[0]) >= keys - MAX_DIAGNOSTICS_PER_FILE
-    assert report["error_count"] == MAX_DIAGNOSTICS_PER_FILE
+    # errors are kept before warnings: the file's errors (a missing token,
+    # an empty allowlist) survive the cap even though 5,000 warnings sort first
+    assert report["error_count"] >= 1
+    assert {d["code"] for d in report["diagnostics"] if d["severity"] == "error"} >= {"GW301"}
 
 
 # ------------------------------------------------------ E: one verdict, no 70
@@ -475,8 +478,8 @@ INJECTION_KEY = '"x\\n::error file=evil.toml,line=1::forged\\u001b]0;title\\u000
 def test_keys_cannot_inject_workflow_commands_or_terminal_escapes(fmt, tmp_path):
     path = tmp_path / "config.toml"
     path.write_text("[telegram]\nenabled = true\nbot_token = { env = \"T\" }\nallowed_chat_ids = [1]\n" + INJECTION_KEY + " = 1\n")
-    code, out, _ = gatewayctl("check", "--format", fmt, str(path))
-    assert code == 1
+    code, out, _ = gatewayctl("check", "--strict", "--format", fmt, str(path))
+    assert code == 1  # the unknown key is reported (a warning: loong ignores it)
     commands = [ln for ln in out.splitlines() if ln.startswith("::")]
     assert len(commands) == (1 if fmt == "github" else 0)
     assert "forged" in out  # shown, but as data inside the one annotation

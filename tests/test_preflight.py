@@ -171,7 +171,8 @@ def test_cli_preflight_and_gateway_run_preflight(tmp_path):
                 "PATH": "/usr/bin:/bin", "GATEWAYCTL_HOME": str(tmp_path / "home"), "TG_TOKEN": tg.token,
                 "MX_TOKEN": mx.access_token}
         cmd = [sys.executable, "-m", "gatewayctl"]
-        ok = subprocess.run(cmd + ["preflight", "--plan", path],
+        # Plans built here come from no config: nothing to recompile them from.
+        ok = subprocess.run(cmd + ["preflight", "--plan", path, "--trust-plan"],
                             env=base, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         # the plan's config stand-in does not exist: a saved plan is verified first
         assert ok.returncode == 6, ok.stdout + ok.stderr
@@ -180,7 +181,7 @@ def test_cli_preflight_and_gateway_run_preflight(tmp_path):
         import hashlib
         plan = replace(plan, config_sha256=hashlib.sha256(b"").hexdigest())
         path = P.write(plan, str(tmp_path / "plan.json"))
-        ok = subprocess.run(cmd + ["preflight", "--plan", path], env=base, capture_output=True, text=True, timeout=60)
+        ok = subprocess.run(cmd + ["preflight", "--plan", path, "--trust-plan"], env=base, capture_output=True, text=True, timeout=60)
         assert ok.returncode == 0, ok.stdout + ok.stderr
         lines = ok.stdout.splitlines()
         assert lines[0].startswith("ok ") and "telegram/bot_123456" in lines[0] and "getMe: @gw_fake_bot" in lines[0]
@@ -188,7 +189,7 @@ def test_cli_preflight_and_gateway_run_preflight(tmp_path):
         assert lines[-1] == "preflight: 2 ok, 0 failed, 0 skipped"
 
         bad = {**base, "MX_TOKEN": "syt_not-the-token-9999"}
-        failed = subprocess.run(cmd + ["preflight", "--plan", path, "--json"], env=bad, capture_output=True, text=True,
+        failed = subprocess.run(cmd + ["preflight", "--plan", path, "--trust-plan", "--json"], env=bad, capture_output=True, text=True,
                                 timeout=60)
         assert failed.returncode == 1
         doc = json.loads(failed.stdout)
@@ -196,7 +197,7 @@ def test_cli_preflight_and_gateway_run_preflight(tmp_path):
         assert {ln["lane"]: ln["result"] for ln in doc["lanes"]} == {"matrix/ops": "failed", "telegram/bot_123456": "ok"}
         assert "syt_not-the-token-9999" not in failed.stdout + failed.stderr
 
-        run = subprocess.run(cmd + ["gateway", "run", "--plan", path, "--preflight", "--preflight-timeout", "5"],
+        run = subprocess.run(cmd + ["gateway", "run", "--plan", path, "--trust-plan", "--preflight", "--preflight-timeout", "5"],
                              env=bad, capture_output=True, text=True, timeout=60)
         assert run.returncode == 1, run.stderr
         assert "a lane failed its preflight" in run.stderr and "M_UNKNOWN_TOKEN" in run.stderr

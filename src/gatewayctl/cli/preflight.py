@@ -71,6 +71,9 @@ def run_probes(plan, *, timeout_s: float, serving: dict | None) -> tuple[list, i
 @click.option("--selectors", multiple=True, metavar="LIST", help="Comma-separated selectors; combines with --channel-account.")
 @click.option("--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does).")
 @click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")
+@click.option(
+    "--trust-plan", is_flag=True, help="With --plan: do not recompile its config to prove it (as for `gateway run`)."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: format_version, ok, lanes[].")
 @click.option(
     "--timeout",
@@ -81,7 +84,9 @@ def run_probes(plan, *, timeout_s: float, serving: dict | None) -> tuple[list, i
     metavar="S",
     help="Seconds each lane's probe may take in all (an unreachable host fails after this).",
 )
-def preflight(config, plan_path, channel_accounts, selectors, allow_inline_secrets, config_dir, as_json, timeout_s):
+def preflight(
+    config, plan_path, channel_accounts, selectors, allow_inline_secrets, config_dir, trust_plan, as_json, timeout_s
+):
     """Probe every selected lane's channel API with its real credentials,
     without taking ownership: one line per lane (ok, failed or skipped), the
     API's own words and the latency. Secrets are never printed.
@@ -98,11 +103,14 @@ def preflight(config, plan_path, channel_accounts, selectors, allow_inline_secre
         raise click.UsageError("a saved plan already fixes its lanes: --channel-account/--selectors go with --config")
     if config and not os.path.exists(config):
         raise click.UsageError(f"config file {config!r} does not exist")
+    if trust_plan and not plan_path:
+        raise click.UsageError("--trust-plan goes with --plan FILE")
     settings = RunSettings(
         config=config,
         plan_path=plan_path,
         selectors=tuple(channel_accounts) + tuple(selectors),
         allow_inline_secrets=allow_inline_secrets,
+        trust_plan=trust_plan,
         config_dir=config_dir,
     )
     plan, code = _load_saved(settings) if plan_path else _compile(settings, purpose="preflight not run")
