@@ -26,7 +26,9 @@ it: `<name>.toml` pairs with `<name>-ok.toml`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from gatewayctl.source import load_document, selector_document
 from gatewayctl.validate import validate
 
 REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("LOONG_GIT_DIR", "/work/.mirror/loongclaw-ai+loongclaw/repo"))
 CASES = REPO / "fixtures" / "loong" / "cases"
 SUFFIXES = {".toml", ".yaml", ".yml", ".json"}
 OUTCOMES = ("error-at-load", "error-at-gateway-start", "error-at-send", "warning", "accepted")
@@ -148,6 +151,27 @@ def test_case_has_an_accepted_near_miss(path):
     near = path.with_name(f"{path.stem}-ok{path.suffix}")
     assert near.is_file(), f"{path.name} needs a near miss that loong accepts: {near.name}"
     assert parse_case(near).outcome == "accepted", f"{near.name} must have `# outcome: accepted`"
+
+
+def test_every_loong_reference_is_a_line_of_the_pinned_commit():
+    """Each `# loong: path:line` names a file of the commit the rules follow
+    and a line inside it (a typo'd or stale reference fails here)."""
+    from gatewayctl.catalog.loong import LOONG_COMMIT
+
+    if not (MIRROR / "HEAD").exists():
+        pytest.skip(f"no loong git mirror at {MIRROR} (set LOONG_GIT_DIR) to read the referenced files from")
+    refs = {ref for p in FILES for ref in parse_case(p).refs}
+    lines: dict[str, list[bytes] | None] = {}
+    for path in sorted({p for p, _ in refs}):
+        proc = subprocess.run(
+            ["git", "--git-dir", str(MIRROR), "show", f"{LOONG_COMMIT}:{path}"],
+            capture_output=True,
+            timeout=60,
+        )
+        lines[path] = proc.stdout.split(b"\n") if proc.returncode == 0 else None
+    # A reference names code: an existing, non-blank line.
+    bad = sorted((p, n) for p, n in refs if lines[p] is None or n > len(lines[p]) or not lines[p][n - 1].strip())
+    assert not bad, f"references outside loong {LOONG_COMMIT[:12]}: {bad}"
 
 
 def test_parse_case_reads_selectors_and_maps_their_lines(tmp_path):
