@@ -449,3 +449,23 @@ def test_a_selected_disabled_account_gives_its_family_no_lane():
     # default account `work` does not stand in. Unselected telegram runs
     # its default.
     assert lanes == {("wecom", "alerts"), ("telegram", "bot_123456")}
+
+
+flag_accounts = st.sampled_from(("work", "alerts", "bot_123456", "Work", "oncall", "x y", "a=b", "work,wecom=alerts", "\tz"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(names, flag_accounts), max_size=6))
+def test_any_flag_list_resolves_or_reports_never_an_exception(pairs):
+    from gatewayctl.selectors import parse_flag_selectors
+
+    texts = [f"{c}={a}" for c, a in pairs]
+    selectors, syntax = parse_flag_selectors([(f"/{i}", t) for i, t in enumerate(texts)])
+    resolved, findings = check(selectors, model_of(), flags=True)
+    assert {r.selector.pointer for r in resolved} | {f.pointer for f in findings} == {s.pointer for s in selectors}
+    for f in findings:
+        text = texts[int(f.pointer[1:])]
+        assert 0 <= f.column_offset and f.column_offset + f.length <= len(text) and f.length > 0
+        assert "\n" not in f.message and "\t" not in f.message  # user text is shown escaped
+        if "," in text.partition("=")[2] and f.code == "GW405":
+            assert "Repeat the flag instead" in f.hint
