@@ -480,3 +480,15 @@ def test_lane_log_lines_are_printable(tmp_path):
     record = logging.LogRecord("gatewayctl.workers", logging.WARNING, __file__, 1, "reply dropped: %s", (ANSI,), None)
     line = serve._PrintableFormatter("lane x: %(message)s").format(record)
     assert _clean(line) and line.startswith("lane x: reply dropped: red")
+
+
+def test_requests_through_an_environment_proxy_are_bounded_too(monkeypatch):
+    """httpx mounts its own transport for HTTP_PROXY; it gets the same
+    deadline. The hostile server plays the proxy and drips."""
+    with HostileServer(lambda req: Drip(0.2)) as srv:
+        monkeypatch.setenv("HTTP_PROXY", srv.base_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with pytest.raises(httpclient.DeadlineExceeded):
+            _fetch("http://chat-api.invalid/x", timeout=1.0)
+        assert srv.requests()  # it went through the proxy

@@ -107,5 +107,19 @@ class BoundedTransport(httpx.AsyncBaseTransport):
 
 
 def client(*, max_bytes: int = MAX_RESPONSE_BYTES, **kwargs) -> httpx.AsyncClient:
-    """An httpx.AsyncClient whose every request is bounded (see module doc)."""
-    return httpx.AsyncClient(transport=BoundedTransport(max_bytes=max_bytes), **kwargs)
+    """An httpx.AsyncClient whose every request is bounded (see module doc).
+
+    Built as httpx builds it (so ``HTTPS_PROXY``, ``NO_PROXY`` and the CA
+    variables keep working: passing ``transport=`` would switch the
+    environment's proxies off), then each of its transports, the default
+    one and every proxy mount, is wrapped."""
+    c = httpx.AsyncClient(**kwargs)
+    inner, mounts = getattr(c, "_transport", None), getattr(c, "_mounts", None)
+    if not isinstance(inner, httpx.AsyncBaseTransport) or not isinstance(mounts, dict):
+        # An httpx whose internals moved: bounded, without environment proxies.
+        return httpx.AsyncClient(transport=BoundedTransport(max_bytes=max_bytes), **kwargs)
+    c._transport = BoundedTransport(inner, max_bytes=max_bytes)
+    for pattern, transport in list(mounts.items()):
+        if transport is not None:
+            mounts[pattern] = BoundedTransport(transport, max_bytes=max_bytes)
+    return c
