@@ -134,6 +134,8 @@ class Fix:
     - ``secret-to-file``: the inline secret at the pointer moves to a new
       0600 file and the value becomes ``{ file = PATH }``; the value itself
       is never carried here.
+    - ``split-list-entry``: ``args = (("item", TEXT), ...)``; the string at
+      the pointer, an item of a list, becomes one list item per TEXT.
     - ``drop-suppression``: an unused code of a suppression comment is
       removed (``args = (("line", N), ("start", COL), ("end", COL))``, the
       columns of the text to delete, 1-based, end exclusive).
@@ -143,6 +145,9 @@ class Fix:
     safety: str
     title: str
     args: tuple[tuple[str, str], ...] = ()
+
+    def all(self, name: str) -> list[str]:
+        return [value for key, value in self.args if key == name]
 
     def arg(self, name: str, default: str = "") -> str:
         for key, value in self.args:

@@ -158,6 +158,19 @@ def plan_edit(doc, diag: Diagnostic, *, config_path: str | None = None) -> Plann
         content = value.strip() + "\n"
         path = secret_file_path(config_path or doc.path, diag.pointer, same=lambda p: _holds(p, content))
         return Planned(diag, (Edit(span[0], span[1], table_text(fmt, "file", path)),), SecretFile(path, content))
+    if fix.action == "split-list-entry":
+        span = _exact(doc, diag.pointer, "value")
+        items = fix.all("item")
+        if span is None or not items or not isinstance(_value_at(doc.data, diag.pointer), str):
+            return None
+        line_start = doc.text.rfind("\n", 0, span[0]) + 1
+        lead = doc.text[line_start : span[0]]
+        if fmt == "yaml" and lead.strip() == "-":
+            # a block sequence: one `- item` line each, at the same indent
+            sep = "\n" + lead
+        else:
+            sep = ", "
+        return Planned(diag, (Edit(span[0], span[1], sep.join(_string(i) for i in items)),))
     if fix.action == "drop-suppression":
         lines = doc.lines
         try:

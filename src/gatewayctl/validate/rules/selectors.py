@@ -43,7 +43,7 @@ from typing import Iterable, Sequence
 
 from gatewayctl import catalog
 from gatewayctl.catalog import Family
-from gatewayctl.diagnostics import Finding
+from gatewayctl.diagnostics import SAFE, Finding, Fix
 from gatewayctl.selectors import Selector, show
 
 __all__ = ["ResolvedSelector", "check", "comma_entry"]
@@ -104,7 +104,14 @@ def comma_entry(pointer: str, text: str, parsed: Sequence[Selector]) -> Finding:
         f"selector, so as a --channel-account value it would mean {as_loong}"
     )
     hint = f"Write one list entry per selector: channel_accounts = [{listed}]."
-    return Finding("GW409", pointer, message, hint=hint, column_offset=0, length=len(text))
+    fix = None
+    if mine and len(mine) == len(text.split(",")):
+        # Safe: gatewayctl reads the same selectors, and loong now reads
+        # them too. Offered only when every comma segment parsed, so no
+        # entry is lost.
+        items = tuple(("item", text[s.offset : s.offset + s.length]) for s in mine)
+        fix = Fix("split-list-entry", SAFE, "write one list entry per selector", items)
+    return Finding("GW409", pointer, message, hint=hint, column_offset=0, length=len(text), fix=fix)
 
 
 def _with_comma_note(f: Finding, sel: Selector) -> Finding:
