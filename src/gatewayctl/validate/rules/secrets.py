@@ -1,7 +1,9 @@
 """Secret rules: GW210 env-pointer hygiene (``*_env`` values and
 ``{ env = ... }`` tables that do not hold a plain variable name), GW211
 inline literal secrets (a warning whose message never contains the value)
-and GW212 environment references in string form (``"$NAME"``).
+GW212 environment references in string form (``"$NAME"``), and GW213 a
+family-level ``*_env`` that loong does not pass on to an account (WhatsApp
+and Signal accounts have their own default pointers).
 
 Fixes are declared here, next to the findings (see diagnostics.Fix):
 GW210 `$NAME`/`%NAME%` -> `NAME` (safe: loong refuses the pointer and its
@@ -38,7 +40,23 @@ from gatewayctl.validate.secrets import (
 _PROVIDER_SECRETS = frozenset({"api_key"})
 
 
+# Account tables whose *_env pointers have their own serde default, so the
+# family's pointer never reaches them: field -> the account's default
+# (crates/app/src/config/channels.rs:1277 WhatsappAccountConfig,
+# :1231 SignalAccountConfig; merged as account.or(family), :6331).
+ACCOUNT_ENV_DEFAULTS: dict[str, dict[str, str]] = {
+    "whatsapp": {
+        "access_token": "WHATSAPP_ACCESS_TOKEN",
+        "phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
+        "verify_token": "WHATSAPP_VERIFY_TOKEN",
+        "app_secret": "WHATSAPP_APP_SECRET",
+    },
+    "signal": {"account": "SIGNAL_ACCOUNT", "service_url": "SIGNAL_SERVICE_URL"},
+}
+
+
 def check(ctx) -> Iterator[Finding]:
+    yield from _shadowed_family_pointers(ctx.model)
     for loc in locations(ctx.data):
         # loong checks the Telegram token shape only in Telegram's own
         # pointers (detect_telegram_token_shape, config/channels_validation.rs:23).
@@ -132,4 +150,35 @@ def _check_table(
                         f'for compatibility; the table form says so explicitly: {key} = {{ env = "{info.ref}" }}'
                     ),
                     fix=Fix("env-table", SAFE, f'write {key} = {{ env = "{info.ref}" }}', (("env", str(info.ref)),)),
+                )
+
+
+def _shadowed_family_pointers(model) -> Iterator[Finding]:
+    """GW213: a family-level ``<field>_env`` that an account without its own
+    pointer would read, if loong passed it on; it does not."""
+    for fam in model.families:
+        defaults = ACCOUNT_ENV_DEFAULTS.get(fam.family)
+        if not defaults or not fam.has_accounts:
+            continue
+        table_name = fam.pointer.lstrip("/")
+        for field, default in defaults.items():
+            env_key = f"{field}_env"
+            for acc in fam.accounts:
+                if env_key not in acc.settings or env_key in acc.own_keys:
+                    continue  # no family pointer, or the account names its own
+                family_env = acc.settings[env_key]
+                if not isinstance(family_env, str) or not family_env.strip() or family_env.strip() == default:
+                    continue
+                value = acc.settings.get(field)
+                if isinstance(value, (str, Mapping)) and classify(value).kind != "absent":
+                    continue  # the field itself is set: no pointer is read
+                yield Finding(
+                    "GW213",
+                    acc.pointer,
+                    f'[{table_name}] {env_key} = "{family_env.strip()}" does not reach {fam.family} account '
+                    f'"{acc.key}": loong gives each {fam.family} account its own default {env_key} '
+                    f'("{default}"), so this account reads {default}',
+                    hint=f'set {env_key} = "{family_env.strip()}" in [{table_name}.accounts.{acc.key}], or write '
+                    f'{field} = {{ env = "{family_env.strip()}" }} in [{table_name}] (a reference is passed on)',
+                    target="key",
                 )
