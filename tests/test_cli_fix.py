@@ -78,3 +78,17 @@ def test_usage_errors(tmp_path):
     assert fix(cwd=tmp_path).returncode == 2
     proc = fix("missing.toml", cwd=tmp_path)
     assert proc.returncode == 2 and "GW001" in proc.stdout
+
+
+def test_a_fifo_is_refused_not_waited_on_and_control_characters_are_escaped(tmp_path):
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    proc = fix("config.toml", cwd=tmp_path)
+    assert proc.returncode == 1 and "GW001" in proc.stdout and "FIFO" in proc.stdout
+    os.unlink(fifo)
+    evil = tmp_path / "c.toml"
+    # a bidi override in a comment ("Trojan source") reorders what a reader sees
+    evil.write_text('[telegram]\nbot_token_env = "$TG"  # \u202egnp.exe\n', encoding="utf-8")
+    proc = fix("--diff", "c.toml", cwd=tmp_path)
+    assert '+bot_token_env = "TG"' in proc.stdout
+    assert "\u202e" not in proc.stdout and "\\u202e" in proc.stdout

@@ -52,7 +52,7 @@ def _plural(n: int, word: str) -> str:
 
 def run_fix(settings: FixSettings) -> FixOutcome:
     from gatewayctl import __version__
-    from gatewayctl.diagnostics import sort_diagnostics
+    from gatewayctl.diagnostics import escape_controls, sort_diagnostics
     from gatewayctl.fix import diff, fix_file, write
     from gatewayctl.report import FileResult, ReportInput, get_reporter
 
@@ -73,8 +73,9 @@ def run_fix(settings: FixSettings) -> FixOutcome:
         sources.update(result.sources)
         files.append(FileResult(result.shown, valid=not left, loaded=result.loaded))
         hidden += ff.unsafe_skipped
+        shown = escape_controls(path)
         for r in ff.refused:
-            err.append(f"{path}:{r.line}: {r.code} not fixed: {r.reason}")
+            err.append(f"{shown}:{r.line}: {r.code} not fixed: {r.reason}")
         if not ff.changed:
             continue
         fixed_total += len(ff.applied)
@@ -85,10 +86,10 @@ def run_fix(settings: FixSettings) -> FixOutcome:
             write(ff)
         except OSError as exc:
             write_failed = True
-            err.append(f"{path}: cannot write the fixed config: {exc.strerror or exc}; the file is unchanged")
+            err.append(f"{shown}: cannot write the fixed config: {exc.strerror or exc}; the file is unchanged")
             continue
         for s in ff.secret_files:
-            err.append(f"{path}: moved an inline secret to {s.path} (mode 0600); ship it with the config")
+            err.append(f"{shown}: moved an inline secret to {escape_controls(s.path)} (mode 0600); ship it with the config")
 
     if not settings.diff:
         report = ReportInput(

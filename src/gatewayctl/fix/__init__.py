@@ -194,10 +194,12 @@ def fix_file(path: str, *, select: frozenset[str] | None = None, unsafe: bool = 
     FileFix whose ``before`` carries the GW001 diagnostic."""
     from gatewayctl.pipeline import lint_file
 
+    from gatewayctl.inputs import MAX_CONFIG_BYTES, InputError, read_regular_file
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
+        # the loader's own bounded read: a FIFO or /dev/zero is refused, not waited on
+        data = read_regular_file(path, MAX_CONFIG_BYTES)
+    except InputError:
         result = lint_file(path)  # reports GW001 with the reason
         return FileFix(path, result, result, None, None, False)
     return fix_text(path, data, select=select, unsafe=unsafe)
@@ -254,6 +256,9 @@ def diff(ff: FileFix) -> str:
         return ""
     before = list(ff.before.sources.get(ff.before.shown, ()))
     after = list(ff.after.sources.get(ff.after.shown, ()))
+    from gatewayctl.diagnostics import escape_controls
+
     a, b = (ff.path, ff.path) if os.path.isabs(ff.path) else (f"a/{ff.path}", f"b/{ff.path}")
     lines = difflib.unified_diff(before, after, a, b, lineterm="")
-    return "".join(line + "\n" for line in lines)
+    # a human format: control characters in the config or its name are shown escaped
+    return "".join(escape_controls(line) + "\n" for line in lines)
