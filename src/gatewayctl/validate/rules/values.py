@@ -10,6 +10,12 @@ config that fails it fails every ``loong`` command. Besides env pointers
 - irc ``server`` and ``nickname``, at the family level and in each account
   (crates/app/src/config/channels_irc_impl.rs:52, irc.rs:50, :154).
 
+loong's load also checks numeric ranges outside the channel tables; the
+ones that concern channels and their memory are checked here and reported
+as GW105 (a value out of range): ``[feishu_integration]``
+(crates/app/src/config/feishu_integration.rs:164) and ``[memory]
+sliding_window`` (crates/app/src/config/memory.rs:408).
+
 Only values written in the config are checked; a value loong would read
 from an environment variable (``server_env``, ``nickname_env``) is not
 known at lint time. Messages never repeat the value (an irc URL may carry a
@@ -42,6 +48,53 @@ def check(ctx) -> Iterator[Finding]:
             yield from _email(loc)
         elif loc.family == "irc":
             yield from _irc(loc)
+    yield from _ranges(ctx.data)
+
+
+# section -> (key, min, max, default); a min of None is the section's
+# effective retry_initial_backoff_ms (feishu_integration.rs:190).
+RANGES: dict[str, tuple[tuple[str, int | None, int, int], ...]] = {
+    "feishu_integration": (
+        ("oauth_state_ttl_s", 60, 86_400, 600),
+        ("request_timeout_s", 3, 120, 20),
+        ("retry_max_attempts", 1, 8, 4),
+        ("retry_initial_backoff_ms", 0, 30_000, 200),
+        ("retry_max_backoff_ms", None, 60_000, 2_000),
+    ),
+    "memory": (("sliding_window", 1, 128, 12),),
+}
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ranges(data) -> Iterator[Finding]:
+    if not isinstance(data, dict):
+        return
+    for section, specs in RANGES.items():
+        table = data.get(section)
+        if not isinstance(table, dict):
+            continue
+        for key, low, high, _default in specs:
+            value = _int(table.get(key))
+            if value is None:
+                continue
+            if low is None:
+                initial = _int(table.get("retry_initial_backoff_ms"))
+                low = 200 if initial is None else initial
+                bound = f"retry_initial_backoff_ms ({low})"
+            else:
+                bound = str(low)
+            if low <= value <= high:
+                continue
+            yield Finding(
+                "GW105",
+                f"/{section}/{key}",
+                f"`{key}` in [{section}] must be between {bound} and {high}, got {value}: "
+                "loong refuses the whole config when it loads it",
+                hint=f"set {key} to a value from {bound} to {high}",
+            )
 
 
 def _literal(loc: Location, key: str) -> str | None:
