@@ -127,7 +127,7 @@ def runtime_id(family_id: str, family: Mapping, account: Mapping | None) -> Runt
 
 
 def _default() -> RuntimeId:
-    return RuntimeId(("id", "default"), "default", "no account_id (the default id)")
+    return RuntimeId(("id", "default"), "default", "no account_id and nothing to derive one from")
 
 
 def _symbolic(prefix: str, kind: str, ref, field: str) -> RuntimeId:

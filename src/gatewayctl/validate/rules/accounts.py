@@ -105,11 +105,11 @@ def runtime_id_collisions(fam, table: Mapping, code: str, accounts=None, *, phas
             if phase == "load"
             else "the gateway refuses to start the second one under an id that is already running"
         )
+        why = f"both: {rid.why}" if rid.why == first_rid.why else f"{first_rid.why}; {rid.why}"
         yield Finding(
             code,
             acc.pointer,
-            f'{fam.family} accounts "{first_acc.key}" and "{acc.key}" both run under {same} '
-            f"({first_rid.why}; {rid.why}): {when}",
+            f'{fam.family} accounts "{first_acc.key}" and "{acc.key}" both run under {same} ({why}): {when}',
             hint=f'give each account its own runtime id: set account_id = "{acc.id}" in '
             f"[{table_label(fam, acc)}] (or give it its own credential or endpoint)",
             target="key",
