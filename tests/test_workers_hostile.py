@@ -180,7 +180,7 @@ def test_telegram_endless_body_is_cut_at_the_cap_and_status_says_so(tmp_path):
                       timeout=20)
             assert st, _status(status_path)
             assert st["connected"] is False and st["state"] == "backoff"
-            assert srv.dropped >= 1
+            assert poll(lambda: srv.dropped >= 1)  # the lane hung up; the server notices on its next send
         # per request: the 8 MiB cap plus what sat in the socket buffers
         per_request = srv.bytes_out / max(1, len(srv.requests("/getUpdates")))
         assert per_request < 24 * 1024 * 1024
