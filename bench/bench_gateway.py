@@ -31,7 +31,7 @@ import tempfile
 import time
 
 from gatewayctl.compile import planfile
-from gatewayctl.compile.plan import Control, FrozenMap, Lane, LaunchPlan, RestartPolicy
+from gatewayctl.compile.plan import Control, FrozenMap, Lane, LaunchPlan, RestartPolicy, RunAs
 from gatewayctl.runtime import RuntimePaths, System, load_status, request_stop
 
 # The trivial worker: say ready, then wait for SIGTERM. `-S` skips site
@@ -64,6 +64,9 @@ def make_plan(workdir: str, lanes: int) -> str:
         ),
         restart=RestartPolicy("never"),
         stop_grace_s=5.0,
+        # A root owner starts lanes as root only when told to; the bench's
+        # trivial workers run as whoever runs the bench.
+        run_as=RunAs("root") if os.geteuid() == 0 else None,
     )
     path = os.path.join(workdir, "plan.json")
     planfile.write(plan, path)

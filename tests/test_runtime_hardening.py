@@ -155,7 +155,7 @@ def test_planted_log_symlink_is_replaced_not_written_through(tmp_path, home):
     assert victim.read_text() == "precious\n"
 
 
-@pytest.mark.parametrize("mode", ["status-zero", "status-fifo", "status-huge"])
+@pytest.mark.parametrize("mode", ["status-zero", "status-fifo", "status-huge", "status-hardlink"])
 def test_hostile_lane_status_file_neither_hangs_nor_floods_the_owner(tmp_path, home, mode):
     plan = make_plan(tmp_path, [lane("telegram", mode), lane("feishu", "run", account="work")])
     owner = start_owner(home, plan)
@@ -164,8 +164,8 @@ def test_hostile_lane_status_file_neither_hangs_nor_floods_the_owner(tmp_path, h
         # The hostile file is in place and the owner still answers every reader.
         lane_dir = runtime_dir(home) / "lanes" / "telegram-a"
         status = lane_dir / "status.json"
-        wait_for(lambda: status.is_symlink() or stat.S_ISFIFO(status.lstat().st_mode) or status.stat().st_size > 1 << 20,
-                 what="hostile status file")
+        wait_for(lambda: status.is_symlink() or stat.S_ISFIFO(status.lstat().st_mode) or status.stat().st_size > 1 << 20
+                 or status.stat().st_nlink > 1, what="hostile status file")
         for _ in range(3):  # several sweeps of the owner (one a second) pass
             beat = read_status(home)["last_heartbeat_at"]
             proc = cli(home, "gateway", "status", "--json", timeout=20)
@@ -173,6 +173,7 @@ def test_hostile_lane_status_file_neither_hangs_nor_floods_the_owner(tmp_path, h
         doc = json.loads(proc.stdout)
         tg = next(ln for ln in doc["lanes"] if ln["family"] == "telegram")
         assert tg["state"] == "running" and doc["phase"] == "running"
+        assert "leaked" not in json.dumps(doc)  # a hard link is someone else's file, not the lane's status
         # The heartbeat still moves: the owner's loop is not stuck in a read.
         wait_for(lambda: read_status(home)["last_heartbeat_at"] > beat, 15, what="a later heartbeat")
         rss_kib = int(next(line.split()[1] for line in open(f"/proc/{owner.pid}/status") if line.startswith("VmRSS:")))

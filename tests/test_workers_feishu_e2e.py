@@ -11,6 +11,7 @@ import pytest
 
 from gatewayctl.fakes.feishu import ENCRYPT_KEY, VERIFY_TOKEN, FakeFeishu, message_event, post_callback
 from tests.test_rollout_six import GatewayProc, base_env, poll
+from tests.support import LANES_AS_ROOT_TOML
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ verification_token = {{ env = "LARK_VERIFY_TOKEN" }}
 encrypt_key = {{ env = "LARK_ENCRYPT_KEY" }}
 """ if mode == "webhook" else ""
     return f"""
-[outbound_http]
+{LANES_AS_ROOT_TOML}[outbound_http]
 allow_private_hosts = true
 
 [gateway.handler]

@@ -9,13 +9,14 @@ import pytest
 
 from gatewayctl.fakes.qqbot import FakeQQBot
 from tests.test_rollout_six import GatewayProc, base_env, poll
+from tests.support import LANES_AS_ROOT_TOML
 
 pytestmark = pytest.mark.slow
 
 
 def _config(qq) -> str:
     return f"""
-[outbound_http]
+{LANES_AS_ROOT_TOML}[outbound_http]
 allow_private_hosts = true
 
 [gateway.handler]

@@ -9,6 +9,7 @@
     worker.py status-zero          make its status file a symlink to /dev/zero, then run
     worker.py status-fifo          make its status file a FIFO nobody writes, then run
     worker.py status-huge          make its status file a 64 MiB sparse file, then run
+    worker.py status-hardlink      make its status file a second name of another file, then run
     worker.py plan-probe PLAN TRIGGER  once TRIGGER exists, read PLAN (its {plan}), try to
                                    write to it, report the bytes' sha256 and whether writing worked
 
@@ -67,6 +68,12 @@ def main(argv):
     if mode == "status-fifo":
         os.unlink(hostile)
         os.mkfifo(hostile, 0o600)
+    if mode == "status-hardlink":
+        other = os.path.join(os.path.dirname(hostile), "elsewhere.json")
+        with open(other, "w") as fh:
+            json.dump({"state": "ready", "leaked": True}, fh)
+        os.unlink(hostile)
+        os.link(other, hostile)
     if mode == "status-huge":
         with open(hostile + ".tmp", "wb") as fh:
             fh.truncate(64 * 1024 * 1024)

@@ -287,8 +287,8 @@ class LaneRunner:
         self._worker_mtime = st.st_mtime_ns
         # The lane writes this file: a symlink, a FIFO or a device there is
         # no status (read_json opens with O_NOFOLLOW|O_NONBLOCK, regular files
-        # only, at most the cap), never a hang or an endless read.
-        data = statefiles.read_json(self.status_path, WORKER_STATUS_MAX_BYTES)
+        # with one name only, at most the cap), never a hang or an endless read.
+        data = statefiles.read_json(self.status_path, WORKER_STATUS_MAX_BYTES, single_link=True)
         if isinstance(data, dict) and data != self.worker:
             self.worker = data
             self.changed = True

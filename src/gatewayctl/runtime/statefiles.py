@@ -253,12 +253,14 @@ def exclusive_create_json(path: str, obj) -> bool:
     return True
 
 
-def read_regular(path: str, max_bytes: int = MAX_STATE_BYTES) -> bytes | None:
+def read_regular(path: str, max_bytes: int = MAX_STATE_BYTES, *, single_link: bool = False) -> bytes | None:
     """The bytes of the regular file at ``path``, or None when it is absent, unreadable,
     a symlink, not a regular file (a FIFO, a device) or larger than ``max_bytes``.
 
     O_NONBLOCK makes opening a FIFO return at once instead of waiting for a
     writer; O_NOFOLLOW refuses a symlink in the last component.
+    ``single_link`` (a file another user writes, such as a lane's status):
+    also refuse a file with a second name, a hard link to someone else's file.
     """
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
@@ -266,7 +268,7 @@ def read_regular(path: str, max_bytes: int = MAX_STATE_BYTES) -> bytes | None:
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes or (single_link and st.st_nlink != 1):
             return None
         chunks: list[bytes] = []
         left = max_bytes + 1
@@ -285,10 +287,10 @@ def read_regular(path: str, max_bytes: int = MAX_STATE_BYTES) -> bytes | None:
         os.close(fd)
 
 
-def read_json(path: str, max_bytes: int = MAX_STATE_BYTES):
+def read_json(path: str, max_bytes: int = MAX_STATE_BYTES, *, single_link: bool = False):
     """The parsed JSON object at ``path``, or None when absent, unreadable, not a
     bounded regular file (see ``read_regular``) or not an object."""
-    data = read_regular(path, max_bytes)
+    data = read_regular(path, max_bytes, single_link=single_link)
     if data is None:
         return None
     try:
