@@ -14,7 +14,7 @@ loong's load also checks numeric ranges outside the channel tables; the
 ones that concern channels and their memory are checked here and reported
 as GW105 (a value out of range): ``[feishu_integration]``
 (crates/app/src/config/feishu_integration.rs:164) and ``[memory]
-sliding_window`` (crates/app/src/config/memory.rs:408).
+sliding_window`` (crates/app/src/config/memory.rs:408) and ``[tools]`` (crates/app/src/config/tools.rs:707).
 
 Only values written in the config are checked; a value loong would read
 from an environment variable (``server_env``, ``nickname_env``) is not
@@ -51,17 +51,43 @@ def check(ctx) -> Iterator[Finding]:
     yield from _ranges(ctx.data)
 
 
-# section -> (key, min, max, default); a min of None is the section's
-# effective retry_initial_backoff_ms (feishu_integration.rs:190).
-RANGES: dict[str, tuple[tuple[str, int | None, int, int], ...]] = {
-    "feishu_integration": (
-        ("oauth_state_ttl_s", 60, 86_400, 600),
-        ("request_timeout_s", 3, 120, 20),
-        ("retry_max_attempts", 1, 8, 4),
-        ("retry_initial_backoff_ms", 0, 30_000, 200),
-        ("retry_max_backoff_ms", None, 60_000, 2_000),
-    ),
-    "memory": (("sliding_window", 1, 128, 12),),
+_MIB = 1024 * 1024
+_RETRY_MIN = ("feishu_integration", "retry_initial_backoff_ms", 200)
+# path -> (min, max): max None is unbounded; a min that is a tuple is
+# another setting's effective value (section, key, default). From
+# feishu_integration.rs:164, memory.rs:408 and tools.rs:707 (constants at
+# tools.rs:23-38, :345-348).
+LOAD_RANGES: tuple[tuple[tuple[str, ...], object, int | None], ...] = (
+    (("feishu_integration", "oauth_state_ttl_s"), 60, 86_400),
+    (("feishu_integration", "request_timeout_s"), 3, 120),
+    (("feishu_integration", "retry_max_attempts"), 1, 8),
+    (("feishu_integration", "retry_initial_backoff_ms"), 0, 30_000),
+    (("feishu_integration", "retry_max_backoff_ms"), _RETRY_MIN, 60_000),
+    (("memory", "sliding_window"), 1, 128),
+    (("tools", "runtime_self", "max_source_chars"), 256, 100_000),
+    (("tools", "runtime_self", "max_total_chars"), 1_024, 500_000),
+    (("tools", "browser", "max_sessions"), 1, 32),
+    (("tools", "browser", "max_links"), 1, 200),
+    (("tools", "browser", "max_text_chars"), 256, 20_000),
+    (("tools", "web", "max_bytes"), 1_024, 5 * _MIB),
+    (("tools", "web", "timeout_seconds"), 1, 120),
+    (("tools", "web", "max_redirects"), 0, 10),
+    (("tools", "tool_execution", "default_timeout_seconds"), 1, None),
+    (("tools", "delegate", "child_runtime", "browser", "max_sessions"), 1, 32),
+    (("tools", "delegate", "child_runtime", "browser", "max_links"), 1, 200),
+    (("tools", "delegate", "child_runtime", "browser", "max_text_chars"), 256, 20_000),
+    (("tools", "delegate", "child_runtime", "web", "max_bytes"), 1_024, 5 * _MIB),
+    (("tools", "delegate", "child_runtime", "web", "timeout_seconds"), 1, 120),
+    (("tools", "delegate", "child_runtime", "web", "max_redirects"), 0, 10),
+    (("tools", "delegate", "max_frozen_bytes"), 1, None),
+    (("tools", "delegate", "announce_max_batch"), 1, None),
+    (("tools", "web_search", "timeout_seconds"), 1, 60),
+    (("tools", "web_search", "max_results"), 1, 10),
+)
+# loong's normalize_web_search_provider (tools.rs:946).
+WEB_SEARCH_PROVIDERS = {
+    "duckduckgo", "ddg", "brave", "tavily", "perplexity", "perplexity_search",
+    "exa", "firecrawl", "jina", "jinaai", "jina-ai",
 }
 
 
@@ -69,31 +95,56 @@ def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _at(data, path):
+    node = data
+    for token in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(token)
+    return node
+
+
+def _range_finding(path, value, low_text, high) -> Finding:
+    section, key = "[" + ".".join(path[:-1]) + "]", path[-1]
+    limit = f"at least {low_text}" if high is None else f"between {low_text} and {high}"
+    return Finding(
+        "GW105",
+        "/" + "/".join(path),
+        f"`{key}` in {section} must be {limit}, got {value}: loong refuses the whole config when it loads it",
+        hint=f"set {key} to a value {'of at least ' + low_text if high is None else f'from {low_text} to {high}'}",
+    )
+
+
 def _ranges(data) -> Iterator[Finding]:
     if not isinstance(data, dict):
         return
-    for section, specs in RANGES.items():
-        table = data.get(section)
-        if not isinstance(table, dict):
+    for path, low, high in LOAD_RANGES:
+        value = _int(_at(data, path))
+        if value is None:
             continue
-        for key, low, high, _default in specs:
-            value = _int(table.get(key))
-            if value is None:
-                continue
-            if low is None:
-                initial = _int(table.get("retry_initial_backoff_ms"))
-                low = 200 if initial is None else initial
-                bound = f"retry_initial_backoff_ms ({low})"
-            else:
-                bound = str(low)
-            if low <= value <= high:
-                continue
+        if isinstance(low, tuple):
+            section, key, default = low
+            other = _int(_at(data, (section, key)))
+            low_value, low_text = (default if other is None else other), f"{key} ({default if other is None else other})"
+        else:
+            low_value, low_text = low, str(low)
+        if value < low_value or (high is not None and value > high):
+            yield _range_finding(path, value, low_text, high)
+    per_tool = _at(data, ("tools", "tool_execution", "per_tool_timeout"))
+    if isinstance(per_tool, dict):
+        for name, value in per_tool.items():
+            if _int(value) is not None and value < 1:
+                yield _range_finding(("tools", "tool_execution", "per_tool_timeout", str(name)), value, "1", None)
+    search = _at(data, ("tools", "web_search"))
+    if isinstance(search, dict) and search.get("enabled", True) is True:
+        provider = search.get("default_provider")
+        if isinstance(provider, str) and provider.strip().lower() not in WEB_SEARCH_PROVIDERS:
             yield Finding(
-                "GW105",
-                f"/{section}/{key}",
-                f"`{key}` in [{section}] must be between {bound} and {high}, got {value}: "
-                "loong refuses the whole config when it loads it",
-                hint=f"set {key} to a value from {bound} to {high}",
+                "GW103",
+                "/tools/web_search/default_provider",
+                "`default_provider` in [tools.web_search] is not a web search provider loong knows "
+                "(duckduckgo, brave, tavily, perplexity, exa, firecrawl, jina): loong refuses the whole config when it loads it",
+                hint='use one of duckduckgo, brave, tavily, perplexity, exa, firecrawl, jina (or set enabled = false)',
             )
 
 
