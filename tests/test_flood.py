@@ -25,7 +25,7 @@ import pytest
 
 from gatewayctl.fakes import FakeWhatsAppCloud, post_webhook, webhook_payload
 from tests.fakes import plans
-from tests.lane_programs.plans import GATEWAYCTL, cli, env_for, finish, lane, make_plan, read_status, wait_running
+from tests.lane_programs.plans import GATEWAYCTL, TRUST, cli, env_for, finish, lane, make_plan, read_status, wait_running
 from tests.support import poll, read_json
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ def open_fds(pid: int) -> int:
 def test_control_api_survives_1000_idle_connections(tmp_path):
     home = tmp_path / "home"
     plan = make_plan(tmp_path, [lane("telegram", "run")])
-    owner = subprocess.Popen([*GATEWAYCTL, "gateway", "run", "--plan", str(plan)], env=env_for(home),
+    owner = subprocess.Popen([*GATEWAYCTL, "gateway", "run", "--plan", str(plan), *TRUST], env=env_for(home),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_low_fd_limit)
     socks: list[socket.socket] = []
     try:
@@ -144,7 +144,9 @@ def test_whatsapp_lane_keeps_answering_signed_deliveries_while_flooded(tmp_path)
             st = read_json(status_path)
             assert worker.poll() is None
             assert sent is not None and len(sent) == 20
-            assert held <= 128 + 2, held
+            # 128 connections at most, plus what the deliveries opened: the
+            # cursor file, the connection to the Graph API, one in flight.
+            assert held <= 128 + 4, held
             assert st["state"] == "running" and st["connected"] is True
             latencies.sort()
             print(f"\nwebhook flood: {FLOOD} idle connections; held open by the lane: {held} (cap 128); "
