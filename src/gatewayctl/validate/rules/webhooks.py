@@ -175,9 +175,33 @@ def _mounted_security(fam, acc) -> Iterator[Finding]:
         # validate_whatsapp_security_config (channel/whatsapp/mod.rs:286).
         for name in ("access_token", "verify_token", "app_secret"):
             yield from serving.credential_findings(fam, acc, name, why=why)
+        yield from _whatsapp_phone_number_id(fam, acc, why)
     elif fam.family == "line":
         # LineServeState::new, channel/line.rs:80.
         yield from serving.credential_findings(fam, acc, "channel_secret", why=why)
     elif fam.family == "webhook":
         # WebhookServeState::new, channel/webhook.rs:87.
         yield from serving.credential_findings(fam, acc, "signing_secret", why=why)
+
+
+def _whatsapp_phone_number_id(fam, acc, why: str) -> Iterator[Finding]:
+    """WhatsappWebhookState::new needs a phone_number_id (channel/whatsapp/webhook.rs:146)."""
+    from gatewayctl.validate.rules._common import field_or_account
+    from gatewayctl.validate.secrets import effective_env_pointer
+
+    value = acc.settings.get("phone_number_id")
+    if isinstance(value, str) and value.strip():
+        return
+    if value is not None and not isinstance(value, str):
+        return  # the schema reports the type
+    if effective_env_pointer(acc.settings, "phone_number_id", family=fam.family).present:
+        return
+    ptr, target = field_or_account(acc, "phone_number_id", "phone_number_id_env")
+    state = "is enabled" if acc.enabled else "is disabled"
+    yield Finding(
+        "GW305",
+        ptr,
+        f"{who(fam, acc)} {state}{why} but has no phone_number_id",
+        hint="set phone_number_id (or phone_number_id_env) to the WhatsApp Cloud API phone number id",
+        target=target,
+    )
