@@ -135,3 +135,18 @@ def test_state_reads_take_only_bounded_regular_files(tmp_path):
     os.link(good, second)
     assert statefiles.read_json(str(second)) == {"a": 1}
     assert statefiles.read_json(str(second), single_link=True) is None
+
+
+def test_lane_log_replaces_a_planted_symlink_and_truncates_only_itself(tmp_path):
+    from gatewayctl.runtime.logs import LaneLog
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"v" * 4000)
+    path = tmp_path / "lane.log"
+    path.symlink_to(victim)
+    log = LaneLog(str(path), max_bytes=1024, backups=0)
+    log.write(b"x" * 3000)  # fills the 1 KiB cap twice over: truncated in place (no backups)
+    log.close()
+    assert victim.read_bytes() == b"v" * 4000
+    assert not path.is_symlink() and 0 < path.stat().st_size <= 1024
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -53,7 +53,8 @@ class LaneLog:
     def _rotate(self) -> None:
         self.close()
         if self.backups == 0:
-            os.truncate(self.path, 0)
+            # Through a descriptor that refuses a symlink: never truncate another file.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
             return
         for i in range(self.backups - 1, 0, -1):
             older = f"{self.path}.{i}"
