@@ -520,3 +520,17 @@ def test_plan_show_and_plan_diff_name_the_lane_user(tmp_path):
     assert lane_diff.action == "change"
     changes = {c.field: (c.old, c.new) for c in lane_diff.changes}
     assert changes["run_as.user"] == (None, "gwlane") and changes["run_as.group"] == (None, "gwgroup")
+
+
+def test_a_lane_that_breaks_its_own_directory_only_breaks_itself(tmp_path, home):
+    # The worker turns its status file into a directory and crashes; the
+    # restart must not trip over it and take the owner (and the other lane) down.
+    policy = RestartPolicy(policy="on-failure", max_restarts=3, window_s=60.0, backoff_initial_s=0.1, backoff_max_s=0.1)
+    plan = make_plan(tmp_path, [lane("telegram", "status-dir"), lane("feishu", "run", account="work")], restart=policy)
+    owner = start_owner(home, plan)
+    rc, _out, err = finish(owner, timeout=30)
+    assert rc == exitcodes.OWNER_FAILED, err
+    assert "gave up after 3 restarts" in err and "Traceback" not in err
+    doc = read_status(home)
+    tg = next(ln for ln in doc["lanes"] if ln["family"] == "telegram")
+    assert tg["restarts"] == 3 and tg["state"] == "fatal"

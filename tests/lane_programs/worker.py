@@ -10,6 +10,7 @@
     worker.py status-fifo          make its status file a FIFO nobody writes, then run
     worker.py status-huge          make its status file a 64 MiB sparse file, then run
     worker.py status-hardlink      make its status file a second name of another file, then run
+    worker.py status-dir           make its status file a directory, then exit 3 (to be restarted)
     worker.py plan-probe PLAN TRIGGER  once TRIGGER exists, read PLAN (its {plan}), try to
                                    write to it, report the bytes' sha256 and whether writing worked
 
@@ -74,6 +75,11 @@ def main(argv):
             json.dump({"state": "ready", "leaked": True}, fh)
         os.unlink(hostile)
         os.link(other, hostile)
+    if mode == "status-dir":
+        os.unlink(hostile)
+        os.mkdir(hostile)
+        time.sleep(0.3)
+        sys.exit(3)  # restarted: the owner must cope with what it finds
     if mode == "status-huge":
         with open(hostile + ".tmp", "wb") as fh:
             fh.truncate(64 * 1024 * 1024)

@@ -109,7 +109,12 @@ class LaneRunner:
 
     def start(self) -> None:
         """Spawn the worker (first start, or a restart due from backoff)."""
-        statefiles.remove(self.status_path)
+        try:
+            statefiles.remove(self.status_path)
+        except OSError:
+            # The lane's own directory is the lane's to break (a directory
+            # named status.json): it loses its status, the owner carries on.
+            pass
         self.worker = None
         self._worker_mtime = None
         read_fd, write_fd = os.pipe()
