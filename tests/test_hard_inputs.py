@@ -520,3 +520,115 @@ def test_plan_out_writes_only_regular_files(tmp_path):
     (tmp_path / "plan.json").write_text("old\n")
     code, _, err = gatewayctl("plan", "--config", "config.toml", "--out", "plan.json", cwd=tmp_path)
     assert code == 0 and json.loads((tmp_path / "plan.json").read_text())["format_version"] == 1
+
+
+# ------------------------------------------- E: one source for every bound
+
+
+def test_every_seconds_bound_is_the_same_in_both_schemas_and_the_compiler():
+    from gatewayctl.catalog import gateway_field, load_schema
+
+    plan_max = load_schema("plan")["definitions"]["seconds"]["maximum"]
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.get("properties", {}).items():
+                if key.endswith("_s") and isinstance(value, dict) and value.get("type") in ("number", "integer"):
+                    found.append((path + "/" + key, value.get("maximum")))
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+
+    walk(load_schema("config"), "")
+    assert len(found) >= 13
+    assert {m for _, m in found} == {plan_max}, found
+    # what the compiler reads for the owner's own seconds settings
+    for keys in (("stop_grace_s",), ("restart", "window_s"), ("restart", "backoff_max_s"), ("handler", "timeout_s")):
+        assert gateway_field(*keys)["maximum"] == plan_max
+
+
+# ------------------------------------ E: random configs never reach exit 70
+
+
+def _hostile_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.integers(min_value=10**400, max_value=10**401),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=8),
+        st.sampled_from(["\ud800", "a\udc00b", "\x1b[31m", "x\n::error::y", "$TOKEN", "env:X", "https://u:p@h/"]),
+        st.booleans(),
+        st.none(),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys(), inner, max_size=3)),
+        max_leaves=6,
+    )
+
+
+def _keys():
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.sampled_from(
+            [
+                "enabled", "bot_token", "bot_token_env", "allowed_chat_ids", "polling_timeout_s", "base_url",
+                "accounts", "default_account", "stop_grace_s", "port", "restart", "window_s", "handler", "exec",
+                "timeout_s", "env", "file", "value", "channel_accounts", "worker", "command", "\ud800", "k\n::e",
+            ]
+        ),
+        st.text(max_size=6),
+    )
+
+
+def test_random_configs_get_one_verdict_and_never_an_exception(tmp_path):
+    """check and plan, in process, over hostile JSON configs built on the
+    example: no exception (exit 70 in the CLI), every output encodable,
+    and a config check passes fails to plan only with a plan-time code."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from gatewayctl.cli.check import CheckSettings, run_check
+    from gatewayctl.cli.plan import PlanSettings, run_plan
+
+    base = {
+        "gateway": {"channel_accounts": ["telegram=bot"]},
+        "telegram": {"enabled": True, "default_account": "bot", "accounts": {"bot": {"bot_token": {"env": "T"}, "allowed_chat_ids": [1]}}},
+    }
+    path = tmp_path / "config.json"
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.sampled_from(["gateway", "telegram", "telegram/accounts/bot", "gateway/restart", "gateway/handler", ""]), _keys(), _hostile_values()), min_size=1, max_size=4))
+    def run(edits):
+        doc = json.loads(json.dumps(base))
+        for where, key, value in edits:
+            node = doc
+            for part in filter(None, where.split("/")):
+                child = node.get(part) if isinstance(node, dict) else None
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+            node[key] = value
+        # ensure_ascii writes lone surrogates as \ud800 escapes, as a hostile file would
+        path.write_text(json.dumps(doc, ensure_ascii=True, allow_nan=True))
+        checked = run_check(CheckSettings(files=(str(path),), fmt="json"))
+        assert checked.exit_code in (0, 1)
+        checked.output.encode("utf-8")
+        for fmt in ("text", "github"):
+            run_check(CheckSettings(files=(str(path),), fmt=fmt)).output.encode("utf-8")
+        planned = run_plan(PlanSettings(config=str(path), fmt="json"))
+        planned.stderr.encode("utf-8")
+        planned.stdout.encode("utf-8")
+        assert planned.exit_code in (0, 1)
+        if checked.exit_code == 0 and planned.exit_code == 1:
+            codes = {d["code"] for d in json.loads(planned.stderr)["diagnostics"] if d["severity"] == "error"}
+            assert codes and all(c.startswith("GW5") for c in codes), codes
+
+    run()

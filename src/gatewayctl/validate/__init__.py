@@ -183,17 +183,12 @@ def sensitive_pointers(data, model) -> list[str]:
 
     def secretish(key, specs) -> bool:
         """An unknown key that reads like a secret field: its name says so,
-        or its closest field name (the GW101 suggestion) is a secret."""
+        or it is a near miss of a secret field's name (``bot_tokn``)."""
         if not isinstance(key, str) or key.endswith("_env"):
             return False
         if _SENSITIVE_KEY.search(key):
             return True
-        if not specs:
-            return False
-        import difflib
-
-        close = difflib.get_close_matches(key.lower(), list(specs), n=1, cutoff=0.75)
-        return bool(close) and specs[close[0]].secret
+        return _near_secret_name(key.lower(), tuple(name for name, spec in specs.items() if spec.secret))
 
     def scan_table(table: dict, base: tuple, family_id: str | None):
         specs = fields(family_id) if family_id else {}
@@ -234,6 +229,32 @@ def sensitive_pointers(data, model) -> list[str]:
             fam = BY_TABLE.get(key)
             scan_table(value, (key,), fam.id if fam else None)
     return out
+
+
+_MATCHERS: dict = {}
+
+
+def _near_secret_name(word: str, secret_names: tuple, cutoff: float = 0.75) -> bool:
+    """difflib's get_close_matches test against a few secret field names,
+    with one matcher per name (its index built once): a config with 30,000
+    unknown keys must not rebuild an index per key."""
+    if not secret_names:
+        return False
+    import difflib
+
+    matchers = _MATCHERS.get(secret_names)
+    if matchers is None:
+        matchers = []
+        for name in secret_names:
+            m = difflib.SequenceMatcher()
+            m.set_seq2(name)
+            matchers.append(m)
+        _MATCHERS[secret_names] = matchers
+    for m in matchers:
+        m.set_seq1(word)
+        if m.real_quick_ratio() >= cutoff and m.quick_ratio() >= cutoff and m.ratio() >= cutoff:
+            return True
+    return False
 
 
 def _looks_like_ref(value) -> bool:

@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 
 from gatewayctl.compile import planfile
+from gatewayctl.inputs import MAX_PLAN_BYTES
 from gatewayctl.compile.plan import Lane, LaunchPlan
 from gatewayctl.workers import handlers, secrets
 from gatewayctl.workers.base import Clock, HandlerError, LaneContext, LaneFailure, Stopped, printable
@@ -39,7 +40,8 @@ ENV_LANE = "GATEWAYCTL_LANE"  # family/account, set by the owner for each lane i
 ENV_LANE_DIR = "GATEWAYCTL_LANE_DIR"
 ENV_PLAN_SHA256 = "GATEWAYCTL_PLAN_SHA256"
 _FD_PATH = re.compile(r"/(?:proc/self/fd|dev/fd)/([0-9]{1,9})")
-PLAN_MAX_BYTES = 64 * 1024 * 1024
+# One source for the plan size limit (the loader refuses more anyway).
+PLAN_MAX_BYTES = MAX_PLAN_BYTES
 
 
 def load_plan(plan_path: str, environ) -> LaunchPlan:
