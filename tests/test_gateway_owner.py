@@ -167,7 +167,7 @@ def test_sigkill_owner_is_dead_at_once_and_next_owner_reaps(tmp_path, home):
     code, doc = status_json(home)
     assert code == exitcodes.NOT_RUNNING
     assert doc["running"] is False and doc["stale"] is True and doc["pid"] == owner.pid
-    assert "not running (stale" in cli(home, "gateway", "status").stdout
+    assert f"not running (pid {owner.pid} died without shutting down" in cli(home, "gateway", "status").stdout
     # The parent-death signal takes the lanes down with the owner.
     wait_for(lambda: not any(alive(p) for p in lanes), 10, what="lanes to die with the owner")
     assert alive(grandchild)  # PDEATHSIG is not inherited: the next owner must reap it

@@ -59,6 +59,8 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
         if path == STDIN:
             shown = settings.stdin_filename or "<stdin>"
             result = lint_file(shown, data=stdin_bytes if stdin_bytes is not None else b"", cli_selectors=cli_doc)
+            if settings.stdin_filename is None:
+                result = _hint_stdin_format(result)
         else:
             if not os.path.exists(path):
                 missing = True
@@ -87,14 +89,27 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
     return CheckOutcome(output, code)
 
 
-def _want_color(flag: bool | None) -> bool:
-    if flag is not None:
-        return flag
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return sys.stdout.isatty()
+def _hint_stdin_format(result):
+    """Unnamed stdin is read as TOML (loong's format); when that fails, say so
+    and how to name YAML or JSON, since the content may well be either."""
+    from dataclasses import replace
+
+    extra = (
+        "Stdin without --stdin-filename is read as TOML; for YAML or JSON pass "
+        "--stdin-filename config.yaml (or config.json)."
+    )
+    diags = tuple(
+        replace(d, hint=f"{d.hint} {extra}".strip() if d.hint else extra) if d.code == "GW002" else d
+        for d in result.diagnostics
+    )
+    return replace(result, diagnostics=diags)
+
+
+def _want_color(flag: bool | None, stream=None) -> bool:
+    """Colour for ``stream`` (default stdout, where `check` writes its report)."""
+    from gatewayctl.cli.colour import want_color
+
+    return want_color(flag, sys.stdout if stream is None else stream)
 
 
 @click.command(
@@ -121,7 +136,7 @@ def _want_color(flag: bool | None) -> bool:
     help='Comma-separated selectors, e.g. "lark=work,wecom=alerts": shorthand for repeating --channel-account (combines with it).',
 )
 @click.option("--stdin-filename", metavar="NAME", help="Name to report for the config read from stdin ('-'); its suffix picks the format.")
-@click.option("--color/--no-color", "color", default=None, help="Colour the text output (default: when stdout is a terminal and NO_COLOR is unset).")
+@click.option("--color/--no-color", "color", default=None, help="Colour the text output (default: when stdout is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it).")
 def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color):
     """Lint channel configs (TOML, YAML or JSON) with exact locations and fix hints.
 

@@ -75,10 +75,15 @@ def _err(text: str) -> None:
 # ----------------------------------------------------------------- plans
 
 
-def _compile(settings: RunSettings, purpose: str = "gateway owner not started"):
-    """(plan, exit code): compile in-process exactly as `gatewayctl plan` does."""
+def _compile(settings: RunSettings, purpose: str = "gateway owner not started", rerun: str | None = None):
+    """(plan, exit code): compile in-process exactly as `gatewayctl plan` does.
+
+    On config errors the diagnostics end with ``purpose`` and the command to
+    run again (``rerun``; default: the command that was run), not `plan`'s."""
+    if rerun is None:
+        rerun = "gatewayctl multi-channel-serve" if settings.mode == "multi_channel_serve" else "gatewayctl gateway run"
     from gatewayctl.cli.plan import PlanSettings, run_plan
-    from gatewayctl.cli.check import _want_color
+    from gatewayctl.cli.colour import want_color
     from gatewayctl.compile import planfile
 
     outcome = run_plan(
@@ -92,14 +97,13 @@ def _compile(settings: RunSettings, purpose: str = "gateway owner not started"):
             allow_inline_secrets=settings.allow_inline_secrets,
             out=None,
             fmt="text",
-            color=_want_color(None) and sys.stderr.isatty(),
+            color=want_color(None, sys.stderr),
+            after_errors=f"{purpose}: fix the errors above and run `{rerun}` again",
         )
     )
     if outcome.stderr:
         _err(outcome.stderr)
     if outcome.exit_code != exitcodes.OK:
-        if outcome.exit_code == exitcodes.DIAGNOSTICS:
-            _err(purpose)
         return None, outcome.exit_code
     try:
         return planfile.loads(outcome.stdout.encode("utf-8"), source=settings.config), exitcodes.OK
@@ -141,6 +145,16 @@ def _load_saved(settings: RunSettings):
         _err(
             f"error: {settings.plan_path}: the plan is for mode {plan.mode}; multi-channel-serve runs plans made "
             "with `gatewayctl plan --mode multi_channel_serve --session NAME`"
+        )
+        return None, exitcodes.USAGE
+    if settings.session is not None and plan.session != settings.session:
+        # A saved plan fixes its session; a different --session must not be
+        # silently dropped (status and the owner would name the plan's).
+        recorded = f"session {plan.session!r}" if plan.session else "no session"
+        _err(
+            f"error: {settings.plan_path}: the plan was made for {recorded}, not --session {settings.session!r}; "
+            "pass the plan's session, or make a plan for this one with "
+            f"`gatewayctl plan --mode {plan.mode} --session {settings.session}`"
         )
         return None, exitcodes.USAGE
     return plan, exitcodes.OK
@@ -429,6 +443,12 @@ def render_status(doc: dict, now_ms: int) -> str:
             f"gateway owner: not running (stale: pid {doc['pid']} last heartbeat {_ago(doc['last_heartbeat_at'], now_ms)}; "
             f"it died or hangs, and the slot is reclaimed by the next `gateway run` if it is gone)"
         )
+    elif doc["stale"] and doc.get("pid") is not None and doc["phase"] == "failed":
+        # load_status turned a dead owner's "running" snapshot into "failed"
+        head = (
+            f"gateway owner: not running (pid {doc['pid']} died without shutting down, last heartbeat "
+            f"{_ago(doc['last_heartbeat_at'], now_ms)}; the next `gateway run` reclaims its slot)"
+        )
     elif doc.get("pid") is None:
         head = "gateway owner: not running (no owner has run here)"
     else:
@@ -441,7 +461,11 @@ def render_status(doc: dict, now_ms: int) -> str:
             f"  config       {doc['config_path']}",
             f"  plan sha256  {doc['plan_sha256']}",
             f"  started      {_when(doc['started_at_ms'])} (gatewayctl {doc['version']})",
-            f"  heartbeat    {_ago(doc['last_heartbeat_at'], now_ms)}",
+            # Only a live owner's heartbeat has an age worth watching; a
+            # stopped or dead one's would just keep growing.
+            f"  heartbeat    {_ago(doc['last_heartbeat_at'], now_ms)}"
+            if doc["running"] or (doc["stale"] and doc["phase"] not in ("stopped", "failed"))
+            else f"  heartbeat    none (last at {_when(doc['last_heartbeat_at'])})",
         ]
         if doc.get("port") is not None:
             lines.append(

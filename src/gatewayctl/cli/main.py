@@ -85,6 +85,7 @@ def cli() -> None:
       11  gateway status: running but degraded (a lane is not running)
       12  saved plan made by another gatewayctl version (re-create it)
       70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
+      130 interrupted by Ctrl-C (gateway run: a stop request, exit 0)
     """
 
 
@@ -92,11 +93,18 @@ def main(argv=None) -> None:
     from gatewayctl.cli import exitcodes
 
     try:
-        cli.main(args=argv, prog_name="gatewayctl", standalone_mode=True)
+        # Not standalone: click's own loop turns Ctrl-C into "Aborted!" and
+        # exit 1; here it is 130 (128 + SIGINT), as the shell reports it.
+        rv = cli.main(args=argv, prog_name="gatewayctl", standalone_mode=False)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        if isinstance(exc, KeyboardInterrupt):  # click already ended the ^C line for an Abort
+            sys.stderr.write("\n")
+        sys.exit(exitcodes.INTERRUPTED)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: one clear line, the traceback only on request
         if os.environ.get("GATEWAYCTL_DEBUG"):
             # The traceback, but the same exit code: a script that tells a
@@ -111,3 +119,5 @@ def main(argv=None) -> None:
             err=True,
         )
         sys.exit(exitcodes.INTERNAL)
+    # --help, --version and commands that return instead of exiting
+    sys.exit(rv if isinstance(rv, int) else exitcodes.OK)

@@ -26,6 +26,7 @@ _EXIT_EPILOG = (
     "  0  plan written\n"
     "  1  the config or the selectors have errors (diagnostics printed, no plan written)\n"
     "  2  usage error (bad option, missing --config)\n"
+    " 10  the --out file could not be written\n"
     "\b\nplan verify / plan show exit codes:\n"
     "  0  plan is intact, of a known format and (verify) exactly what its unchanged config compiles to\n"
     "  4  tampered: the content does not match its plan_sha256, or (verify) not what its config compiles to\n"
@@ -33,6 +34,25 @@ _EXIT_EPILOG = (
     "  6  stale: the config changed since the plan was made (verify only)\n"
     "  7  unreadable: missing file, not a regular file, too large, or not a valid plan\n"
     " 12  made by another gatewayctl version (verify only): re-create it with this one\n"
+)
+# Each subcommand lists its own codes: `plan show --help` must not promise
+# "plan written".
+_SHOW_EPILOG = (
+    "\b\nExit codes:\n"
+    "  0  the plan is intact and of a known format (shown)\n"
+    "  2  usage error\n"
+    "  4  tampered: the plan's content does not match its plan_sha256\n"
+    "  5  unknown format_version: made by another gatewayctl version\n"
+    "  7  unreadable: missing file or not a plan\n"
+)
+_VERIFY_EPILOG = (
+    "\b\nExit codes (of the first plan that fails):\n"
+    "  0  every plan is intact, of a known format and its config unchanged (or --allow-stale)\n"
+    "  2  usage error\n"
+    "  4  tampered: the plan's content does not match its plan_sha256\n"
+    "  5  unknown format_version: made by another gatewayctl version\n"
+    "  6  stale: the config changed since the plan was made\n"
+    "  7  unreadable: missing file or not a plan\n"
 )
 
 
@@ -55,6 +75,8 @@ class PlanSettings:
     out: str | None = None
     fmt: str = "text"
     color: bool = False
+    # The closing line under text diagnostics: what did not happen, what to run next.
+    after_errors: str = "no plan written: fix the errors above and run `gatewayctl plan` again"
 
 
 # ------------------------------------------------------------------- plan
@@ -95,7 +117,7 @@ def run_plan(settings: PlanSettings) -> Outcome:
         )
         stderr = get_reporter(settings.fmt)(report)
         if has_error and settings.fmt == "text":  # JSON output stays one object
-            stderr += "no plan written: fix the errors above and run `gatewayctl plan` again\n"
+            stderr += settings.after_errors + "\n"
     if has_error or plan is None:
         return Outcome("", stderr, exitcodes.DIAGNOSTICS)
 
@@ -249,7 +271,7 @@ def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False)
             plan = planfile.load(path)
             proven = prove_plan(plan, source=path, base_dir=base_dir, allow_stale=allow_stale)
         except planfile.PlanError as exc:
-            err.append(escape_controls(f"{path}: {_LABEL.get(exc.kind, exc.kind)}: {exc.message}"))
+            err.append(escape_controls(f"{path}: {_LABEL.get(exc.kind, exc.kind)}: {_without_path(exc.message, path)}"))
             if code == exitcodes.OK:
                 code = exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE)
             continue
@@ -260,6 +282,13 @@ def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False)
             )
         )
     return Outcome("".join(line + "\n" for line in out), "".join(line + "\n" for line in err), code)
+
+
+def _without_path(message: str, path: str) -> str:
+    """The plan reader names the file in its messages; the verify line already starts with it."""
+    if message.startswith(f"{path}: "):
+        return message[len(path) + 2 :]
+    return message.replace(f"cannot read plan {path}: ", "cannot read plan: ", 1)
 
 
 _LABEL = {
@@ -309,10 +338,10 @@ def run_channels(config: str, *, as_json: bool = False) -> Outcome:
 # ------------------------------------------------------------------ click
 
 
-def _want_color(flag):
-    from gatewayctl.cli.check import _want_color as want
+def _want_color(flag, stream=None):
+    from gatewayctl.cli.colour import want_color
 
-    return want(flag)
+    return want_color(flag, sys.stdout if stream is None else stream)
 
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -367,7 +396,12 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
     show_default=True,
     help="Format of the diagnostics (printed on stderr) and of the --out summary.",
 )
-@click.option("--color/--no-color", "color", default=None, help="Colour the diagnostics.")
+@click.option(
+    "--color/--no-color",
+    "color",
+    default=None,
+    help="Colour the diagnostics (default: when stderr is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it).",
+)
 @click.pass_context
 def plan(ctx, config, channel_accounts, selectors, session, mode, port, allow_inline_secrets, out, fmt, color):
     """Compile a config and selectors into an immutable launch plan.
@@ -405,12 +439,12 @@ def plan(ctx, config, channel_accounts, selectors, session, mode, port, allow_in
         allow_inline_secrets=allow_inline_secrets,
         out=out,
         fmt=fmt,
-        color=_want_color(color),
+        color=_want_color(color, sys.stderr),  # the diagnostics go to stderr
     )
     _finish(run_plan(settings))
 
 
-@plan.command("show", context_settings=_CONTEXT, epilog=_EXIT_EPILOG)
+@plan.command("show", context_settings=_CONTEXT, epilog=_SHOW_EPILOG)
 @click.argument("plan_file", metavar="PLAN")
 @click.option("--config-dir", metavar="DIR", help="Resolve a relative config path against DIR (default: current directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan JSON (verified) with a `stale` flag.")
@@ -419,7 +453,7 @@ def show(plan_file, config_dir, as_json):
     _finish(run_show(plan_file, base_dir=config_dir, as_json=as_json))
 
 
-@plan.command("verify", context_settings=_CONTEXT, epilog=_EXIT_EPILOG)
+@plan.command("verify", context_settings=_CONTEXT, epilog=_VERIFY_EPILOG)
 @click.argument("plan_files", metavar="PLAN...", nargs=-1, required=True)
 @click.option("--config-dir", metavar="DIR", help="Resolve a relative config path against DIR (default: current directory).")
 @click.option("--allow-stale", is_flag=True, help="Do not fail when the config changed since the plan was made.")

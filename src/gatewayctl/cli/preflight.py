@@ -113,7 +113,7 @@ def preflight(
         trust_plan=trust_plan,
         config_dir=config_dir,
     )
-    plan, code = _load_saved(settings) if plan_path else _compile(settings, purpose="preflight not run")
+    plan, code = _load_saved(settings) if plan_path else _compile(settings, purpose="preflight not run", rerun="gatewayctl preflight")
     if plan is None:
         sys.exit(code)
     results, code = run_probes(plan, timeout_s=timeout_s, serving=serving_lanes())

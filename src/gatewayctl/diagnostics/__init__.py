@@ -176,6 +176,10 @@ class Finding:
     column_offset: int | None = None
     length: int | None = None
     fix: Fix | None = None
+    # For "X is missing" findings: the missing key names. validate() drops
+    # such a finding when an unknown-key finding in the same table already
+    # says the key is there under a typo (one mistake, one diagnostic).
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

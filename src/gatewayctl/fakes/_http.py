@@ -9,6 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 
+class BadRequest(ValueError):
+    """A control request the fake cannot act on: answered 400 with the reason."""
+
+
 class FakeRequest:
     def __init__(self, handler: BaseHTTPRequestHandler, body: bytes):
         parts = urlsplit(handler.path)
@@ -25,6 +29,21 @@ class FakeRequest:
         if "application/x-www-form-urlencoded" in ctype:
             return {k: v[-1] for k, v in parse_qs(self.body.decode()).items()}
         return json.loads(self.body)
+
+    def control_json(self, *required: str) -> dict:
+        """The body of a ``/_fake/...`` control request: a JSON object whatever
+        the Content-Type (``curl -d`` sends a form type), holding ``required``.
+        Anything else raises BadRequest, which the server answers with 400."""
+        try:
+            body = json.loads(self.body or b"{}")
+        except ValueError as exc:
+            raise BadRequest(f"the body is not JSON ({exc}); send a JSON object") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object")
+        missing = [k for k in required if k not in body]
+        if missing:
+            raise BadRequest(f"the JSON object lacks {', '.join(repr(k) for k in missing)}")
+        return body
 
     def params(self) -> dict:
         """Telegram style: query string and body merged (body wins)."""
@@ -77,7 +96,10 @@ class FakeServer(Waits):
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, obj, headers = fake.dispatch(FakeRequest(self, body))
+                try:
+                    status, obj, headers = fake.dispatch(FakeRequest(self, body))
+                except BadRequest as exc:
+                    status, obj, headers = 400, {"error": str(exc)}, None
                 data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
                 self.send_response(status)
                 ctype = "text/plain" if isinstance(obj, bytes) else "application/json"

@@ -178,8 +178,8 @@ class FakeMatrix(FakeServer):
 
     def _control(self, req: FakeRequest):
         if req.path == "/_fake/inject" and req.method == "POST":
-            body = req.json()
-            eid = self.inject(body["room_id"], body["sender"], body["text"])
+            body = req.control_json("room_id", "sender", "text")
+            eid = self.inject(str(body["room_id"]), str(body["sender"]), str(body["text"]))
             return 200, {"event_id": eid}, None
         if req.path == "/_fake/sent":
             return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 
-from gatewayctl.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import BadRequest, FakeRequest, FakeServer
 
 MAX_TEXT = 4096
 
@@ -174,14 +174,18 @@ class FakeTelegram(FakeServer):
 
     def _control(self, req: FakeRequest):
         if req.path == "/_fake/inject" and req.method == "POST":
-            body = req.json()
-            uid = self.inject(int(body["chat_id"]), int(body.get("sender_id", body["chat_id"])), str(body["text"]),
+            body = req.control_json("chat_id", "text")
+            try:
+                chat_id, sender_id = int(body["chat_id"]), int(body.get("sender_id", body["chat_id"]))
+            except (TypeError, ValueError):
+                raise BadRequest("chat_id and sender_id must be integers") from None
+            uid = self.inject(chat_id, sender_id, str(body["text"]),
                               chat_type=body.get("chat_type", "private"), entities=body.get("entities"))
             return 200, {"update_id": uid}, None
         if req.path == "/_fake/sent":
             return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None
         if req.path == "/_fake/webhook" and req.method == "POST":
-            self._m_setWebhook(req.json())
+            self._m_setWebhook(req.control_json())
             return 200, {"ok": True}, None
         return 404, {"error": "unknown control path"}, None
 

@@ -13,6 +13,7 @@ modules; never the config pipeline.
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import random
 import signal
@@ -43,6 +44,10 @@ def describe_exit(returncode: int) -> tuple[dict, str]:
         return {"code": None, "signal": name}, f"killed by {name}"
     return {"code": returncode, "signal": None}, f"exit code {returncode}"
 
+
+# spawn() errors that no restart can fix: the program is missing, is not
+# executable, or is not a program at all.
+_NOT_TRANSIENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR})
 
 class LaneRunner:
     def __init__(
@@ -134,7 +139,8 @@ class LaneRunner:
             if isinstance(exc, OSError) and exc.filename and exc.filename != self.argv[0]:
                 reason += f" ({exc.filename})"  # the working directory, which a lane's user may not reach
             as_user = f" as uid {self.user}" if self.user is not None else ""
-            self._spawned_nothing(f"cannot start worker {self.argv[0]!r}{as_user}: {reason}")
+            permanent = isinstance(exc, OSError) and exc.errno in _NOT_TRANSIENT
+            self._spawned_nothing(f"cannot start worker {self.argv[0]!r}{as_user}: {reason}", permanent=permanent)
             return
         os.close(write_fd)
         os.set_blocking(read_fd, False)
@@ -152,13 +158,20 @@ class LaneRunner:
         # STOPPED -> STARTING (first start) or BACKOFF -> STARTING (restart)
         self._transition(LaneState.STARTING, f"started pid={proc.pid}")
 
-    def _spawned_nothing(self, error: str) -> None:
-        # A worker that cannot even be executed fails like one that crashed
-        # at once, so the same policy (and the same cap) applies.
+    def _spawned_nothing(self, error: str, permanent: bool = False) -> None:
+        # A worker that cannot be executed for a passing reason (no memory,
+        # too many processes) fails like one that crashed at once: the same
+        # policy and cap apply. A program that is not there, or not
+        # executable, will not be there on the next try either: fatal at
+        # once, whatever the restart policy.
         self.last_exit = None
         self.last_error = error
         # STOPPED/BACKOFF -> STARTING: the attempt happened, then failed
         self._transition(LaneState.STARTING, "start attempted")
+        if permanent:
+            # STARTING -> FATAL (nothing a restart could fix)
+            self._fatal(f"{error}; not restarted: fix the worker command in the plan")
+            return
         self._after_failure(error)
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ modules only: the owner runs what the plan says and never re-reads a config.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import secrets
@@ -405,10 +406,19 @@ class Owner:
         except OSError as exc:
             self._control = None
             statefiles.remove(self.paths.control_token)
+            hint = ""
+            if exc.errno == errno.EADDRINUSE:
+                # Another program (or another runtime directory's owner)
+                # listens there: say how to pick another port.
+                hint = (
+                    "; another program listens there: choose another control port with --port N "
+                    "(0 picks a free one; a saved plan fixes its port when it is made), "
+                    "GATEWAYCTL_GATEWAY_PORT or [gateway] port"
+                )
             raise OSError(
                 exc.errno,
                 f"control API cannot bind {LOOPBACK}:{self.plan.control.port} "
-                f"(port from {self.plan.control.port_source}): {exc.strerror or exc}",
+                f"(port from {self.plan.control.port_source}): {exc.strerror or exc}{hint}",
             ) from None
         self.bind_address, self.port = LOOPBACK, port
         self.port_source = self.plan.control.port_source

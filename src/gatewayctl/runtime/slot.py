@@ -255,6 +255,7 @@ def _judged_status(paths: RuntimePaths, system: System) -> dict:
         # still claiming to run is reported as stale.
         if doc["running"]:
             doc["stale"] = True
+            _as_dead(doc, system)
         doc["running"] = False
         return doc
     same_run = (
@@ -270,7 +271,46 @@ def _judged_status(paths: RuntimePaths, system: System) -> dict:
     doc = public_status(record, paths)
     doc["stale"] = live.stale
     doc["running"] = bool(doc["running"]) and not live.stale
+    if not live.alive:
+        _as_dead(doc, system)
     return doc
+
+
+def _as_dead(doc: dict, system: System) -> None:
+    """A dead owner's last snapshot, told as what it is now.
+
+    The owner died without finalizing (SIGKILL, OOM): its snapshot still
+    says ``running``, its lanes ``running`` with their pids. The lanes died
+    with it (parent-death signal), so each lane is judged by its own
+    process: gone means ``fatal`` (exited, and nobody will restart it); one
+    that somehow lives on keeps its state and says it was left behind (the
+    next ``gateway run`` kills it). The phase becomes ``failed``.
+    """
+    from gatewayctl.runtime.states import LANE_HAS_PROCESS, LaneState
+
+    if doc.get("phase") in ("starting", "running", "stopping"):
+        doc["phase"] = "failed"
+        reason = f"gateway owner (pid {doc.get('pid')}) died without shutting down"
+        doc["last_error"] = doc.get("last_error") or reason
+        doc["shutdown_reason"] = doc.get("shutdown_reason") or reason
+    running = 0
+    for lane in doc["lanes"]:
+        if not isinstance(lane, dict):
+            continue
+        pid = lane.get("pid")
+        if lane.get("state") in LANE_HAS_PROCESS or lane.get("state") == LaneState.BACKOFF:
+            if isinstance(pid, int) and system.pid_alive(pid):
+                lane["last_error"] = lane.get("last_error") or (
+                    f"its owner died and left this lane's process (pid {pid}) running; "
+                    "the next `gateway run` kills it"
+                )
+            else:
+                lane["state"] = LaneState.FATAL
+                lane["pid"] = None
+                lane["last_error"] = lane.get("last_error") or "its owner died; the lane's process is gone"
+        if lane.get("state") == LaneState.RUNNING:
+            running += 1
+    doc["running_surface_count"] = running
 
 
 # -- stop requests -------------------------------------------------------------

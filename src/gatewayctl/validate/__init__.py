@@ -68,7 +68,7 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     findings.extend(run_all(RuleContext(data, model)))
     # Locating is the costly step: cap before it (errors kept first, so a
     # file with errors still shows some), and count what was left out.
-    kept, dropped = cap_findings(findings, MAX_DIAGNOSTICS_PER_FILE)
+    kept, dropped = cap_findings(one_mistake_one_finding(findings), MAX_DIAGNOSTICS_PER_FILE)
     diags = [doc.diagnostic(f) for f in kept]
     if dropped:
         diags.append(doc.diagnostic(too_many(dropped)))
@@ -102,6 +102,29 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
         diags.append(d)
 
     return Validated(model, tuple(resolved), origin, data), tuple(diags)
+
+
+def one_mistake_one_finding(findings: list[Finding]) -> list[Finding]:
+    """Drop "missing X" findings that an unknown-key finding already explains.
+
+    A misspelled required key (`bot_tokn`) is one mistake. Reported as two,
+    "missing `bot_token`" comes first (its span is the table header) and its
+    hint sends the user to add a value that is already there under a typo;
+    the unknown-key finding that guesses `bot_token` says it all. The
+    ``_env`` spelling of a key counts as the key.
+    """
+
+    def base(name: str) -> str:
+        return name[: -len("_env")] if name.endswith("_env") else name
+
+    renamed = {
+        (f.pointer.rsplit("/", 1)[0], base(f.fix.arg("to")))
+        for f in findings
+        if f.code == "GW101" and f.fix is not None and f.fix.action == "rename-key"
+    }
+    if not renamed:
+        return findings
+    return [f for f in findings if not (f.missing and all((f.pointer, base(n)) in renamed for n in f.missing))]
 
 
 def cap_findings(findings: list[Finding], limit: int) -> tuple[list[Finding], int]:

@@ -634,7 +634,13 @@ def _violation(path: list, error) -> Finding:
         )
     if kind == "required":
         missing = [k for k in limit if not (isinstance(error.instance, dict) and k in error.instance)]
-        return Finding("GW105", pointer, f"{subject} is missing {', '.join(f'`{k}`' for k in missing)}", hint="add the missing keys")
+        return Finding(
+            "GW105",
+            pointer,
+            f"{subject} is missing {', '.join(f'`{k}`' for k in missing)}",
+            hint="add the missing keys",
+            missing=tuple(str(k) for k in missing),
+        )
     return Finding("GW105", pointer, f"{subject} breaks the schema rule `{kind}`", hint="see `gatewayctl schema config`")
 
 

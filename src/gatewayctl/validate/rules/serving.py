@@ -142,6 +142,7 @@ def _missing_credential(code: str, fam, acc, name: str, why: str = "") -> Findin
         f"{who(fam, acc)} is enabled{why} but has no {name} (neither {name} nor {name}_env is set)",
         hint=f'add {name} = {{ env = "{example}" }} to [{dotted_table(fam, acc)}]',
         target=target,
+        missing=(name,),
     )
 
 
