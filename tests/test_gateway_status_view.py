@@ -151,8 +151,8 @@ def test_table_view_has_connected_in_out_columns():
     _TableView(stream)(_doc(_lane(), quiet))
     rows = stream.getvalue().splitlines()
     assert rows[1].split() == ["LANE", "STATE", "PID", "RESTARTS", "CONN", "IN", "OUT", "LAST", "ERROR"]
-    assert rows[2].split() == ["telegram(account=bot_123456)", "running", "1234", "0", "yes", "12", "12"]
-    assert rows[3].split() == ["matrix(account=ops)", "running", "1234", "0", "-", "-", "-"]
+    assert rows[2].split() == ["telegram/bot_123456", "running", "1234", "0", "yes", "12", "12"]
+    assert rows[3].split() == ["matrix/ops", "running", "1234", "0", "-", "-", "-"]
 
 
 @pytest.mark.slow

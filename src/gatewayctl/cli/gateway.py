@@ -265,45 +265,106 @@ class _LineView:
 
 
 class _TableView:
-    """A lane table redrawn in place (TTY only): state, restarts, last error."""
+    """A lane table redrawn in place (TTY only): state, pid, restarts,
+    connected, in, out and the last error, fitted to the terminal's width.
 
-    def __init__(self, stream):
+    Widths are display columns (gatewayctl.textwidth), so a CJK account name
+    or error takes the two columns a character really takes, and no row is
+    ever wider than the terminal: a row that wrapped would break the
+    cursor-up redraw. LAST ERROR gets whatever the fixed columns leave (the
+    lane column gives way first); a terminal too narrow for the counters
+    shows lane, state and error only. When the width changes, the screen is
+    cleared and the table drawn afresh: after a resize the terminal may have
+    re-wrapped the old rows, so "up N lines" would leave a stale header.
+    """
+
+    # (title, width, align) of the fixed columns between LANE and LAST ERROR
+    _COLUMNS = (("STATE", 8, "<"), ("PID", 7, ">"), ("RESTARTS", 8, ">"), ("CONN", 4, "<"), ("IN", 5, ">"), ("OUT", 5, ">"))
+    _NARROW = (("STATE", 8, "<"),)
+
+    def __init__(self, stream, columns=None):
         self.stream = stream
+        self._columns = columns or self._terminal_columns
         self._lines = 0
+        self._width: int | None = None
 
-    def __call__(self, doc: dict) -> None:
+    def _terminal_columns(self) -> int:
         try:
             width = os.get_terminal_size(self.stream.fileno()).columns
-        except OSError:
+        except (OSError, ValueError):
             width = 0
-        if width <= 0:  # a terminal that does not know its size
-            width = 120
-        rows = [
-            f"multi-channel-serve  session {doc.get('attached_cli_session')!s}  phase {doc.get('phase')}  "
-            f"lanes {doc.get('running_surface_count')}/{doc.get('configured_surface_count')} running  "
-            f"(Ctrl-C stops)"
+        return width if width > 0 else 120  # a terminal that does not know its size
+
+    def __call__(self, doc: dict) -> None:
+        from gatewayctl.textwidth import fit, pad, width as text_width
+
+        width = self._columns()
+        usable = max(width - 1, 20)  # never the last column: some terminals wrap there
+        lanes = [ln for ln in (doc.get("lanes") or []) if isinstance(ln, dict)]
+        labels = [_lane_name(ln) for ln in lanes]
+        columns = self._COLUMNS
+        fixed = 2 + sum(1 + w for _, w, _ in columns) + 2
+        if usable - fixed < 16:  # no room for a lane name beside the counters
+            columns = self._NARROW
+            fixed = 2 + sum(1 + w for _, w, _ in columns) + 2
+        lane_w = max([4, *(text_width(label) for label in labels)])
+        lane_w = max(4, min(lane_w, usable - fixed, 32))
+
+        # The header's parts, packed into as many lines as the width needs
+        # (a cut header hides the phase, the one thing it is there for).
+        parts = [
+            "multi-channel-serve",
+            f"session {doc.get('attached_cli_session')!s}",
+            f"phase {doc.get('phase')}",
+            f"lanes {doc.get('running_surface_count')}/{doc.get('configured_surface_count')} running",
+            "(Ctrl-C stops)",
         ]
+        header = [parts[0]]
+        for part in parts[1:]:
+            if text_width(header[-1]) + 2 + text_width(part) <= usable:
+                header[-1] += "  " + part
+            else:
+                header.append("  " + part)
+        # Room for a readable error beside the columns? Else it gets a line
+        # of its own under the lane, as wide as the terminal.
+        inline = usable - fixed - lane_w >= 30
+        rows = list(header)
         rows.append(
-            f"  {'LANE':<32} {'STATE':<9} {'PID':>7} {'RESTARTS':>8} {'CONN':<4} {'IN':>6} {'OUT':>6}  LAST ERROR"
+            "  " + pad("LANE", lane_w) + "".join(" " + pad(t, w, a) for t, w, a in columns) + ("  LAST ERROR" if inline else "")
         )
-        for lane in doc.get("lanes") or []:
+        for lane, label in zip(lanes, labels):
             worker = _worker_of(lane)
             connected = worker.get("connected")
-            conn = ("yes" if connected else "no") if isinstance(connected, bool) else "-"
             n_in, n_out = _count(worker, "messages_received"), _count(worker, "replies_sent")
-            error = lane.get("last_error") or _one_line(worker.get("last_error")) or ""
-            rows.append(
-                f"  {_lane_label(lane):<32} {lane.get('state'):<9} {lane.get('pid') or '-':>7} "
-                f"{lane.get('restarts'):>8} {conn:<4} {'-' if n_in is None else n_in:>6} "
-                f"{'-' if n_out is None else n_out:>6}  {error}"
-            )
+            cells = {
+                "STATE": str(lane.get("state")),
+                "PID": str(lane.get("pid") or "-"),
+                "RESTARTS": str(lane.get("restarts")),
+                "CONN": ("yes" if connected else "no") if isinstance(connected, bool) else "-",
+                "IN": "-" if n_in is None else str(n_in),
+                "OUT": "-" if n_out is None else str(n_out),
+            }
+            error = _one_line(lane.get("last_error")) or _one_line(worker.get("last_error")) or ""
+            line = "  " + pad(label, lane_w) + "".join(" " + pad(cells[t], w, a) for t, w, a in columns)
+            if inline:
+                rows.append(line + "  " + error)
+            else:
+                rows.append(line)
+                if error:
+                    rows.append("      last error  " + error)
         if doc.get("phase") in ("stopped", "failed"):
-            rows.append(f"  {doc.get('last_error') or doc.get('shutdown_reason') or ''}")
-        rows = [r[: max(20, width - 1)] for r in rows]
-        clear = f"\x1b[{self._lines}F\x1b[J" if self._lines else ""
+            rows.append(f"  {_one_line(doc.get('last_error')) or _one_line(doc.get('shutdown_reason')) or ''}")
+        rows = [fit(r.rstrip(), usable) for r in rows]
+        if self._width is not None and width != self._width:
+            clear = "\x1b[H\x1b[2J"  # resized: the old rows may have re-wrapped; start from a clean screen
+        elif self._lines:
+            clear = f"\x1b[{self._lines}F\x1b[J"
+        else:
+            clear = ""
         self.stream.write(clear + "\n".join(rows) + "\n")
         self.stream.flush()
         self._lines = len(rows)
+        self._width = width
 
 
 # -------------------------------------------------------------------- run

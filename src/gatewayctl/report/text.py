@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gatewayctl.diagnostics import escape_controls as esc
 from gatewayctl.report import ReportInput
+from gatewayctl.textwidth import width as text_width
 
 _RESET = "\x1b[0m"
 _STYLE = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m", "bold": "\x1b[1m", "dim": "\x1b[2m"}
@@ -48,10 +49,12 @@ def render(inp: ReportInput) -> str:
                 end = max(r.end.column - 1, start + 1)
             else:
                 end = max(len(raw), start + 1)
-            width = max(len(_shown(raw[start:end])), 1)
+            # Columns, not code points: a CJK character before or inside the
+            # span takes two columns on the terminal (gatewayctl.textwidth).
+            width = max(text_width(_shown(raw[start:end])), 1)
             out.append(f"{pad} {_paint('|', 'note', color)}")
             out.append(f"{_paint(str(r.start.line), 'note', color)} {_paint('|', 'note', color)} {src}")
-            caret = " " * len(_shown(raw[:start])) + "^" * width
+            caret = " " * text_width(_shown(raw[:start])) + "^" * width
             out.append(f"{pad} {_paint('|', 'note', color)} {_paint(caret, sev, color)}")
             if d.hint:
                 out.append(f"{pad} {_paint('=', 'note', color)} hint: {esc(d.hint)}")
