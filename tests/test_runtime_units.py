@@ -321,7 +321,8 @@ def test_load_status_judges_the_snapshot_against_the_live_slot(tmp_path):
     paths = RuntimePaths(str(tmp_path / "rt"))
     empty = slot.load_status(paths, system)
     assert empty["phase"] == "stopped" and empty["running"] is False and empty["lanes"] == []
-    assert list(empty) == list(slot.STATUS_KEYS)
+    # every status key, plus the health the reader computes from them
+    assert list(empty) == [*slot.STATUS_KEYS, "health"] and empty["health"] == "down"
     system.live[10] = 7
     slot.claim(paths, system, _record(system, 10))
     statefiles.atomic_write_json(paths.status, {**_record(system, 10), "lanes": [{"family": "x"}]})

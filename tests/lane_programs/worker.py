@@ -6,6 +6,7 @@
     worker.py exit0 SECONDS        exit 0 on its own, unasked
     worker.py grandchild PIDFILE   start a grandchild that ignores SIGTERM, write its pid, run
     worker.py chatty BYTES         write BYTES of output, then run
+    worker.py unready              run, but report state "starting" and never "ready"
     worker.py status-zero          make its status file a symlink to /dev/zero, then run
     worker.py status-fifo          make its status file a FIFO nobody writes, then run
     worker.py status-huge          make its status file a 64 MiB sparse file, then run
@@ -61,6 +62,10 @@ def main(argv):
         while total > 0:
             os.write(1, line[: min(total, 100)])
             total -= 100
+    if mode == "unready":
+        report(state="starting", connected=False, mode=mode, pid=os.getpid())
+        while True:
+            time.sleep(3600)
     report(state="ready", mode=mode, pid=os.getpid(), env_names=sorted(os.environ))
     hostile = os.environ.get("GATEWAYCTL_LANE_STATUS", "")
     if mode == "status-zero":

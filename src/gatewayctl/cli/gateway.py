@@ -10,6 +10,7 @@ runtime package then runs it and never sees the config.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,7 @@ class RunSettings:
     config_dir: str | None = None
     detach: bool = False
     live_view: bool = False  # multi-channel-serve: redraw a lane table on a TTY
+    reload_argv: tuple[str, ...] | None = None  # set by --detach for the background owner's SIGHUP
     preflight_timeout_s: float | None = None  # `gateway run --preflight`: probe every lane before claiming
 
 
@@ -396,7 +398,7 @@ def run_owner(settings: RunSettings) -> int:
             _err("gateway owner not started: a lane failed its preflight (the slot was not claimed)")
             return code
     if settings.detach:
-        return _detach(plan, paths)
+        return _detach(plan, paths, None if settings.plan_path else reload_command(settings))
 
     if settings.live_view and sys.stdout.isatty():
         view = _TableView(sys.stdout)
@@ -404,7 +406,11 @@ def run_owner(settings: RunSettings) -> int:
         view = _LineView(sys.stdout if settings.live_view else sys.stderr)
     # The failure line goes to stderr once: the view already wrote it there for `gateway run`.
     failure_shown = not settings.live_view
-    owner = Owner(plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd()), system=system, on_change=view)
+    reload_argv = settings.reload_argv if settings.plan_path else reload_command(settings)
+    owner = Owner(
+        plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd(), reload_argv=reload_argv),
+        system=system, on_change=view,
+    )
     try:
         owner.claim()
     except OwnerActive as exc:
@@ -424,7 +430,24 @@ def run_owner(settings: RunSettings) -> int:
     return exitcodes.OK
 
 
-def _detach(plan, paths) -> int:
+def reload_command(settings: RunSettings) -> tuple[str, ...]:
+    """The `gatewayctl plan` run that recompiles what an owner started with
+    ``--config`` was started from: its SIGHUP runs this (config path made
+    absolute, the same selectors, mode, session and port)."""
+    argv = [sys.executable, "-m", "gatewayctl", "plan", "--config", os.path.abspath(settings.config),
+            "--mode", settings.mode, "--format", "text", "--no-color"]
+    for selector in settings.selectors:
+        argv += ["--channel-account", selector]
+    if settings.session:
+        argv += ["--session", settings.session]
+    if settings.port is not None:
+        argv += ["--port", str(settings.port)]
+    if settings.allow_inline_secrets:
+        argv.append("--allow-inline-secrets")
+    return tuple(argv)
+
+
+def _detach(plan, paths, reload_argv=None) -> int:
     """Start the owner as a background process fed the same plan; wait until it runs."""
     from gatewayctl.compile import planfile
     from gatewayctl.runtime import RuntimeRefused, System, load_status
@@ -440,10 +463,14 @@ def _detach(plan, paths) -> int:
     except OSError as exc:
         _err(f"error: cannot write the runtime directory {paths.runtime_dir}: {exc.strerror or exc}")
         return exitcodes.IO_ERROR
+    # The plan was proven (or compiled) here; the child reads exactly those
+    # bytes from our pipe, so it has nothing to re-prove.
+    argv = [sys.executable, "-m", "gatewayctl", "gateway", "run", "--plan", STDIN, "--allow-stale", "--trust-plan"]
+    if reload_argv is not None:
+        # what SIGHUP recompiles: the background owner was started from a config
+        argv += ["--reload-argv", json.dumps(list(reload_argv))]
     child = subprocess.Popen(
-        # The plan was proven (or compiled) here; the child reads exactly
-        # those bytes from our pipe, so it has nothing to re-prove.
-        [sys.executable, "-m", "gatewayctl", "gateway", "run", "--plan", STDIN, "--allow-stale", "--trust-plan"],
+        argv,
         stdin=subprocess.PIPE,
         stdout=log_fd,
         stderr=log_fd,
@@ -610,6 +637,76 @@ def run_stop(wait: bool, timeout: float | None) -> int:
     return exitcodes.OK
 
 
+# ----------------------------------------------------------------- apply
+
+
+def _control_call(paths, doc: dict, method: str, path: str, body: dict | None = None, timeout: float = 30.0):
+    """(status, JSON answer) from the running owner's control API."""
+    import urllib.error
+    import urllib.request
+
+    with open(paths.control_token, "rb") as fh:
+        token = fh.read(4096).decode("ascii", "replace").strip()
+    data = json.dumps(body).encode("utf-8") if body is not None else None
+    req = urllib.request.Request(
+        f"http://{doc['bind_address']}:{doc['port']}{path}", data=data, method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read(1024 * 1024) or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read(1024 * 1024) or b"{}")
+        except ValueError:
+            return exc.code, {}
+
+
+def run_apply(settings: RunSettings, *, wait: bool, timeout_s: float) -> int:
+    from gatewayctl.compile import planfile
+    from gatewayctl.runtime import RuntimePaths, System, load_status
+
+    paths = RuntimePaths.from_env()
+    system = System()
+    doc = load_status(paths, system)
+    if not doc.get("running") or doc.get("port") is None:
+        _err(f"error: no gateway owner is running here ({paths.runtime_dir}); start one with `gatewayctl gateway run`")
+        return exitcodes.NOT_RUNNING
+    plan, code = _load_saved(settings) if settings.plan_path else _compile(settings, purpose="nothing applied")
+    if plan is None:
+        return code
+    envelope = json.loads(planfile.dumps(plan))
+    try:
+        status, answer = _control_call(paths, doc, "POST", "/api/gateway/apply",
+                                       {"plan": envelope, "ready_timeout_s": timeout_s})
+    except (OSError, ValueError) as exc:
+        _err(f"error: cannot reach the owner's control API ({doc.get('bind_address')}:{doc.get('port')}): {exc}")
+        return exitcodes.IO_ERROR
+    if status != 202:
+        message = (answer.get("error") or {}).get("message") or f"HTTP {status}"
+        _err(f"gateway apply refused: {message}")
+        return exitcodes.APPLY_FAILED
+    apply_id = answer.get("apply_id")
+    if not wait:
+        click.echo(f"apply {apply_id} requested (plan {planfile.digest(plan)[:12]}); "
+                   "`gatewayctl gateway status` shows how it ends")
+        return exitcodes.OK
+    # Preflight (10 s a lane at most, in parallel), then one ready timeout
+    # per touched lane, plus as much again for a rollback.
+    deadline = time.monotonic() + 30.0 + 2 * timeout_s * (len(plan.lanes) + 1)
+    record = None
+    while time.monotonic() < deadline:
+        record = load_status(paths, system).get("last_apply") or {}
+        if record.get("id") == apply_id and record.get("result") not in (None, "running"):
+            break
+        time.sleep(0.1)
+    else:
+        _err(f"gateway apply {apply_id}: no result yet; `gatewayctl gateway status` shows how it ends")
+        return exitcodes.APPLY_FAILED
+    click.echo(f"apply {apply_id} {record['result']}: {record.get('message')}")
+    return exitcodes.OK if record["result"] in ("succeeded", "no-op") else exitcodes.APPLY_FAILED
+
+
 # ------------------------------------------------------------------ click
 
 
@@ -715,7 +812,9 @@ def gateway() -> None:
     metavar="S",
     help="With --preflight: seconds each lane's probe may take.",
 )
-def run(session, detach, preflight, preflight_timeout, **opts):
+@click.option("--reload-argv", "reload_argv", hidden=True, metavar="JSON",
+              help="Internal (set by --detach): the `gatewayctl plan` argv SIGHUP recompiles with.")
+def run(session, detach, preflight, preflight_timeout, reload_argv, **opts):
     """Own the selected lanes in the foreground until stopped.
 
     Each lane runs its worker as a child process in its own process group,
@@ -732,8 +831,21 @@ def run(session, detach, preflight, preflight_timeout, **opts):
         session=session.strip() if session else None,
         detach=detach,
         preflight_timeout_s=preflight_timeout if preflight else None,
+        reload_argv=_parse_reload_argv(reload_argv),
     )
     sys.exit(run_owner(settings))
+
+
+def _parse_reload_argv(text):
+    if text is None:
+        return None
+    try:
+        argv = json.loads(text)
+    except ValueError:
+        argv = None
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise click.UsageError("--reload-argv takes a JSON array of strings")
+    return tuple(argv)
 
 
 @gateway.command("status", context_settings=_CONTEXT, epilog=_STATUS_EPILOG)
@@ -751,6 +863,52 @@ def stop(wait, timeout):
     if timeout is not None and not wait:
         raise click.UsageError("--timeout goes with --wait")
     sys.exit(run_stop(wait, timeout))
+
+
+_APPLY_EPILOG = (
+    "\b\nExit codes:\n"
+    "  0  applied (or nothing to change); without --wait: the request was accepted\n"
+    "  1  config or selector errors (nothing sent)\n"
+    "  2  usage error\n"
+    "  3  no gateway owner is running here\n"
+    "  4-7  the saved plan is tampered, of an unknown version, stale or unreadable\n"
+    " 10  the control API could not be reached\n"
+    " 13  refused (nothing touched: another apply runs, a full restart is needed, preflight failed)\n"
+    "     or failed (a new lane was not ready: every lane was rolled back)\n"
+)
+
+
+@gateway.command("apply", context_settings=_CONTEXT, epilog=_APPLY_EPILOG)
+@click.option("--config", "config", metavar="FILE", help="Compile this config (as `gatewayctl plan` does) and apply it.")
+@click.option("--plan", "plan_path", metavar="FILE", help="Apply a saved plan (verified as `gateway run --plan` verifies it).")
+@click.option(
+    "--channel-account", "channel_accounts", multiple=True, metavar="CHANNEL=ACCOUNT",
+    help="Select the account a family runs (repeatable); replaces the config's list, as for `plan`.",
+)
+@click.option("--selectors", multiple=True, metavar="LIST", help="Comma-separated selectors; combines with --channel-account.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Control API port the compiled plan records (must match the running owner's).")
+@click.option("--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does).")
+@click.option("--allow-stale", is_flag=True, help="Apply a saved plan even if its config changed since.")
+@click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")
+@click.option("--wait", is_flag=True, help="Wait for the result and exit with it.")
+@click.option(
+    "--timeout", "timeout_s", type=click.FloatRange(min=0.1, max=3600), default=60.0, show_default=True, metavar="S",
+    help="Seconds each new lane has to become ready before the apply rolls back.",
+)
+def apply(wait, timeout_s, **opts):
+    """Switch the running owner to a new plan without stopping what did not change.
+
+    Unchanged lanes keep their process and keep serving; removed lanes stop;
+    added lanes start; changed lanes are replaced one at a time, and if a new
+    one is not ready within --timeout the apply rolls every touched lane back.
+
+    \b
+    gatewayctl gateway apply --plan new.json --wait
+    gatewayctl gateway apply --config config.toml --channel-account lark=work --wait
+    kill -HUP <owner pid>    # recompile what the owner was started from, then apply
+    """
+    settings = _settings(**opts)
+    sys.exit(run_apply(settings, wait=wait, timeout_s=timeout_s))
 
 
 @click.command("multi-channel-serve", context_settings=_CONTEXT, epilog=_RUN_EPILOG)

@@ -84,6 +84,7 @@ def cli() -> None:
       10  runtime state could not be written
       11  gateway status: running but degraded (a lane is not running)
       12  saved plan made by another gatewayctl version (re-create it)
+      13  gateway apply: refused, or failed and rolled back
       70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
       130 interrupted by Ctrl-C (gateway run: a stop request, exit 0)
     """

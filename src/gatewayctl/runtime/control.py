@@ -1,4 +1,4 @@
-"""The loopback control API: /health, /api/gateway/status, /api/gateway/stop.
+"""The loopback control API: /health, /api/gateway/status, /api/gateway/stop, /api/gateway/apply.
 
 Served on 127.0.0.1 only by the bounded h11 server (``gatewayctl.http11``)
 on its own event loop in a daemon thread, so the owner's single-threaded
@@ -9,7 +9,7 @@ the CLI uses, so the API and the CLI cannot disagree.
 
 Bounds (docs/gateway.md): at most ``LIMITS.max_connections`` connections
 (the oldest idle one is closed to make room), the request head within 5 s,
-a body of at most 64 KiB within 5 s, 5 s to take the answer; refusals are
+a body of at most 1 MiB (an apply request's plan) within 5 s, 5 s to take the answer; refusals are
 logged at most once a minute. A flood of idle connections therefore holds
 a fixed number of descriptors and never "Too many open files".
 Imports gatewayctl.http11 and the standard library.
@@ -27,7 +27,8 @@ from typing import Callable
 from gatewayctl.http11 import Limits, Request, Response, Server
 
 LOOPBACK = "127.0.0.1"
-LIMITS = Limits(max_connections=32, max_head_bytes=16 * 1024, max_body_bytes=64 * 1024,
+# A body carries at most an apply request (a plan): 1 MiB bounds it with room.
+LIMITS = Limits(max_connections=32, max_head_bytes=16 * 1024, max_body_bytes=1024 * 1024,
                 head_timeout_s=5.0, body_timeout_s=5.0, write_timeout_s=5.0, log_every_s=60.0)
 
 log = logging.getLogger("gatewayctl.runtime.control")
@@ -35,9 +36,10 @@ log = logging.getLogger("gatewayctl.runtime.control")
 
 class ControlServer:
     def __init__(self, port: int, token: str, status_fn: Callable[[], dict], stop_fn: Callable[[], str], *,
+                 apply_fn: Callable[[dict], tuple[int, dict]] | None = None,
                  limits: Limits = LIMITS, log_fn: Callable[[str], None] | None = None):
         self._requested_port = port
-        self._route = _make_route(token, status_fn, stop_fn)
+        self._route = _make_route(token, status_fn, stop_fn, apply_fn)
         self._limits = limits
         self._log_fn = log_fn or log.warning
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,7 +118,7 @@ def _error(code: int, kind: str, message: str) -> Response:
     return _json(code, {"error": {"code": kind, "message": message}})
 
 
-def _make_route(token: str, status_fn, stop_fn):
+def _make_route(token: str, status_fn, stop_fn, apply_fn=None):
     expected = f"Bearer {token}".encode("utf-8")
 
     def authorized(req: Request) -> bool:
@@ -138,6 +140,15 @@ def _make_route(token: str, status_fn, stop_fn):
             except OSError as exc:
                 return _error(500, "io_error", f"cannot write the stop request: {exc.strerror or exc}")
             return _json(200 if outcome == "already_stopped" else 202, {"outcome": outcome})
+        if req.method == "POST" and req.path == "/api/gateway/apply" and apply_fn is not None:
+            try:
+                body = json.loads(req.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return _error(400, "bad_request", "the body must be a JSON object {\"plan\": ..., \"ready_timeout_s\": N}")
+            if not isinstance(body, dict):
+                return _error(400, "bad_request", "the body must be a JSON object {\"plan\": ..., \"ready_timeout_s\": N}")
+            code, answer = apply_fn(body)
+            return _json(code, answer)
         shown = "".join(c if c.isprintable() else "?" for c in req.path[:200])
         return _error(404, "not_found", f"no such endpoint: {req.method} {shown}")
 

@@ -99,6 +99,8 @@ class LaneRunner:
         self.worker: dict | None = None
         self._worker_mtime: int | None = None
         self._failures: collections.deque[float] = collections.deque()
+        self.plan_sha256: str | None = None  # the plan this lane's definition came from
+        self.held_fds: tuple[int, ...] = ()  # descriptors the owner opened for this lane to inherit
         self.changed = True  # something a status reader would see has changed
         self.groups_changed = False  # a new process group must be recorded for reaping
 
@@ -339,4 +341,5 @@ class LaneRunner:
             "last_error": self.last_error,
             "log_path": self.log.path,
             "worker": self.worker,
+            "plan_sha256": self.plan_sha256,
         }

@@ -23,6 +23,7 @@ import stat
 import sys
 import threading
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 from typing import Callable
 
 from gatewayctl.compile import planfile
@@ -60,6 +61,10 @@ class OwnerOptions:
     log_max_bytes: int = DEFAULT_MAX_BYTES
     log_backups: int = DEFAULT_BACKUPS
     handle_signals: bool = True  # False when not on the main thread (tests of the loop)
+    # argv of a `gatewayctl plan` run that recompiles what this owner was
+    # started from (SIGHUP); None for an owner started from a saved plan.
+    reload_argv: tuple[str, ...] | None = None
+    reload_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +227,6 @@ class Owner:
         # Put in every lane's environment and lane-groups.json: a later owner
         # kills only processes that carry it (see slot.reap_leftovers).
         self.lane_marker = secrets.token_hex(16)
-        self._held_fds: list[int] = []
         self._claimed = False
         self._dirty = True
         self._selector: selectors.BaseSelector | None = None
@@ -234,6 +238,18 @@ class Owner:
         self._child_event = False
         self._control: ControlServer | None = None
         self._api_lock = threading.Lock()
+
+        # live apply (runtime/apply.py): one at a time
+        self.last_apply: dict | None = None
+        self.managed: set = set()  # runners an apply is replacing: not failed by the loop
+        self._apply_seq = 0
+        self._pending_apply = None  # ApplyRequest, set under _api_lock
+        self._apply_gen = None
+        self._apply_req = None
+        self._hup = False
+        self._reloading = False
+        self._plans_by_sha: dict[str, LaunchPlan] = {}  # the plans lanes may read, by digest
+        self._plan_fds: dict[str, int] = {}  # their sealed copies
 
     # -- the one writer of self.phase ------------------------------------------
 
@@ -269,6 +285,7 @@ class Owner:
             "format_version": slot.STATUS_FORMAT_VERSION,
             "plan_sha256": self.plan_sha256,
             "lanes": [r.snapshot() for r in self.lanes] if with_lanes else [],
+            "last_apply": self.last_apply,
         }
         return doc
 
@@ -328,14 +345,17 @@ class Owner:
             if old_handlers:
                 self._restore_signals(old_handlers)
             self._teardown_loop()
-            for fd in self._held_fds:
-                os.close(fd)
-            self._held_fds = []
+            self._close_held()
         return OwnerResult(self.phase, self.shutdown_reason, self.last_error)
 
-    def _hold(self, fd: int) -> int:
-        self._held_fds.append(fd)
-        return fd
+    def _close_held(self) -> None:
+        """Close what the lanes inherit: their plan and directory descriptors
+        and the sealed plans (the lanes are gone)."""
+        for runner in self.lanes:
+            self.discard_runner(runner)
+        for fd in self._plan_fds.values():
+            os.close(fd)
+        self._plan_fds = {}
 
     def _prepare_dirs(self) -> None:
         """The lanes' directories and descriptors, then the runners.
@@ -344,53 +364,291 @@ class Owner:
         copy; ``{plan}`` names it) and its own directory (status file, cursors;
         owned by the lane's user). Through them a lane under another user
         needs no access to the runtime directory, which stays the owner's 0700.
+        A live apply adds the new plan's sealed copy beside the old one, so a
+        lane of each can run (and be rolled back to) side by side.
         """
-        who = self.identity or identity.LaneIdentity()
-        for d in (self.paths.logs_dir, self.paths.lanes_dir):
+        for d in (self.paths.logs_dir, self.paths.lanes_dir, self.paths.plans_dir):
             statefiles.ensure_dir(d)
-        data = planfile.dumps(self.plan)
-        statefiles.atomic_write_bytes(self.paths.plan, data)
-        plan_fd = self._hold(sealed_plan_fd(data, self.paths.plan))
+        statefiles.atomic_write_bytes(self.paths.plan, planfile.dumps(self.plan))
+        self.write_plan_file(self.plan, self.plan_sha256)
         for lane in self.plan.lanes:
-            lane_dir = self.paths.lane_dir(lane.family, lane.account_id)
-            statefiles.ensure_dir(lane_dir, uid=who.uid, gid=who.gid)
-            dir_fd = self._hold(os.open(lane_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC))
-            adopt_old_cursor(self.paths.runtime_dir, lane_dir, lane, who)
-            # Its own open file description: a lane moving the offset cannot
-            # disturb another lane reading the same plan.
-            lane_plan_fd = self._hold(os.open(_fd_path(plan_fd), os.O_RDONLY | os.O_CLOEXEC))
-            self.lanes.append(
-                LaneRunner(
-                    lane,
-                    argv=expand_argv(lane.worker, lane, plan_path=_fd_path(lane_plan_fd), runtime_dir=self.paths.runtime_dir),
-                    env=lane_environment(
-                        lane,
-                        self.environ,
-                        status_path=os.path.join(_fd_path(dir_fd), "status.json"),
-                        runtime_dir=self.paths.runtime_dir,
-                        handler_env=self.plan.handler.env if self.plan.handler is not None else (),
-                        lane_dir=_fd_path(dir_fd),
-                        plan_sha256=self.plan_sha256,
-                        marker=self.lane_marker,
-                        who=who,
-                    ),
-                    pass_fds=(lane_plan_fd, dir_fd),
-                    rewind_fd=lane_plan_fd,
-                    user=who.uid,
-                    group=who.gid,
-                    cwd=self.options.cwd,
-                    policy=self.plan.restart,
-                    system=self.system,
-                    log=LaneLog(
-                        self.paths.lane_log(lane.family, lane.account_id),
-                        self.options.log_max_bytes,
-                        self.options.log_backups,
-                    ),
-                    status_path=self.paths.lane_status(lane.family, lane.account_id),
-                    start_seconds=self.options.start_seconds,
-                    on_output_fd=self._watch_output,
-                )
+            self.lanes.append(self.make_runner(lane, self.plan_sha256))
+
+    def make_runner(self, lane: Lane, plan_sha256: str) -> LaneRunner:
+        """A runner for ``lane`` of the plan whose digest is ``plan_sha256``
+        (registered with ``write_plan_file``)."""
+        who = self.identity or identity.LaneIdentity()
+        plan = self._plans_by_sha[plan_sha256]
+        lane_dir = self.paths.lane_dir(lane.family, lane.account_id)
+        statefiles.ensure_dir(lane_dir, uid=who.uid, gid=who.gid)
+        dir_fd = os.open(lane_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        adopt_old_cursor(self.paths.runtime_dir, lane_dir, lane, who)
+        # Its own open file description: a lane moving the offset cannot
+        # disturb another lane reading the same plan.
+        lane_plan_fd = os.open(_fd_path(self._plan_fds[plan_sha256]), os.O_RDONLY | os.O_CLOEXEC)
+        runner = LaneRunner(
+            lane,
+            argv=expand_argv(lane.worker, lane, plan_path=_fd_path(lane_plan_fd), runtime_dir=self.paths.runtime_dir),
+            env=lane_environment(
+                lane,
+                self.environ,
+                status_path=os.path.join(_fd_path(dir_fd), "status.json"),
+                runtime_dir=self.paths.runtime_dir,
+                handler_env=plan.handler.env if plan.handler is not None else (),
+                lane_dir=_fd_path(dir_fd),
+                plan_sha256=plan_sha256,
+                marker=self.lane_marker,
+                who=who,
+            ),
+            pass_fds=(lane_plan_fd, dir_fd),
+            rewind_fd=lane_plan_fd,
+            user=who.uid,
+            group=who.gid,
+            cwd=self.options.cwd,
+            policy=plan.restart,
+            system=self.system,
+            log=LaneLog(
+                self.paths.lane_log(lane.family, lane.account_id),
+                self.options.log_max_bytes,
+                self.options.log_backups,
+            ),
+            status_path=self.paths.lane_status(lane.family, lane.account_id),
+            start_seconds=self.options.start_seconds,
+            on_output_fd=self._watch_output,
+        )
+        runner.plan_sha256 = plan_sha256
+        runner.held_fds = (lane_plan_fd, dir_fd)
+        return runner
+
+    # -- live apply: the primitives runtime/apply.py drives ---------------------
+
+    def write_plan_file(self, plan: LaunchPlan, sha: str) -> None:
+        """Make ``plan`` readable for lanes: plans/<sha256>.json and a sealed
+        copy lanes inherit (kept while a runner may start from it)."""
+        if sha in self._plan_fds:
+            return
+        data = planfile.dumps(plan)
+        path = self.paths.plan_by_digest(sha)
+        statefiles.atomic_write_bytes(path, data)
+        self._plans_by_sha[sha] = plan
+        self._plan_fds[sha] = sealed_plan_fd(data, path)
+
+    def forget_plan_file(self, sha: str) -> None:
+        if sha == self.plan_sha256 or any(r.plan_sha256 == sha for r in self.lanes):
+            return
+        self._plans_by_sha.pop(sha, None)
+        fd = self._plan_fds.pop(sha, None)
+        if fd is not None:
+            os.close(fd)
+        statefiles.remove(self.paths.plan_by_digest(sha))
+
+    def discard_runner(self, runner: LaneRunner) -> None:
+        """A runner that will never start again: close what it inherited."""
+        for fd in getattr(runner, "held_fds", ()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        runner.held_fds = ()
+
+    def runner_for(self, family: str) -> LaneRunner:
+        return next(r for r in self.lanes if r.lane.family == family)
+
+    def add_runner(self, runner: LaneRunner) -> None:
+        self.lanes.append(runner)
+        self.lanes.sort(key=lambda r: r.lane.family)
+        self._dirty = True
+
+    def swap_runner(self, old: LaneRunner, new: LaneRunner) -> None:
+        self.lanes[self.lanes.index(old)] = new
+        self._dirty = True
+
+    def remove_runner(self, runner: LaneRunner) -> None:
+        self.lanes.remove(runner)
+        runner.log.close()
+        self.discard_runner(runner)
+        self._dirty = True
+
+    def switch_plan(self, plan: LaunchPlan, sha: str, *, keep_runners: bool = True) -> None:
+        """The apply succeeded: the owner now runs ``plan``. Lanes whose
+        definition did not change keep their process; they now count as
+        lanes of the new plan."""
+        old_sha = self.plan_sha256
+        self.write_plan_file(plan, sha)
+        by_family = {lane.family: lane for lane in plan.lanes}
+        for runner in self.lanes:
+            if runner.lane.family in by_family:
+                runner.lane = by_family[runner.lane.family]
+            runner.plan_sha256 = sha
+            runner.changed = True
+        self.plan, self.plan_sha256 = plan, sha
+        statefiles.atomic_write_bytes(self.paths.plan, planfile.dumps(plan))
+        # Unchanged lanes still read the old file if they restart: it holds
+        # the same definitions, so it stays while one of them may need it.
+        for stale in [s for s in self._plans_by_sha if s not in (sha, old_sha)]:
+            self.forget_plan_file(stale)
+        self._dirty = True
+
+    def preflight(self, plan: LaunchPlan, serving: dict) -> list:
+        """Probe ``plan``'s lanes in this owner's environment (lanes inherit
+        it). A lane with its own worker command is only checked for its
+        secrets: its API is the worker's business."""
+        from gatewayctl.compile.plan import DEFAULT_WORKER
+        from gatewayctl.workers.base import LaneFailure
+        from gatewayctl.workers.preflight import FAILED, OK, ProbeResult, run_preflight
+        from gatewayctl.workers.secrets import resolve
+
+        builtin = tuple(lane for lane in plan.lanes if tuple(lane.worker) == DEFAULT_WORKER)
+        results = []
+        if builtin:
+            results += run_preflight(
+                _replace(plan, lanes=builtin), environ=self.environ, cwd=self.options.cwd,
+                timeout_s=min(10.0, self._apply_req.ready_timeout_s if self._apply_req else 10.0), serving=serving,
             )
+        for lane in plan.lanes:
+            if lane in builtin:
+                continue
+            try:
+                resolve(plan, lane, environ=self.environ, cwd=self.options.cwd)
+                results.append(ProbeResult(lane.name, lane.family, OK, "secrets resolve (own worker: not probed)", None))
+            except LaneFailure as exc:
+                results.append(ProbeResult(lane.name, lane.family, FAILED, exc.message, None))
+        return results
+
+    def begin_apply_record(self, request, old_sha: str, new_sha: str) -> dict:
+        self.last_apply = {
+            "id": request.id,
+            "origin": request.origin,
+            "from": old_sha,
+            "to": new_sha,
+            "result": "running",
+            "message": None,
+            "started_at_ms": self.system.now_ms(),
+            "finished_at_ms": None,
+            "lanes": {"added": [], "removed": [], "replaced": [], "unchanged": []},
+        }
+        self._dirty = True
+        return self.last_apply
+
+    def request_apply(self, plan: LaunchPlan, *, origin: str, ready_timeout_s: float) -> tuple[bool, int | str]:
+        """Queue an apply (any thread). (True, id) or (False, why not)."""
+        from gatewayctl.runtime.apply import ApplyRequest
+
+        with self._api_lock:
+            if self.phase != RUNNING:
+                return False, f"the owner is {self.phase}, not running: an apply needs a running owner"
+            if self._pending_apply is not None or self._apply_gen is not None:
+                current = self._pending_apply or self._apply_req
+                return False, f"an apply is already in progress (id {current.id}); one apply at a time"
+            self._apply_seq += 1
+            self._pending_apply = ApplyRequest(self._apply_seq, plan, origin, ready_timeout_s)
+            apply_id = self._apply_seq
+        self._wake()
+        return True, apply_id
+
+    def _api_apply(self, body: dict) -> tuple[int, dict]:
+        envelope = body.get("plan")
+        timeout = body.get("ready_timeout_s", 60.0)
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
+            return 400, {"error": {"code": "bad_request", "message": "ready_timeout_s must be a number of seconds in (0, 3600]"}}
+        try:
+            plan = planfile.loads(_json_bytes(envelope), source="the apply request")
+        except planfile.PlanError as exc:
+            return 400, {"error": {"code": f"plan_{exc.kind}", "message": exc.message}}
+        ok, answer = self.request_apply(plan, origin="api", ready_timeout_s=float(timeout))
+        if not ok:
+            return 409, {"error": {"code": "apply_refused", "message": answer}}
+        return 202, {"apply_id": answer}
+
+    def _finish_apply(self, result: str, message: str) -> None:
+        record = self.last_apply or {}
+        record.update(result=result, message=message, finished_at_ms=self.system.now_ms())
+        self.last_apply = record
+        self._log(f"apply {record.get('id')} ({record.get('origin')}) {result}: {message}")
+        self._dirty = True
+
+    def _step_apply(self) -> None:
+        """Advance the apply in progress by one step (or start a queued one)."""
+        from gatewayctl.runtime.apply import ApplyFailed, steps
+
+        if self._apply_gen is None:
+            with self._api_lock:
+                request, self._pending_apply = self._pending_apply, None
+            if request is None:
+                return
+            self._apply_req = request
+            self._apply_gen = steps(self, request)
+        try:
+            next(self._apply_gen)
+            return
+        except StopIteration as done:
+            result, message = done.value
+            self._finish_apply(result, message)
+        except ApplyFailed as exc:
+            if self.last_apply is None or self.last_apply.get("id") != self._apply_req.id:
+                self.begin_apply_record(self._apply_req, self.plan_sha256, planfile.digest(self._apply_req.plan))
+            self._finish_apply(exc.result, exc.message)
+        with self._api_lock:
+            self._apply_gen = None
+            self._apply_req = None
+
+    def _on_hup(self) -> None:
+        """SIGHUP: recompile what this owner was started from, then apply it."""
+        if self.options.reload_argv is None:
+            self._refuse_reload(
+                "SIGHUP: this owner was started from a saved plan, so there is nothing to recompile "
+                "(it does not switch to whatever the config says now); use `gatewayctl gateway apply --plan FILE`"
+            )
+            return
+        if self._reloading or self._apply_gen is not None or self._pending_apply is not None:
+            self._refuse_reload("SIGHUP: an apply is already in progress; one apply at a time")
+            return
+        self._reloading = True
+        threading.Thread(target=self._reload, name="gatewayctl-reload", daemon=True).start()
+
+    def _refuse_reload(self, message: str) -> None:
+        with self._api_lock:
+            self._apply_seq += 1
+            apply_id = self._apply_seq
+        self.last_apply = {
+            "id": apply_id, "origin": "sighup", "from": self.plan_sha256, "to": None, "result": "refused",
+            "message": message, "started_at_ms": self.system.now_ms(), "finished_at_ms": self.system.now_ms(),
+            "lanes": {"added": [], "removed": [], "replaced": [], "unchanged": []},
+        }
+        self._log(message)
+        self._dirty = True
+        self._wake()
+
+    def _reload(self) -> None:
+        import subprocess
+
+        try:
+            done = subprocess.run(
+                list(self.options.reload_argv), cwd=self.options.cwd, env=self.environ, capture_output=True,
+                timeout=self.options.reload_timeout_s, stdin=subprocess.DEVNULL,
+            )
+            if done.returncode != 0:
+                diagnostics = done.stderr.decode("utf-8", "replace").strip()
+                self._refuse_reload(
+                    f"SIGHUP: the config does not compile (`gatewayctl plan` exit {done.returncode}); "
+                    f"the owner keeps running plan {self.plan_sha256[:12]} untouched:\n{diagnostics}"
+                )
+                return
+            plan = planfile.loads(done.stdout, source="the recompiled plan")
+            ok, answer = self.request_apply(plan, origin="sighup", ready_timeout_s=60.0)
+            if not ok:
+                self._refuse_reload(f"SIGHUP: {answer}")
+        except (OSError, subprocess.TimeoutExpired, planfile.PlanError) as exc:
+            self._refuse_reload(f"SIGHUP: recompiling failed: {getattr(exc, 'message', None) or exc}")
+        finally:
+            self._reloading = False
+
+    def _log(self, message: str) -> None:
+        try:
+            sys.stderr.write(f"{self.label}: {message}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
     def _start_control(self) -> None:
         token = secrets.token_urlsafe(32)
@@ -400,6 +658,7 @@ class Owner:
             token,
             status_fn=lambda: slot.load_status(self.paths, self.system),
             stop_fn=self._api_stop,
+            apply_fn=self._api_apply,
         )
         try:
             port = self._control.start()
@@ -457,6 +716,7 @@ class Owner:
         for signum, reason in ((signal.SIGTERM, "sigterm received"), (signal.SIGINT, "ctrl-c received")):
             old[signum] = signal.signal(signum, self._make_stop_handler(reason))
         old[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._on_sigchld)
+        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_sighup)
         return old
 
     def _restore_signals(self, old: dict) -> None:
@@ -478,6 +738,9 @@ class Owner:
 
     def _on_sigchld(self, signum, frame) -> None:
         self._child_event = True
+
+    def _on_sighup(self, signum, frame) -> None:
+        self._hup = True
 
     def _wake(self) -> None:
         if self._wake_w is not None:
@@ -552,7 +815,13 @@ class Owner:
                 if sweep or runner.state == LaneState.STARTING:
                     runner.refresh_worker_status()
                 runner.tick()
-            failed = next((r for r in self.lanes if r.state == LaneState.FATAL), None)
+            if self._hup:
+                self._hup = False
+                self._on_hup()
+            if self.phase == RUNNING:
+                self._step_apply()
+            # A lane an apply is replacing is the apply's to judge (it rolls back).
+            failed = next((r for r in self.lanes if r.state == LaneState.FATAL and r not in self.managed), None)
             if failed is not None:
                 self._fail(self._failure_message(failed))
                 self._drain_lanes()
@@ -566,6 +835,8 @@ class Owner:
             self._flush()
             deadlines = [next_poll, next_beat, next_sweep]
             deadlines += [r.next_start_at for r in self.lanes if r.next_start_at is not None]
+            if self._apply_gen is not None or self._pending_apply is not None:
+                deadlines.append(now + 0.05)  # an apply advances a step per iteration
             if any(r.state == LaneState.STARTING for r in self.lanes):
                 deadlines.append(now + 0.05)  # readiness comes from files and uptime, not events
             self._wait(min(deadlines) - mono())
@@ -578,6 +849,10 @@ class Owner:
 
     def _shutdown(self, reason: str) -> None:
         self.shutdown_reason = f"shutdown requested: {reason}"
+        if self._apply_gen is not None:
+            self._apply_gen.close()
+            self._apply_gen = None
+            self._finish_apply("interrupted", f"the owner is stopping ({reason}) while the apply ran")
         # STARTING/RUNNING -> STOPPING
         self._set_phase(STOPPING)
         self._flush()
@@ -675,9 +950,7 @@ class Owner:
         status objects. If even that fails, no status is left rather than a
         wrong one: readers then see no owner running.
         """
-        for fd in self._held_fds:
-            os.close(fd)
-        self._held_fds = []
+        self._close_held()
         try:
             os.unlink(self.paths.status)
         except OSError:
@@ -717,3 +990,20 @@ class Owner:
         statefiles.remove(self.paths.lane_groups)
         slot.release(self.paths, self.token)
         statefiles.remove(self.paths.control_token)
+        self._remove_plan_files()
+
+    def _remove_plan_files(self) -> None:
+        """plans/ holds what lanes read while they run; plan.json (what ran
+        last) stays for readers."""
+        for sha in list(self._plans_by_sha):
+            statefiles.remove(self.paths.plan_by_digest(sha))
+        try:
+            os.rmdir(self.paths.plans_dir)
+        except OSError:
+            pass  # not empty (a file we did not write) or already gone: left as it is
+
+
+def _json_bytes(value) -> bytes:
+    import json
+
+    return json.dumps(value).encode("utf-8") if value is not None else b""

@@ -49,6 +49,7 @@ STATUS_KEYS = (
     "format_version",
     "plan_sha256",
     "lanes",
+    "last_apply",
 )
 # Kept in owner-active.json for liveness and stop matching; never shown.
 PRIVATE_KEYS = ("owner_token", "pid_start_ticks")

@@ -94,6 +94,15 @@ class RuntimePaths:
         return os.path.join(self.runtime_dir, "plan.json")
 
     @property
+    def plans_dir(self) -> str:
+        """Plans by digest: the definitions lanes read (old and new side by
+        side while a live apply replaces lanes)."""
+        return os.path.join(self.runtime_dir, "plans")
+
+    def plan_by_digest(self, sha256: str) -> str:
+        return os.path.join(self.plans_dir, f"{sha256}.json")
+
+    @property
     def logs_dir(self) -> str:
         return os.path.join(self.runtime_dir, "logs")
 
