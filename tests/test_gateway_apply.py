@@ -51,7 +51,7 @@ def test_add_and_remove_keep_the_unchanged_lane_running(tmp_path, owner_with_two
     home, owner, _ = owner_with_two_lanes
     before = _pids(read_status(home))
     new = make_plan(tmp_path, [lane("telegram", "run"), lane("feishu", "run", account="work")])
-    done = cli(home, "gateway", "apply", "--plan", str(new), "--wait", "--timeout", "20")
+    done = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(new), "--wait", "--timeout", "20")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "succeeded" in done.stdout and "1 added" in done.stdout and "1 removed" in done.stdout
     doc = read_status(home)
@@ -67,7 +67,7 @@ def test_add_and_remove_keep_the_unchanged_lane_running(tmp_path, owner_with_two
     assert record["lanes"]["added"] == ["feishu/work"] and record["lanes"]["removed"] == ["matrix/m"]
     assert record["lanes"]["unchanged"] == ["telegram/a"]
 
-    again = cli(home, "gateway", "apply", "--plan", str(new), "--wait")
+    again = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(new), "--wait")
     assert again.returncode == 0 and "no-op" in again.stdout and "no changes" in again.stdout
     assert _pids(read_status(home)) == after
 
@@ -78,7 +78,7 @@ def test_a_lane_that_is_not_ready_is_rolled_back(tmp_path, owner_with_two_lanes)
     old_sha = before["plan_sha256"]
     # telegram re-pointed to a worker that never says it is ready
     bad = make_plan(tmp_path, [lane("telegram", "unready", account="b"), lane("matrix", "run", account="m")])
-    done = cli(home, "gateway", "apply", "--plan", str(bad), "--wait", "--timeout", "2")
+    done = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(bad), "--wait", "--timeout", "2")
     assert done.returncode == exitcodes.APPLY_FAILED, done.stdout + done.stderr
     assert "telegram/b: not ready within 2 s" in done.stdout and "rolled back" in done.stdout
     doc = _healthy(home)
@@ -92,7 +92,7 @@ def test_a_lane_that_is_not_ready_is_rolled_back(tmp_path, owner_with_two_lanes)
 def test_a_crashing_new_lane_under_restart_never_does_not_fail_the_owner(tmp_path, owner_with_two_lanes):
     home, owner, _ = owner_with_two_lanes
     bad = make_plan(tmp_path, [lane("telegram", "crash", "0.1", account="b"), lane("matrix", "run", account="m")])
-    done = cli(home, "gateway", "apply", "--plan", str(bad), "--wait", "--timeout", "10")
+    done = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(bad), "--wait", "--timeout", "10")
     assert done.returncode == exitcodes.APPLY_FAILED
     assert "telegram/b" in done.stdout and "exit code 3" in done.stdout
     doc = _healthy(home)
@@ -102,10 +102,10 @@ def test_a_crashing_new_lane_under_restart_never_does_not_fail_the_owner(tmp_pat
 def test_one_apply_at_a_time(tmp_path, owner_with_two_lanes):
     home, owner, _ = owner_with_two_lanes
     slow = make_plan(tmp_path, [lane("telegram", "unready", account="b"), lane("matrix", "run", account="m")])
-    first = cli(home, "gateway", "apply", "--plan", str(slow), "--timeout", "5")
+    first = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(slow), "--timeout", "5")
     assert first.returncode == 0 and "requested" in first.stdout
     other = make_plan(tmp_path, [lane("telegram", "run"), lane("feishu", "run", account="w")])
-    second = cli(home, "gateway", "apply", "--plan", str(other), "--wait")
+    second = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(other), "--wait")
     assert second.returncode == exitcodes.APPLY_FAILED
     assert "already in progress" in second.stderr
     wait_for(lambda: read_status(home)["last_apply"]["result"] == "failed", 30, what="the first apply to roll back")
@@ -121,7 +121,7 @@ def test_a_new_control_port_needs_a_full_restart(tmp_path, owner_with_two_lanes)
     plan = planfile.load(str(make_plan(tmp_path, [lane("telegram", "run"), lane("matrix", "run", account="m")])))
     moved = tmp_path / "moved.json"
     planfile.write(replace(plan, control=Control(port=26399, port_source="cli")), str(moved))
-    done = cli(home, "gateway", "apply", "--plan", str(moved), "--wait")
+    done = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(moved), "--wait")
     assert done.returncode == exitcodes.APPLY_FAILED
     assert "control.port" in done.stdout and "full restart" in done.stdout
     assert _pids(read_status(home)) == _pids(doc)
@@ -140,5 +140,5 @@ def test_sighup_of_an_owner_started_from_a_saved_plan_changes_nothing(owner_with
 
 def test_apply_without_an_owner_is_exit_3(tmp_path):
     plan = make_plan(tmp_path, [lane("telegram", "run")])
-    done = cli(tmp_path / "home", "gateway", "apply", "--plan", str(plan))
+    done = cli(tmp_path / "home", "gateway", "apply", "--trust-plan", "--plan", str(plan))
     assert done.returncode == exitcodes.NOT_RUNNING

@@ -889,6 +889,11 @@ _APPLY_EPILOG = (
 @click.option("--port", type=click.IntRange(0, 65535), help="Control API port the compiled plan records (must match the running owner's).")
 @click.option("--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does).")
 @click.option("--allow-stale", is_flag=True, help="Apply a saved plan even if its config changed since.")
+@click.option(
+    "--trust-plan", is_flag=True,
+    help="Apply a saved plan without recompiling its config to prove its content (digest, format and schema "
+    "checks still apply).",
+)
 @click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")
 @click.option("--wait", is_flag=True, help="Wait for the result and exit with it.")
 @click.option(

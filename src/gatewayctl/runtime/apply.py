@@ -54,11 +54,15 @@ class ApplyFailed(Exception):
         self.message = message
 
 
-def _ready(runner) -> bool:
-    """Running, and (when the worker writes a status file) saying so itself."""
+def _ready(runner, now: float) -> bool:
+    """Running, up for the start period at least (a worker that says it is
+    ready and dies a moment later is not ready), and, when the worker writes
+    a status file, saying so itself."""
     if runner.state != LaneState.RUNNING:
         return False
-    return runner.worker is None or runner._worker_ready()
+    if runner.started_mono is None or now - runner.started_mono < runner.start_seconds:
+        return False
+    return runner.worker is None or runner.worker_ready()
 
 
 def _wait_stopped(owner, runner):
@@ -80,7 +84,7 @@ def _wait_ready(owner, runner, timeout_s: float):
     runner.start()
     deadline = owner.system.monotonic() + timeout_s
     while owner.system.monotonic() < deadline:
-        if _ready(runner):
+        if _ready(runner, owner.system.monotonic()):
             return None
         if runner.state in (LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPED):
             return runner.last_error or f"exited while starting ({runner.state})"

@@ -283,11 +283,16 @@ class LaneRunner:
             self.start()
             return
         if self.state == LaneState.STARTING:
-            if self._worker_ready() or (self._started_mono is not None and now - self._started_mono >= self.start_seconds):
+            if self.worker_ready() or (self._started_mono is not None and now - self._started_mono >= self.start_seconds):
                 # STARTING -> RUNNING
                 self._transition(LaneState.RUNNING, "running")
 
-    def _worker_ready(self) -> bool:
+    @property
+    def started_mono(self) -> float | None:
+        """When the current process started (monotonic), None before one did."""
+        return self._started_mono
+
+    def worker_ready(self) -> bool:
         worker = self.worker or {}
         return worker.get("ready") is True or worker.get("connected") is True or worker.get("state") in READY_STATES
 
