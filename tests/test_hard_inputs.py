@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import subprocess
@@ -29,6 +30,7 @@ import pytest
 from gatewayctl.cli import exitcodes
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE
 from gatewayctl.inputs import MAX_CONFIG_BYTES, MAX_PLAN_BYTES
+from tests.support import poll
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = (REPO / "examples" / "gateway-rollout.toml").read_text()
@@ -188,6 +190,7 @@ BAD_INPUTS = {
         "GW007",
     ),
     "lone surrogate in an ignored top-level key": ("json", lambda: '{"\\ud800x": {"a": 1}}', "GW007"),
+    "nesting beyond the config limit": ("toml", lambda: with_telegram_line("acp = " + "{a=" * 30 + "1" + "}" * 30), "GW007"),
 }
 
 
@@ -219,6 +222,26 @@ def test_a_config_check_passes_always_compiles_at_the_schema_bounds(tmp_path):
     assert plan["stop_grace_s"] == 86400 and plan["restart"]["window_s"] == 86400
 
 
+def test_a_config_nested_to_the_limit_compiles_to_a_plan_that_verifies(tmp_path):
+    from gatewayctl.inputs import MAX_CONFIG_DEPTH, MAX_PLAN_DEPTH
+
+    # [telegram] acp is at path length 2; k nested tables put the innermost
+    # container at length k + 1, the deepest a config may hold.
+    k = MAX_CONFIG_DEPTH - 2
+    text = BASE.replace("[telegram]\nenabled = true\n", "[telegram]\nenabled = true\nacp = " + "{a=" * k + "1" + "}" * k + "\n", 1)
+    (tmp_path / "config.toml").write_text(text)
+    code, _, err = gatewayctl("plan", "--config", "config.toml", "--out", "plan.json", cwd=tmp_path)
+    assert code == 0, err
+    code, out, err = gatewayctl("plan", "verify", "plan.json", cwd=tmp_path)
+    assert code == 0, err
+    # one level more is refused by check and plan alike (GW007), never by the plan reader
+    deeper = BASE.replace("[telegram]\nenabled = true\n", "[telegram]\nenabled = true\nacp = " + "{a=" * (k + 1) + "1" + "}" * (k + 1) + "\n", 1)
+    (tmp_path / "config.toml").write_text(deeper)
+    code, out, _ = gatewayctl("check", "--format", "json", "config.toml", cwd=tmp_path)
+    assert code == 1 and "GW007" in {d["code"] for d in json.loads(out)["diagnostics"]}
+    assert MAX_CONFIG_DEPTH + 3 <= MAX_PLAN_DEPTH
+
+
 def test_debug_mode_keeps_exit_70_for_an_internal_error(tmp_path):
     # A real bug is needed to reach the handler: the script makes one (the
     # check command raises) and runs the real entry point.
@@ -243,9 +266,6 @@ def test_debug_mode_keeps_exit_70_for_an_internal_error(tmp_path):
 
 # ---- a mode-000 file, read by a real unprivileged user
 
-_TEST_USER = "gwctl-inputs-test"
-
-
 @pytest.fixture
 def unprivileged_user():
     """(uid, gid) of a user without privileges: as root, one this test
@@ -254,20 +274,20 @@ def unprivileged_user():
     if os.geteuid() != 0:
         yield None
         return
-    if shutil.which("useradd") is None:
-        pytest.skip("running as root without useradd: cannot create an unprivileged user to test file modes")
-    created = False
-    try:
-        pwd.getpwnam(_TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _TEST_USER], check=True)
-        created = True
-    entry = pwd.getpwnam(_TEST_USER)
+    useradd, userdel = shutil.which("useradd"), shutil.which("userdel")
+    if not useradd or not userdel:
+        pytest.skip("running as root without useradd/userdel: cannot create an unprivileged user to test file modes")
+    name = "gwi" + secrets.token_hex(4)
+    argv = [useradd, "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name]
+    # Another test process may hold the /etc/passwd lock for a moment.
+    made = poll(lambda: subprocess.run(argv, capture_output=True, text=True).returncode == 0, timeout=20, interval=0.2)
+    if not made:
+        pytest.fail(f"useradd {name} failed: {subprocess.run(argv, capture_output=True, text=True).stderr.strip()}")
+    entry = pwd.getpwnam(name)
     try:
         yield entry.pw_uid, entry.pw_gid
     finally:
-        if created:
-            subprocess.run(["userdel", _TEST_USER], check=False)
+        subprocess.run([userdel, name], capture_output=True)
 
 
 # The interpreter lives where other users cannot read it (root's pyenv), so

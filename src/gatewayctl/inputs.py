@@ -27,6 +27,14 @@ MAX_CONFIG_BYTES = 1024 * 1024
 # readable while /dev/zero or a runaway file is refused.
 MAX_PLAN_BYTES = 8 * 1024 * 1024
 
+# Nesting: a config value may sit at most MAX_CONFIG_DEPTH containers deep
+# (the root table counts as one); a plan at most MAX_PLAN_DEPTH. A lane's
+# settings sit three levels deeper in a plan than a family's fields in the
+# config (envelope > plan > lanes > lane > settings), so every config that
+# loads compiles to a plan that loads: MAX_CONFIG_DEPTH + 3 <= MAX_PLAN_DEPTH.
+MAX_CONFIG_DEPTH = 24
+MAX_PLAN_DEPTH = 32
+
 _KIND_NAMES = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),

@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from gatewayctl.inputs import MAX_PLAN_BYTES, InputError, read_regular_file, size_text
+from gatewayctl.inputs import MAX_PLAN_BYTES, MAX_PLAN_DEPTH, InputError, read_regular_file, size_text
 
 from gatewayctl.compile.plan import (
     FORMAT_VERSION,
@@ -55,10 +55,10 @@ class PlanError(Exception):
         self.message = message
 
 
-# Deeper than any plan gatewayctl writes (a lane's settings hold tables of
-# tables a few levels down); a crafted 100,000-deep plan is refused before
-# any recursive code sees it.
-MAX_DEPTH = 32
+# Deeper than any plan gatewayctl writes (inputs.MAX_CONFIG_DEPTH bounds the
+# settings it copies); a crafted 100,000-deep plan is refused before any
+# recursive code sees it.
+MAX_DEPTH = MAX_PLAN_DEPTH
 
 
 class _Refused(ValueError):

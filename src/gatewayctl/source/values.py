@@ -10,6 +10,10 @@
   hold them, UTF-8 cannot encode them, so no plan or report could carry
   them.
 
+- Nesting deeper than ``inputs.MAX_CONFIG_DEPTH`` (24) containers: no
+  config needs it, and a plan must be able to carry what a config holds
+  (its own limit is a few levels more).
+
 Found once, at load, so every command (check, plan, gateway run) gives the
 same verdict. Messages never quote the value: it may be a secret.
 
@@ -19,6 +23,7 @@ Standard library only.
 from __future__ import annotations
 
 from gatewayctl.diagnostics import TARGET_KEY, pointer_join
+from gatewayctl.inputs import MAX_CONFIG_DEPTH
 
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1  # u64: the widest integer loong's fields take
@@ -44,6 +49,16 @@ def unsupported_values(data) -> list[tuple[str, str, str, str]]:
     stack: list[tuple[tuple, object]] = [((), data)]
     while stack and len(out) < _MAX_REPORTED:
         path, node = stack.pop()
+        if isinstance(node, (dict, list)) and len(path) >= MAX_CONFIG_DEPTH:
+            out.append(
+                (
+                    pointer_join(*path),
+                    "value",
+                    f"tables and lists are nested more than {MAX_CONFIG_DEPTH} levels deep here",
+                    "Flatten the value; no loong or gatewayctl setting nests this deep.",
+                )
+            )
+            continue
         if isinstance(node, dict):
             children = []
             for key, value in node.items():
