@@ -44,7 +44,12 @@ class Running:
 
     def stop(self):
         self.release.set()
-        self.loop.call_soon_threadsafe(self.server.close)
+
+        async def shut():
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

@@ -150,6 +150,7 @@ class Server:
         self._log = _RateLimitedLog(log or logging.getLogger("gatewayctl.http").warning, self.limits.log_every_s)
         self._conns: dict[int, _Conn] = {}
         self._ids = itertools.count()
+        self._tasks: set[asyncio.Task] = set()
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> "Server":
@@ -173,8 +174,16 @@ class Server:
             conn.writer.transport.abort()
 
     async def wait_closed(self) -> None:
+        """After close(): the listener is shut and every connection task has
+        ended (cancelled if it was still waiting), so none is left pending
+        when the loop goes away."""
         if self._server is not None:
             await self._server.wait_closed()
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- the cap ----------------------------------------------------------
     def _make_room(self) -> bool:
@@ -206,6 +215,10 @@ class Server:
                 pass
             writer.close()
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         cid = next(self._ids)
         conn = _Conn(writer, time.monotonic())
         self._conns[cid] = conn
