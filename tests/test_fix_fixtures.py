@@ -148,3 +148,19 @@ def test_exit_codes(tmp_path):
     left.write_text('[telegram]\nbot_tokn = 1\n')
     assert run_fix(FixSettings(files=(str(left),))).exit_code == 1
     assert run_fix(FixSettings(files=(str(tmp_path / "missing.toml"),))).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ('[telegram.bot_tokn]\nenv = "X"\n', '[telegram.bot_token]\nenv = "X"\n'),
+        ('[ telegram . "bot_tokn" ]\nenv = "X"\n', '[ telegram . bot_token ]\nenv = "X"\n'),
+        ('telegram.bot_tokn = { env = "X" }\n', 'telegram.bot_token = { env = "X" }\n'),
+        ('[telegram]\nbot_tokn.env = "X"\n', '[telegram]\nbot_token.env = "X"\n'),
+    ],
+)
+def test_a_rename_edits_only_the_last_part_of_a_dotted_key_or_header(before, after):
+    from gatewayctl.fix import fix_text
+
+    ff = fix_text("c.toml", before.encode(), unsafe=True)
+    assert ff.fixed == after

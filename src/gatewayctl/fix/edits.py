@@ -108,6 +108,22 @@ def _exact(doc, pointer: str, target: str):
     return doc.exact_span(pointer, target)
 
 
+def _own_key(text: str, span: tuple[int, int], key: str) -> tuple[int, int] | None:
+    """Narrow a located key span to the key itself: a TOML header or dotted
+    key (`[telegram.bot_tokn]`) is located as the whole path, and only its
+    last part may be renamed. None when the span does not end in the key."""
+    a, b = span
+    while b > a and text[b - 1] in " \t":
+        b -= 1
+    for form in (key, _string(key), f"'{key}'"):
+        if text.endswith(form, a, b):
+            start = b - len(form)
+            before = text[a:start].rstrip(" \t")
+            if start == a or before.endswith("."):
+                return (start, b)
+    return None
+
+
 def secret_file_path(config_path: str, pointer: str, taken=os.path.exists, same=None) -> str:
     """Where an inline secret goes: ``<config dir>/<config stem>.secrets/
     <dotted pointer>``, absolute (loong reads `file` relative to its working
@@ -135,6 +151,7 @@ def plan_edit(doc, diag: Diagnostic, *, config_path: str | None = None) -> Plann
     fmt = doc.format
     if fix.action == "rename-key":
         span = _exact(doc, diag.pointer, TARGET_KEY)
+        span = _own_key(doc.text, span, pointer_split(diag.pointer)[-1]) if span is not None else None
         if span is None:
             return None
         return Planned(diag, (Edit(span[0], span[1], key_text(fmt, fix.arg("to"))),))
