@@ -33,7 +33,7 @@ def test_helix_snippet_parses_and_starts_the_server():
 
 
 def test_vscode_settings_and_extension():
-    (settings,) = _blocks("json")
+    (settings,) = _blocks("jsonc")  # VS Code's settings.json is JSON with comments; this one has none
     values = json.loads(settings)
     manifest = json.loads((REPO / "editors" / "vscode" / "package.json").read_text())
     declared = manifest["contributes"]["configuration"]["properties"]
