@@ -79,7 +79,7 @@ def other_user():
 
 
 def _refused(home: Path, plan: Path, *needles: str) -> str:
-    proc = cli(home, "gateway", "run", "--plan", str(plan))
+    proc = cli(home, "gateway", "run", "--trust-plan", "--plan", str(plan))
     assert proc.returncode == exitcodes.IO_ERROR, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
     for needle in needles:
@@ -309,7 +309,7 @@ def test_lanes_and_their_handlers_run_as_the_plan_user_without_groups(tmp_path, 
         )
         planfile.write(plan, str(path))
         owner = subprocess.Popen(
-            [python, "-m", "gatewayctl", "gateway", "run", "--plan", str(path)],
+            [python, "-m", "gatewayctl", "gateway", "run", "--trust-plan", "--plan", str(path)],
             env=env_for(home, TG_TOKEN=fake.token, **extra_env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -481,7 +481,7 @@ def test_unprivileged_owner_runs_lanes_as_itself_and_refuses_to_switch(tmp_path,
             # The plan comes on stdin: tmp_path is not reachable for the other user.
             with open(plan, "rb") as plan_in:
                 return subprocess.Popen(
-                    [python, "-m", "gatewayctl", "gateway", "run", "--plan", "-", "--allow-stale"],
+                    [python, "-m", "gatewayctl", "gateway", "run", "--plan", "-", "--allow-stale", "--trust-plan"],
                     user=uid, group=gid, extra_groups=[], cwd="/", env=env,
                     stdin=plan_in, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 )
