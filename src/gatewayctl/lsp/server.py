@@ -36,6 +36,7 @@ class GatewayctlServer(LanguageServer):
         self.results: dict[str, tuple[int | None, object]] = {}
         self.last_data: dict[str, object] = {}
         self.formats: dict[str, str | None] = {}
+        self.event_loop = None  # the asyncio loop the handlers run on, once known
 
 
 def uri_path(uri: str) -> str:
@@ -130,7 +131,7 @@ def create_server() -> GatewayctlServer:
 
     def publish(ls, uri: str):
         ls.pending.pop(uri, None)
-        ls.last_run[uri] = ls.loop.time() if hasattr(ls, "loop") else 0.0
+        ls.last_run[uri] = ls.event_loop.time() if ls.event_loop is not None else 0.0
         if uri not in ls.formats:
             return  # closed meanwhile
         result, text = run_lint(ls, uri)
@@ -143,7 +144,7 @@ def create_server() -> GatewayctlServer:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        ls.loop = loop
+        ls.event_loop = loop
         if uri in ls.pending:
             return  # the pending run lints the latest text
         since = loop.time() - ls.last_run.get(uri, float("-inf"))
