@@ -42,7 +42,7 @@ _TABLE = [
     ("GW103", "error", "invalid-enum", "A value is not one of the allowed choices."),
     ("GW104", "error", "invalid-secret-ref", "A secret reference is malformed: not a string or exactly one of env, file, exec."),
     ("GW105", "error", "schema-violation", "A value breaks a constraint of the config schema (range, length, pattern)."),
-    ("GW111", "warning", "ignored-key", "A key in a channel table that loong's config structs do not define and that resembles none of them: loong ignores it."),
+    ("GW111", "warning", "ignored-key", "A key in a channel table that loong's config structs do not define and that resembles none of them, or a whole table loong never reads (zalo, zalo_personal, webchat, external_skills): loong ignores it."),
     ("GW110", "warning", "misspelled-channel-table", "A top-level table looks like a channel family but is not one; loong silently ignores it."),
     # -- accounts and secrets
     ("GW201", "error", "default-account-missing", "default_account names no configured account."),

@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "d6e169f7118770707387805d323313478c2c49bed0a02e025adb5bea3b0ae6c2"
+SCHEMA_SHA256 = "ca8319b68592abaf016e0a0d80c96841597f2148c16c799e57f44b5caea63cfc"
 
 
 class JsonSchemaValueException(ValueError):
@@ -84,11 +84,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json(data, custom_form
             data__skills = data["skills"]
             if not isinstance(data__skills, (dict)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".skills must be object")
-        if "external_skills" in data_keys:
-            data_keys.remove("external_skills")
-            data__externalskills = data["external_skills"]
-            if not isinstance(data__externalskills, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".external_skills must be object")
         if "tools" in data_keys:
             data_keys.remove("tools")
             data__tools = data["tools"]

@@ -37,9 +37,9 @@ import re
 import sys
 from pathlib import Path
 
-from gatewayctl.catalog import BY_TABLE, FAMILIES, load_schema, resolve, schema_path
+from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, FAMILIES, load_schema, resolve, schema_path
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
-from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, TARGET_KEY, UNSAFE, Finding, Fix, pointer_join
+from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, TARGET_KEY, UNSAFE, Finding, Fix, pointer_join, pointer_split
 
 __all__ = ["KNOWN_SECTIONS", "check", "generated_module_source"]
 
@@ -57,7 +57,6 @@ KNOWN_SECTIONS = frozenset(
         "cli",
         "control_plane",
         "conversation",
-        "external_skills",
         "feishu_integration",
         "gateway",
         "last_provider",
@@ -72,6 +71,16 @@ KNOWN_SECTIONS = frozenset(
     }
 )
 _KNOWN_TOP_LEVEL = KNOWN_SECTIONS | frozenset(BY_TABLE)
+
+# Tables loong never deserializes: `LoongConfig` (crates/app/src/config/runtime.rs:110)
+# has no field for them, so serde skips them whole. Nothing written inside
+# one is an error (loong cannot refuse what it does not read); the table as
+# a whole gets one GW111 warning, because an operator who writes it expects
+# it to do something. The catalog-only families (listed in loong's channel
+# catalog, no config struct, no runtime) and `[external_skills]` (the skill
+# policy is `SkillsConfig`, read from `[skills]`, crates/app/src/config/tools.rs:488).
+CATALOG_ONLY_TABLES = frozenset(f.table for f in FAMILIES if f.klass == CATALOG_ONLY)
+_IGNORED_SECTIONS = {"external_skills": "skills"}
 
 _GENERATED_MODULE = "gatewayctl.validate._schema_compiled"
 _GENERATED_PATH = Path(__file__).with_name("_schema_compiled.py")
@@ -94,7 +103,45 @@ def check(data) -> list[Finding]:
         findings = [f for f in findings if not (f.code == "GW105" and f.pointer in taken)]
         findings.extend(non_finite)
     findings.extend(_misplaced_channel_tables(data))
+    if any(key in CATALOG_ONLY_TABLES or key in _IGNORED_SECTIONS for key in data):
+        findings = [f for f in findings if pointer_split(f.pointer)[:1] not in _ignored_heads(data)]
+        findings.extend(_ignored_tables(data))
     return findings
+
+
+def _ignored_heads(data: dict) -> list[list[str]]:
+    return [[key] for key in data if key in CATALOG_ONLY_TABLES or key in _IGNORED_SECTIONS]
+
+
+def _ignored_tables(data: dict) -> list[Finding]:
+    """One GW111 per top-level table loong never reads (see CATALOG_ONLY_TABLES)."""
+    out = []
+    for key in data:
+        if key in CATALOG_ONLY_TABLES:
+            fam = BY_TABLE[key]
+            out.append(
+                Finding(
+                    "GW111",
+                    pointer_join(key),
+                    f"loong does not read [{key}]: its config (loong {LOONG_COMMIT[:8]}) has no {fam.id} table, "
+                    f"so nothing in it takes effect ({fam.id} is listed in loong's channel catalog but has no runtime)",
+                    hint=f"remove [{key}], or keep it only as a note: no loong command reads it",
+                    target=TARGET_KEY,
+                )
+            )
+        elif key in _IGNORED_SECTIONS:
+            read = _IGNORED_SECTIONS[key]
+            out.append(
+                Finding(
+                    "GW111",
+                    pointer_join(key),
+                    f"loong does not read [{key}]: its config (loong {LOONG_COMMIT[:8]}) has no such table, "
+                    f"so nothing in it takes effect; loong reads these settings from [{read}]",
+                    hint=f"rename [{key}] to [{read}]",
+                    target=TARGET_KEY,
+                )
+            )
+    return out
 
 
 def _non_finite_numbers(data: dict) -> list[Finding]:
