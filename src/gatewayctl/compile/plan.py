@@ -25,6 +25,14 @@ HANDLER_KINDS = ("exec", "url", "echo")
 RUNTIME_PLACEHOLDERS = ("{gatewayctl}", "{plan}", "{runtime_dir}")
 DEFAULT_WORKER = ("{gatewayctl}", "lane", "serve", "--plan", "{plan}", "--lane", "{family}")
 
+
+def runs_builtin_worker(lane) -> bool:
+    """Whether ``lane`` runs `gatewayctl lane serve` (DEFAULT_WORKER, as the
+    compiler writes it: {family} already filled in, or a hand-made plan's
+    template as is)."""
+    filled = tuple(arg.replace("{family}", lane.family) for arg in DEFAULT_WORKER)
+    return tuple(lane.worker) in (DEFAULT_WORKER, filled)
+
 # Variables every lane process (and a lane's exec handler) gets from the
 # owner's environment besides the names the plan lists: what a process needs
 # to run and reach the network, never credentials (those are named in the

@@ -493,12 +493,12 @@ class Owner:
         """Probe ``plan``'s lanes in this owner's environment (lanes inherit
         it). A lane with its own worker command is only checked for its
         secrets: its API is the worker's business."""
-        from gatewayctl.compile.plan import DEFAULT_WORKER
+        from gatewayctl.compile.plan import runs_builtin_worker
         from gatewayctl.workers.base import LaneFailure
         from gatewayctl.workers.preflight import FAILED, OK, ProbeResult, run_preflight
         from gatewayctl.workers.secrets import resolve
 
-        builtin = tuple(lane for lane in plan.lanes if tuple(lane.worker) == DEFAULT_WORKER)
+        builtin = tuple(lane for lane in plan.lanes if runs_builtin_worker(lane))
         results = []
         if builtin:
             results += run_preflight(
