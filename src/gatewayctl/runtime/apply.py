@@ -166,7 +166,8 @@ def steps(owner, request: ApplyRequest):
         if why is None:
             done.append((old, new))
             continue
-        failure = f"{new.lane.name}: {why}"
+        # A built-in worker's error already starts with its lane's name.
+        failure = why if why.startswith(f"{new.lane.name}: ") else f"{new.lane.name}: {why}"
         done.append((old, new))
         break
     if failure is not None:
