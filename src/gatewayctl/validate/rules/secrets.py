@@ -37,7 +37,11 @@ from gatewayctl.validate.secrets import (
     table_env_name,
 )
 
-_PROVIDER_SECRETS = frozenset({"api_key"})
+# The fields loong's provider check reads (crates/app/src/config/provider.rs:1223):
+# two env pointers and the env of two secret references. Other keys of a
+# provider table (headers, ...) are not env pointers and are left alone.
+_PROVIDER_SECRETS = frozenset({"api_key", "oauth_access_token"})
+_PROVIDER_FIELDS = _PROVIDER_SECRETS | {"api_key_env", "oauth_access_token_env"}
 
 
 # Account tables whose *_env pointers have their own serde default, so the
@@ -74,13 +78,30 @@ def _example_prefix(loc: Location) -> str:
 
 
 def _providers(data) -> Iterator[Finding]:
-    providers = data.get("providers") if isinstance(data, Mapping) else None
+    """loong's provider check at load: every ``[providers.<id>]`` profile
+    (crates/app/src/config/runtime.rs:1603) and the legacy ``[provider]``
+    table whenever it is written: alone it becomes the active profile
+    (runtime.rs:1590), beside profiles it is checked on its own
+    (runtime.rs:2079). Same pointer rules as the channels, without the
+    Telegram token shape (provider.rs:1238)."""
+    if not isinstance(data, Mapping):
+        return
+    legacy = data.get("provider")
+    if isinstance(legacy, Mapping):
+        yield from _check_table(_provider_location(("provider",), legacy, "provider"), _PROVIDER_SECRETS, "provider")
+    providers = data.get("providers")
     if not isinstance(providers, Mapping):
         return
     for pid, table in providers.items():
         if isinstance(pid, str) and isinstance(table, Mapping):
-            loc = Location("", ("providers", pid), table, f"providers.{pid}")
-            yield from _check_table(loc, _PROVIDER_SECRETS, pid)
+            yield from _check_table(
+                _provider_location(("providers", pid), table, f"providers.{pid}"), _PROVIDER_SECRETS, pid
+            )
+
+
+def _provider_location(tokens: tuple, table: Mapping, dotted: str) -> Location:
+    fields = {k: v for k, v in table.items() if k in _PROVIDER_FIELDS}
+    return Location("", tokens, fields, dotted)
 
 
 def _name_fix(value: str) -> Fix | None:

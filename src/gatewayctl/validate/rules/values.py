@@ -15,6 +15,8 @@ ones that concern channels and their memory are checked here and reported
 as GW105 (a value out of range): ``[feishu_integration]``
 (crates/app/src/config/feishu_integration.rs:164) and ``[memory]
 sliding_window`` (crates/app/src/config/memory.rs:408) and ``[tools]`` (crates/app/src/config/tools.rs:707).
+``[runtime_plugins]`` (crates/app/src/config/tools.rs:1124): enabled without a
+non-blank root (GW105), or a bridge label loong does not know (GW103).
 
 Only values written in the config are checked; a value loong would read
 from an environment variable (``server_env``, ``nickname_env``) is not
@@ -49,6 +51,7 @@ def check(ctx) -> Iterator[Finding]:
         elif loc.family == "irc":
             yield from _irc(loc)
     yield from _ranges(ctx.data)
+    yield from _runtime_plugins(ctx.data)
 
 
 _MIB = 1024 * 1024
@@ -298,3 +301,42 @@ def _parse_url(text: str):
         port,
         {"userinfo": userinfo, "query": parts.query or ("?" in text), "fragment": parts.fragment or ("#" in text), "path": parts.path},
     )
+
+
+# Bridge labels loong's plugin IR parses (crates/kernel/src/plugin_ir.rs:1521),
+# after trim and ASCII lowercase; "unknown" parses but is refused too
+# (crates/app/src/config/tools.rs:1189).
+RUNTIME_PLUGIN_BRIDGES = ("http_json", "process_stdio", "native_ffi", "wasm_component", "mcp_server", "acp_bridge", "acp_runtime")
+_BRIDGE_ALIASES = frozenset(RUNTIME_PLUGIN_BRIDGES) | {"http", "stdio", "ffi", "wasm", "mcp", "acp", "acpx"}
+
+
+def _runtime_plugins(data) -> Iterator[Finding]:
+    """``[runtime_plugins]`` as loong checks it at load (tools.rs:1124)."""
+    table = _at(data, ("runtime_plugins",))
+    if not isinstance(table, dict):
+        return
+    roots = table.get("roots")
+    has_root = isinstance(roots, list) and any(isinstance(r, str) and r.strip() for r in roots)
+    if table.get("enabled") is True and not has_root:
+        yield Finding(
+            "GW105",
+            "/runtime_plugins/roots" if "roots" in table else "/runtime_plugins/enabled",
+            "[runtime_plugins] is enabled without a plugin root (`roots` has no non-blank entry): "
+            "loong refuses the whole config when it loads it",
+            hint='set roots to one or more plugin discovery directories, e.g. roots = ["~/.loong/plugins"], '
+            "or set enabled = false",
+        )
+    bridges = table.get("supported_bridges")
+    if not isinstance(bridges, list):
+        return
+    for i, label in enumerate(bridges):
+        if not isinstance(label, str) or not label.strip():
+            continue  # blank labels are skipped by loong; types are serde's
+        if label.strip().lower() not in _BRIDGE_ALIASES:
+            yield Finding(
+                "GW103",
+                f"/runtime_plugins/supported_bridges/{i}",
+                "this entry of `supported_bridges` in [runtime_plugins] is not a bridge label loong knows: "
+                "loong refuses the whole config when it loads it",
+                hint="use only: " + ", ".join(RUNTIME_PLUGIN_BRIDGES),
+            )
