@@ -137,3 +137,34 @@ def test_toml_fix_edits_only_located_ranges_and_is_idempotent(text):
 @given(configs("yaml"))
 def test_yaml_fix_edits_only_located_ranges_and_is_idempotent(text):
     _check("yaml", text)
+
+
+@st.composite
+def json_configs(draw):
+    import json
+
+    data = {}
+    for family in draw(st.lists(st.sampled_from(FAMILIES), min_size=1, max_size=3, unique=True)):
+        table = {}
+        field = SECRET_FIELD[family]
+        for _ in range(draw(st.integers(1, 5))):
+            kind = draw(st.sampled_from(["env_dollar", "env_string", "inline", "typo", "good"]))
+            name = draw(NAMES)
+            if kind == "env_dollar":
+                table[f"{field}_env"] = "$" + name
+            elif kind == "env_string":
+                table[field] = draw(st.sampled_from(["$", "env:"])) + name
+            elif kind == "inline":
+                table[field] = draw(st.text(alphabet="abcdefXYZ0123456789-_:", min_size=6, max_size=30))
+            elif kind == "typo":
+                table[draw(st.sampled_from(TYPOS[family]))] = 1
+            else:
+                table["enabled"] = draw(st.booleans())
+        data[family] = table
+    return json.dumps(data, indent=draw(st.sampled_from([None, 2])), ensure_ascii=False) + "\n"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_configs())
+def test_json_fix_edits_only_located_ranges_and_is_idempotent(text):
+    _check("json", text)
