@@ -62,10 +62,15 @@ def test_loader_uses_the_fast_parser_when_present(monkeypatch):
     assert calls and diags == () and doc.data == {"telegram": {"enabled": False}}
 
 
-def test_integers_beyond_64_bits_fall_back_to_tomllib():
-    # TOML caps integers at 64 bits and rtoml refuses more; tomllib reads them.
+def test_integers_beyond_64_bits_fall_back_to_tomllib_and_are_refused_where_they_are():
+    # TOML caps integers at 64 bits and rtoml refuses more; tomllib reads
+    # them, and the load stage then refuses them as TOML 1.0 and loong do
+    # (GW007), located by tomllib's parse.
     doc, diags = load_document("big.toml", data=b"n = 123456789012345678901234567890\n")
-    assert diags == () and doc.data == {"n": 123456789012345678901234567890}
+    assert doc is None and [d.code for d in diags] == ["GW007"]
+    assert (diags[0].range.start.line, diags[0].range.start.column) == (1, 5)
+    doc, diags = load_document("edge.toml", data=b"n = 9223372036854775807\nm = -9223372036854775808\n")
+    assert diags == () and doc.data == {"n": 2**63 - 1, "m": -(2**63)}
 
 
 def test_errors_still_come_from_tomllib_with_a_position():
