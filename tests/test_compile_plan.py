@@ -106,6 +106,37 @@ def test_selector_for_single_account_family_with_derived_id():
     assert (lane.account_id, lane.account_label, lane.account_source) == ("bot_42", "bot_42", "selector")
 
 
+def test_a_family_account_id_names_no_lane_its_accounts_are_selected_by_key():
+    """Every account inherits the family's account_id as its runtime id
+    (loong crates/app/src/config/channels.rs:1964), but loong selects and
+    defaults by key (channels_account_resolution.rs:305): the lane is the
+    key's, with or without a selector."""
+    text = TELEGRAM.replace("allowed_chat_ids = [1]", 'allowed_chat_ids = [1]\naccount_id = "Ops Bot"')
+    text += "\n[telegram.accounts.primary]\n[telegram.accounts.backup]\n"
+    plan, _ = _ok(text)
+    lane = plan.lane("telegram")
+    assert (lane.account_id, lane.account_source) == ("backup", "fallback")
+    assert "account_id" not in lane.settings
+    plan, _ = _ok(text, selectors=["telegram=primary"])
+    assert plan.lane("telegram").account_id == "primary"
+    _, _, diags = compile_text(text, selectors=["telegram=ops-bot"])
+    assert [d.code for d in diags if d.is_error] == ["GW405"]
+
+
+def test_single_account_id_without_a_letter_or_digit_is_no_identity():
+    """loong reads `account_id = "--"` as no configured identity and derives
+    one (channels_account_resolution.rs:24): the plan cannot know it."""
+    text = TELEGRAM.replace("allowed_chat_ids = [1]", 'allowed_chat_ids = [1]\naccount_id = "--"')
+    plan, _ = _ok(text)
+    assert (plan.lane("telegram").account_id, plan.lane("telegram").account_source) == ("default", "single_account")
+    # Like a derived id: the selector names the one account (no GW408, which
+    # needs a known account_id that the selector contradicts).
+    plan, findings = _ok(text, selectors=["telegram=bot_42"])
+    assert plan.lane("telegram").account_id == "bot_42"
+    _, _, diags = compile_text(text, selectors=["telegram=bot_42"])
+    assert "GW408" not in [d.code for d in diags]
+
+
 def test_disabled_family_selected_is_left_out_with_the_selector_warning():
     text = SEED.replace("[wecom]\nenabled = true", "[wecom]\nenabled = false")
     plan, findings, diags = compile_text(text)

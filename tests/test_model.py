@@ -69,18 +69,22 @@ def test_inheritance_and_acp_replacement():
     work = fam.account("work-bot")
     assert work.key == "Work Bot" and work.id == "work-bot"
     assert dict(work.settings) == {
+        "account_id": "family-identity",  # inherited: loong merges account.or(family), channels.rs:1964
         "bot_token_env": "WORK",
         "polling_timeout_s": 25,
         "allowed_chat_ids": [2002],
         "acp": {"bootstrap_mcp_servers": ["search"]},  # replaced whole, no working_directory
     }
+    # The runtime identity is inherited; the key still names (and selects) the account.
+    assert work.account_id_override == "family-identity" and work.field_pointer("account_id") == "/telegram/account_id"
+    assert fam.account("family-identity") is None
     personal = fam.account("PERSONAL")
     assert personal.settings["allowed_chat_ids"] == [1001]
     assert personal.settings["acp"] == {"bootstrap_mcp_servers": ["filesystem"], "working_directory": "/base"}
     assert personal.own_enabled is False and personal.enabled is False
     assert work.enabled is True
     for acc in fam.accounts:
-        assert not {"enabled", "accounts", "default_account", "account_id"} & set(acc.settings)
+        assert not {"enabled", "accounts", "default_account"} & set(acc.settings)
     assert fam.account_ids == ("personal", "work-bot")
     assert (fam.default_id, fam.default_source) == ("work-bot", SOURCE_EXPLICIT)
 
@@ -224,3 +228,20 @@ def test_model_and_rules_never_raise_on_arbitrary_data(data):
     findings = run_all(RuleContext(data, model))
     for f in findings:
         assert f.code.startswith(("GW2", "GW3")) and f.pointer.startswith("/")
+
+
+def test_an_account_own_account_id_even_blank_replaces_the_familys():
+    """loong: ``account.account_id.clone().or_else(|| family.account_id)``: an
+    account that writes one keeps it; a blank or symbol-only one then gives
+    no configured identity (crates/app/src/config/channels_account_resolution.rs:24)."""
+    data = {
+        "qqbot": {
+            "account_id": "Shared Bot",
+            "accounts": {"a": {"account_id": "Own"}, "b": {"account_id": " "}, "c": {"account_id": "--"}, "d": {}},
+        }
+    }
+    fam = build_model(data).family("qqbot")
+    got = {a.key: a.account_id_override for a in fam.accounts}
+    assert got == {"a": "own", "b": None, "c": None, "d": "shared-bot"}
+    assert fam.account("d").field_pointer("account_id") == "/qqbot/account_id"
+    assert fam.account("a").field_pointer("account_id") == "/qqbot/accounts/a/account_id"

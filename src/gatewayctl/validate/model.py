@@ -49,13 +49,15 @@ class AccountModel:
 
     ``key``: the account key as written, or for the single-account shape the
     ``account_id`` as written ("" when unset). ``id``: the normalized id;
-    ``None`` when it is unknown (single-account shape without
-    ``account_id``: loong derives it from secret values). ``enabled``:
+    ``None`` when it is unknown (single-account shape without an
+    ``account_id`` holding an ASCII letter or digit: loong derives it from
+    secret values). ``enabled``:
     effective (family enabled and account not ``enabled = false``);
     ``own_enabled``: the account's own switch (default true). ``pointer``:
     the account's table (the family table for the single-account shape).
     ``settings``: read-only merged raw values, family defaults overridden by
-    the account (``acp`` is replaced whole). ``own_keys``: the keys the
+    the account (``acp`` is replaced whole; ``account_id``, the runtime
+    identity override, is inherited like any other value). ``own_keys``: the keys the
     account table sets itself; every other key of ``settings`` is inherited
     from ``family_pointer``. Pointers are derived on demand (field_pointer):
     only a rule that reports something needs one.
@@ -71,6 +73,17 @@ class AccountModel:
     settings: Mapping[str, object] = field(repr=False, hash=False)
     own_keys: frozenset = frozenset()
     family_pointer: str = ""
+
+    @property
+    def account_id_override(self) -> str | None:
+        """The runtime identity loong reads from ``account_id`` (own, else
+        the family's; crates/app/src/config/channels_account_resolution.rs:24):
+        normalized, or None when unset or without an ASCII letter or digit
+        (loong then derives the id from a credential, else ``default``)."""
+        raw = self.settings.get("account_id")
+        if not isinstance(raw, str) or not _has_alnum(raw):
+            return None
+        return normalize_account_id(raw)
 
     def field_pointer(self, name: str) -> str | None:
         """Where the effective value of ``name`` is written, if anywhere."""
@@ -141,6 +154,10 @@ def _flag(value, default: bool) -> bool:
     return value if isinstance(value, bool) else default
 
 
+def _has_alnum(text: str) -> bool:
+    return any(c.isascii() and c.isalnum() for c in text)
+
+
 def _nonblank(value) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip()
@@ -192,7 +209,9 @@ def _build_family(family_id: str, table_name: str, table: Mapping) -> FamilyMode
 
     # Single-account shape: the family table is the account.
     raw_id = _nonblank(table.get("account_id"))
-    acc_id = normalize_account_id(raw_id) if raw_id is not None else None
+    # loong reads an account_id without an ASCII letter or digit as no
+    # configured identity and derives one (channels_account_resolution.rs:24).
+    acc_id = normalize_account_id(raw_id) if raw_id is not None and _has_alnum(raw_id) else None
     settings = dict(defaults)
     implicit = AccountModel(
         key=raw_id or "",
@@ -226,9 +245,14 @@ def _build_account(
 ) -> AccountModel:
     acc_pointer = pointer_join(table_name, "accounts", key)
     own_enabled = _flag(acc_table.get("enabled"), True)
-    # The family's runtime identity override is the single-account shape's;
-    # an account names its own identity or none.
-    settings = {k: v for k, v in defaults.items() if k != "account_id"}
+    # Every family-level value is inherited, ``account_id`` included: loong
+    # merges ``account.account_id.or(family.account_id)``
+    # (crates/app/src/config/channels.rs:1964, channels_bridge.rs:343), so
+    # an account without its own runs under the family's runtime identity.
+    # An account that writes one, even blank, keeps its own (a blank one
+    # then derives the id from credentials, as in loong). Selection is by
+    # key, never by this value (channels_account_resolution.rs:305).
+    settings = dict(defaults)
     own = []
     for k, v in acc_table.items():
         if not isinstance(k, str) or k in _STRUCTURAL:

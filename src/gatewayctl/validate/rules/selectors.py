@@ -171,22 +171,17 @@ def _check_one(sel: Selector, model, first_of: dict[str, Selector], data):
     return finding, ResolvedSelector(family, sel.channel, account, sel)
 
 
-def _family_table(data, family: Family) -> dict:
-    table = data.get(family.table) if isinstance(data, dict) else None
-    return table if isinstance(table, dict) else {}
-
-
 def runtime_id(family: Family, account, data) -> str | None:
     """The runtime account id loong gives ``account`` when it is knowable
-    without reading secrets: its ``account_id`` (its own, else the family's,
-    when it holds an ASCII letter or digit), else, for feishu, the id
+    without reading secrets: its ``account_id`` (its own when written, even
+    blank, else the family's; only when it holds an ASCII letter or digit), else, for feishu, the id
     derived from an inline ``app_id`` (``{domain}_{app_id}``); None otherwise."""
     from gatewayctl.validate.secrets import classify
 
     settings = account.settings
-    for raw in (settings.get("account_id"), _family_table(data, family).get("account_id")):
-        if isinstance(raw, str) and raw.strip() and any(c.isascii() and c.isalnum() for c in raw):
-            return catalog.normalize_account_id(raw)
+    configured = account.account_id_override  # the model inherits the family's
+    if configured is not None:
+        return configured
     if family.id != "feishu":
         return None
     app_id = settings.get("app_id")
