@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass, replace
 
 from gatewayctl.compile import planfile
-from gatewayctl.compile.plan import LaunchPlan
+from gatewayctl.compile.plan import LaunchPlan, runs_builtin_worker
 from gatewayctl.runtime.states import LaneState
 
 DEFAULT_READY_TIMEOUT_S = 60.0
@@ -57,12 +57,18 @@ class ApplyFailed(Exception):
 def _ready(runner, now: float) -> bool:
     """Running, up for the start period at least (a worker that says it is
     ready and dies a moment later is not ready), and, when the worker writes
-    a status file, saying so itself."""
+    a status file, saying so itself. The built-in worker always writes one
+    (connected only once its channel answered: Telegram's first getUpdates,
+    a WeCom subscribe ack), so until it has, it is not ready: a lane slow to
+    start, or refused on its own connection after the preflight passed,
+    would otherwise count as ready at the end of the start period."""
     if runner.state != LaneState.RUNNING:
         return False
     if runner.started_mono is None or now - runner.started_mono < runner.start_seconds:
         return False
-    return runner.worker is None or runner.worker_ready()
+    if runner.worker is None:
+        return not runs_builtin_worker(runner.lane)
+    return runner.worker_ready()
 
 
 def _wait_stopped(owner, runner):
@@ -84,6 +90,8 @@ def _wait_ready(owner, runner, timeout_s: float):
     runner.start()
     deadline = owner.system.monotonic() + timeout_s
     while owner.system.monotonic() < deadline:
+        # The loop reads a running lane's status once a second; readiness wants it now.
+        runner.refresh_worker_status()
         if _ready(runner, owner.system.monotonic()):
             return None
         if runner.state in (LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPED):
