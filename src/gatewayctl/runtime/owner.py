@@ -631,7 +631,8 @@ class Owner:
                 diagnostics = done.stderr.decode("utf-8", "replace").strip()
                 self._refuse_reload(
                     f"SIGHUP: the config does not compile (`gatewayctl plan` exit {done.returncode}); "
-                    f"the owner keeps running plan {self.plan_sha256[:12]} untouched:\n{diagnostics}"
+                    f"the owner keeps running plan {self.plan_sha256[:12]} untouched; fix the config, then send "
+                    f"SIGHUP again:\n{diagnostics}"
                 )
                 return
             plan = planfile.loads(done.stdout, source="the recompiled plan")
