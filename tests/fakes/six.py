@@ -65,7 +65,13 @@ class Fakes:
                                "TELEGRAM_SECOND_TOKEN", "TELEGRAM_REVOKED_TOKEN", "WECOM_ALERTS_SECRET",
                                "MATRIX_ACCESS_TOKEN", "WA_TOKEN", "WA_APP_SECRET", "QQBOT_CLIENT_SECRET")]
 
-    def config(self, *, chat_ids=(123456789,)) -> str:
+    def config(self, *, chat_ids=(123456789,), disabled=()) -> str:
+        text = self._config(chat_ids)
+        for family in disabled:
+            text = text.replace(f"[{family}]\nenabled = true", f"[{family}]\nenabled = false")
+        return text
+
+    def _config(self, chat_ids) -> str:
         fs, fs2, tg, tg2, wc, mx, wa, qq = self.fs, self.fs2, self.tg, self.tg2, self.wc, self.mx, self.wa, self.qq
         chats = ", ".join(str(c) for c in chat_ids)
         return f"""
@@ -162,14 +168,15 @@ def base_env(home: Path) -> dict:
 class Owner:
     """One `gatewayctl gateway run --config gw.toml` owner in ``workdir``."""
 
-    def __init__(self, workdir: Path, fakes: Fakes, *, selectors: str = SELECTORS, detach: bool = False):
+    def __init__(self, workdir: Path, fakes: Fakes, *, selectors: str = SELECTORS, detach: bool = False,
+                 disabled=()):
         self.dir = workdir
         self.fakes = fakes
         self.env = base_env(workdir / "home")
         self.env.update(fakes.env())
         self.cmd = [sys.executable, "-m", "gatewayctl"]
         self.config = workdir / "gw.toml"
-        self.config.write_text(fakes.config())
+        self.config.write_text(fakes.config(disabled=disabled))
         self.selectors = selectors
         self.detach = detach
         self.proc: subprocess.Popen | None = None
