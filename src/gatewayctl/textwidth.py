@@ -6,16 +6,27 @@ that lines text up (the carets under `check`'s snippets, the columns of
 multi-channel-serve's live table) measures columns, never code points.
 A character wcwidth calls non-printable (a control character) counts as
 zero: callers escape control characters before printing.
+
+wcwidth is imported on the first character that is not printable ASCII:
+most configs are ASCII, and importing it costs a cold `check` more than
+the whole lint of a seed-sized file.
 """
 
 from __future__ import annotations
 
-from wcwidth import wcwidth as _wcwidth
-
 ELLIPSIS = "…"
+
+_wcwidth = None
 
 
 def char_width(ch: str) -> int:
+    if " " <= ch <= "~":
+        return 1
+    global _wcwidth
+    if _wcwidth is None:
+        from wcwidth import wcwidth
+
+        _wcwidth = wcwidth
     w = _wcwidth(ch)
     return w if w > 0 else 0
 

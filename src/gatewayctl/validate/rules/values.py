@@ -29,6 +29,7 @@ never source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -211,16 +212,25 @@ _DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _QUOTED = r'"(?:[^"\\\r\n]|\\.)*"'
 _LABEL = r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?"
 _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[^\[\]\\\s]+\])"
-_ADDR = re.compile(rf"(?:{_DOT_ATOM}|{_QUOTED})@{_DOMAIN}\Z")
-_NAME = re.compile(rf"(?:{_QUOTED}|[^<>\"@\r\n]*)\Z")
+# Compiled on first use: the ranges up to U+10FFFF make these two the most
+# expensive patterns to compile in gatewayctl (most of a cold `check`'s
+# time in this module), and only a config with an email channel needs them.
+
+
+@functools.cache
+def _mailbox_patterns() -> tuple[re.Pattern, re.Pattern]:
+    addr = re.compile(rf"(?:{_DOT_ATOM}|{_QUOTED})@{_DOMAIN}\Z")
+    name = re.compile(rf"(?:{_QUOTED}|[^<>\"@\r\n]*)\Z")
+    return name, addr
 
 
 def is_mailbox(raw: str) -> bool:
+    name_re, addr_re = _mailbox_patterns()
     text = raw.strip()
     if text.endswith(">") and "<" in text:
         name, _, rest = text.rpartition("<")
-        return bool(_NAME.match(name.strip())) and bool(_ADDR.match(rest[:-1].strip()))
-    return bool(_ADDR.match(text))
+        return bool(name_re.match(name.strip())) and bool(addr_re.match(rest[:-1].strip()))
+    return bool(addr_re.match(text))
 
 
 # ------------------------------------------------------------------ irc
