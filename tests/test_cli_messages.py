@@ -265,3 +265,28 @@ def test_session_given_with_a_saved_plan_must_match_it(tmp_path):
     assert owner.returncode == exitcodes.USAGE, err
     assert "the plan was made for session 'ops', not --session 'other'" in err
     assert not (tmp_path / "home" / "gateway-runtime" / "owner-active.json").exists()
+
+
+# ------------------------------------------ load errors: snippet, position (item 9)
+
+
+def test_a_file_that_does_not_parse_shows_its_line_masked(tmp_path):
+    secret = "123456:AAsecretsecretsecret"
+    (tmp_path / "c.toml").write_text(f'[telegram]\nenabled = true\nbot_token = "{secret}\nallowed_chat_ids = [1]\n')
+    r = run(["check", str(tmp_path / "c.toml")])
+    assert r.exit_code == exitcodes.DIAGNOSTICS
+    assert f"{tmp_path / 'c.toml'}:3:" in r.stdout
+    assert "3 | bot_token = " in r.stdout and "^" in r.stdout  # a snippet with a caret
+    assert secret not in r.stdout and "AAsecret" not in r.stdout
+    (tmp_path / "d.toml").write_text('[telegram]\nname = "ops team"\nport = 12a\n')
+    shown = run(["check", str(tmp_path / "d.toml")]).stdout
+    assert '3 | port = 12a' in shown  # structure stays visible; strings are masked
+    assert "ops team" not in shown
+
+
+def test_channels_reports_a_load_error_with_line_and_column(tmp_path):
+    (tmp_path / "c.toml").write_text("[telegram\nenabled = true\n")
+    r = run(["channels", "--config", str(tmp_path / "c.toml")])
+    assert r.exit_code == exitcodes.DIAGNOSTICS
+    assert f"{tmp_path / 'c.toml'}:1:" in r.stderr and "error[GW002]" in r.stderr
+    assert "1 | [telegram" in r.stderr

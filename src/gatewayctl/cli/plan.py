@@ -311,9 +311,20 @@ def run_channels(config: str, *, as_json: bool = False) -> Outcome:
 
     doc, diags = load_document(config)
     if doc is None:
-        return Outcome(
-            "", "".join(escape_controls(f"{d.path}: error[{d.code}]: {d.message}") + "\n" for d in diags), exitcodes.DIAGNOSTICS
+        # The same report `check` gives: path:line:column, snippet, hint.
+        from gatewayctl import __version__
+        from gatewayctl.pipeline import lint_file
+        from gatewayctl.report import FileResult, ReportInput, get_reporter
+
+        result = lint_file(config)
+        report = ReportInput(
+            diagnostics=tuple(result.diagnostics),
+            files=(FileResult(config, valid=False, loaded=False),),
+            sources=result.sources,
+            color=False,
+            tool_version=__version__,
         )
+        return Outcome("", get_reporter("text")(report), exitcodes.DIAGNOSTICS)
     rows = describe_channels(build_model(doc.data))
     if as_json:
         body = {"config": config, "families": [r.to_json() for r in rows]}

@@ -94,8 +94,13 @@ def lint_file(
         sources[cli_selectors.path] = tuple(source_lines(cli_selectors))
     validated = None
     secrets: frozenset[str] = frozenset()
-    # A file that did not load shows no snippet: without a parse there is no
-    # telling which of its values are secrets.
+    # A file that did not load shows its error lines with every string and
+    # every secret-looking value masked (redact.mask_unparsed_line): without
+    # a parse there is no telling which of its values are secrets.
+    if doc is None:
+        unparsed = _unparsed_sources(path, data, shown, load_diags)
+        if unparsed is not None:
+            sources[shown] = unparsed
     suppressed = 0
     if doc is not None:
         validated, vdiags = validate(doc, cli_selectors=cli_selectors)
@@ -108,6 +113,31 @@ def lint_file(
             diags.extend(scrub(d, secrets) for d in vdiags)
             sources[doc.path] = mask_lines(doc, sensitive)
     return LintResult(shown, doc, validated, tuple(diags), sources, secrets, suppressed)
+
+
+def _unparsed_sources(path: str, data: bytes | None, shown: str, load_diags) -> tuple[str, ...] | None:
+    """The masked lines of a file that did not parse: only the lines its
+    diagnostics point at (the others empty), or None when there are none."""
+    from gatewayctl.pipeline.redact import mask_unparsed_line
+
+    wanted = {d.range.start.line for d in load_diags if d.range is not None and d.path == shown}
+    if not wanted:
+        return None
+    raw = data
+    if raw is None:
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(4 * 1024 * 1024 + 1)
+        except OSError:
+            return None
+        if len(raw) > 4 * 1024 * 1024:
+            return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    return tuple(mask_unparsed_line(ln) if n in wanted else "" for n, ln in enumerate(lines, 1))
 
 
 def lint_and_compile(path: str, options, *, cli_selectors=None, data: bytes | None = None):

@@ -7,6 +7,7 @@ scrubbed from diagnostic texts as a last line of defence.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 
@@ -77,3 +78,35 @@ def scrub(diag, secrets):
     if msg is diag.message and hint is diag.hint:
         return diag
     return replace(diag, message=msg, hint=hint)
+
+
+_SECRETISH_KEY = re.compile(r"(secret|token|password|passwd|api_?key|private_key|encrypt_key|credential|auth)", re.I)
+_KEY_VALUE = re.compile(r"""^(\s*-?\s*["']?)([\w.\-]+)(["']?\s*(?:=|:)\s*)(.*)$""")
+
+
+def mask_unparsed_line(line: str) -> str:
+    """A line of a file that did not parse, safe to show under its error.
+
+    Without a parse there is no telling which values are secrets, so what
+    may be shown is the line's structure: the content of every quoted
+    string (an unterminated one to the end of the line) becomes asterisks
+    of the same length, and so does the whole value of a key that looks
+    secret (`bot_token = 123:ABC`, `app_secret: abc`). Keys, brackets,
+    `=`, numbers and booleans stay, which is where syntax errors are.
+    """
+    m = _KEY_VALUE.match(line)
+    if m and _SECRETISH_KEY.search(m.group(2)):
+        value = m.group(4)
+        return m.group(1) + m.group(2) + m.group(3) + "".join("*" if not ch.isspace() else ch for ch in value)
+    out, quote = [], None
+    for ch in line:
+        if quote is None:
+            out.append(ch)
+            if ch in "\"'":
+                quote = ch
+        elif ch == quote:
+            out.append(ch)
+            quote = None
+        else:
+            out.append("*")
+    return "".join(out)
