@@ -402,3 +402,77 @@ def test_plan_has_exactly_the_lanes_loong_runs(extra, selectors, lanes, codes):
     assert sorted(d.code for d in diags) == codes
     assert {(lane.family, lane.account_id) for lane in plan.lanes} == lanes
     assert_valid_plan(plan)
+
+
+# ------------------------------------------------- loong's gateway ingress
+
+WHATSAPP_TWO = """
+[whatsapp]
+enabled = true
+default_account = "main"
+
+[whatsapp.accounts.main]
+phone_number_id = "111"
+webhook_path = "/wa/main"
+
+[whatsapp.accounts.backup]
+enabled = false
+phone_number_id = "222"
+webhook_path = "/wa/backup"
+"""
+
+
+def test_ingress_owned_family_with_several_accounts_is_gw505_in_gateway_modes():
+    """loong's gateway run drops the lane of a family its HTTP ingress owns
+    (crates/daemon/src/gateway/service.rs:324) and serves every configured
+    account through the ingress; the plan keeps its one lane and says so."""
+    plan, findings = _ok(WHATSAPP_TWO)
+    assert [l.account_id for l in plan.lanes] == ["main"]
+    (f,) = [f for f in findings if f.code == "GW505"]
+    assert f.pointer == "/whatsapp"
+    assert "`backup` (disabled), `main`" in f.message and "account `main`" in f.message
+    plan, findings = _ok(WHATSAPP_TWO, mode="gateway_attached_cli", session="ops")
+    assert _codes(findings) == ["GW505"]
+
+
+def test_multi_channel_serve_runs_the_lane_as_loong_does():
+    plan, findings = _ok(WHATSAPP_TWO, mode="multi_channel_serve", session="ops")
+    assert [l.family for l in plan.lanes] == ["whatsapp"] and "GW505" not in _codes(findings)
+
+
+def test_no_gw505_when_the_ingress_serves_the_same_one_account_or_does_not_own_the_family():
+    one = WHATSAPP_TWO.split("[whatsapp.accounts.backup]")[0]
+    assert "GW505" not in _codes(_ok(one)[1])
+    # default account disabled: the ingress is off, loong runs the selected lane
+    off = WHATSAPP_TWO.replace('default_account = "main"', 'default_account = "backup"')
+    plan, findings = _ok(off, selectors=["whatsapp=main"])
+    assert [l.account_id for l in plan.lanes] == ["main"] and "GW505" not in _codes(findings)
+    # feishu in websocket mode (the seed) is never ingress-owned
+    assert "GW505" not in _codes(_ok(SEED, path="examples/gateway-rollout.toml")[1])
+
+
+def test_feishu_webhook_default_owns_the_family_and_drags_websocket_accounts():
+    text = """
+[feishu]
+enabled = true
+default_account = "hook"
+allowed_chat_ids = ["oc_1"]
+verification_token = { env = "FEISHU_VERIFICATION_TOKEN" }
+encrypt_key = { env = "FEISHU_ENCRYPT_KEY" }
+
+[feishu.accounts.hook]
+mode = "webhook"
+webhook_path = "/feishu/hook"
+app_id = { env = "FEISHU_HOOK_APP_ID" }
+app_secret = { env = "FEISHU_HOOK_APP_SECRET" }
+
+[feishu.accounts.ws]
+mode = "websocket"
+webhook_path = "/feishu/ws"
+app_id = { env = "FEISHU_WS_APP_ID" }
+app_secret = { env = "FEISHU_WS_APP_SECRET" }
+"""
+    plan, findings = _ok(text, selectors=["feishu=ws"])
+    assert [l.account_id for l in plan.lanes] == ["ws"]
+    (f,) = [f for f in findings if f.code == "GW505"]
+    assert "`hook`, `ws`" in f.message and "account `ws`" in f.message

@@ -121,6 +121,8 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
         if lane is not None:
             lanes.append(lane)
     lanes.sort(key=lambda ln: ln.family)
+    if options.mode != "multi_channel_serve":
+        findings.extend(_ingress_owned(model, lanes))
 
     if not lanes and not any(f.code == "GW503" for f in findings):
         findings.append(_no_lanes(model, validated))
@@ -263,6 +265,50 @@ def _lane(choice: _Choice, template, options: CompileOptions, findings: list[Fin
         worker=_expand_worker(template, family_id, account_id, options.session),
         env=tuple(sorted({s.ref for s in secrets if s.kind == "env"})),
     )
+
+
+def _ingress_owned(model, lanes: list[Lane]) -> list[Finding]:
+    """GW505: a lane of a family that loong's ``gateway run`` serves through
+    its HTTP ingress instead, when the ingress would serve other accounts
+    than the lane.
+
+    loong's gateway run drops the background surface of every family its
+    ingress owns (crates/daemon/src/gateway/service.rs:324,
+    crates/app/src/channel/gateway_ingress.rs:111): feishu with a
+    webhook-mode default account, whatsapp, each with the family and its
+    default account enabled; the ingress then mounts every configured
+    account, disabled ones included (gateway_ingress.rs:136). A plan has no
+    ingress: gatewayctl's lane serves its one account's webhook itself, so
+    the plan keeps the lane (without it nothing would serve the family).
+    When the family has that one account only, both serve the same
+    account and nothing is said; otherwise the served accounts differ and
+    the operator is told which. ``multi-channel-serve`` has no such
+    ownership: it runs the lane as the plan does."""
+    from gatewayctl.validate.rules.webhooks import ingress_active, mounted_accounts
+
+    out: list[Finding] = []
+    for lane in lanes:
+        fam = model.family(lane.family)
+        if fam is None or not ingress_active(fam):
+            continue
+        mounted = mounted_accounts(fam)
+        if len(mounted) <= 1:
+            continue
+        keys = ", ".join(f"`{a.key}`" + ("" if a.enabled else " (disabled)") for a in mounted)
+        out.append(
+            Finding(
+                "GW505",
+                fam.pointer,
+                f"loong's `gateway run` runs no {lane.family} lane: its HTTP ingress owns [{fam.pointer.lstrip('/')}] "
+                f"and serves all {len(mounted)} configured accounts ({keys}) on the gateway port; this plan runs "
+                f"one lane, account `{lane.account_label}`, served by gatewayctl's worker",
+                hint="a plan runs one lane per family, so the other accounts are not served by it (loong's "
+                "ingress would serve them all, disabled ones too); to run exactly one account as loong does, keep "
+                "one account in the table; see docs/loong-compat.md, Gateway ingress and the plan",
+                target="key",
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------- secrets

@@ -83,6 +83,7 @@ _TABLE = [
     ("GW502", "error", "no-lanes", "Nothing to run: no enabled gateway-supervised family and no selector."),
     ("GW503", "error", "invalid-worker-template", "The [gateway.worker] command template is malformed."),
     ("GW504", "error", "invalid-control-port", "GATEWAYCTL_GATEWAY_PORT does not hold a port number (0-65535)."),
+    ("GW505", "warning", "ingress-owned-family", "loong's gateway run serves this family through its HTTP ingress (every configured account), not as the one lane the plan runs."),
     # -- suppression comments
     ("GW701", "warning", "unused-suppression", "A `# gatewayctl: ignore[...]` comment suppresses nothing."),
     ("GW702", "warning", "invalid-suppression", "A `# gatewayctl:` comment is malformed or names a code it cannot suppress."),
