@@ -48,7 +48,10 @@ NOT_RUNNABLE: dict[str, str] = {
     "and WeCom APIs with their real credentials; `gatewayctl demo` (tests/test_demo.py) runs the same rollout against "
     "the built-in fakes, tests/test_gateway_owner.py the owner itself",
     r"gatewayctl gateway apply": "changes the plan of a running owner, which needs the example's real credentials; "
-    "tests/test_gateway_apply.py drives it against a real owner",
+    "tests/test_gateway_apply.py drives it against a real owner, tests/test_apply_rollout.py the docs/gateway.md "
+    "rollout against the built-in fakes",
+    r"^kill -HUP": "signals a running owner started from a config (real credentials); tests/test_apply_rollout.py "
+    "sends SIGHUP to owners (foreground and --detach) running against the built-in fakes",
     r"gatewayctl preflight": "probes each channel's real API with its real credentials (network)",
     r"^TOKEN=|Authorization: Bearer": "needs a running owner on the default port 26306 (real credentials); "
     "tests/test_gateway_owner.py and tests/test_runtime_units.py drive the control API",
