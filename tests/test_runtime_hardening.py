@@ -516,10 +516,11 @@ def test_plan_show_and_plan_diff_name_the_lane_user(tmp_path):
     dropped = dataclasses.replace(base, run_as=RunAs("gwlane", "gwgroup"))
     assert "lanes run as the owner's user (a root owner refuses: set [gateway.worker] user)" in describe(base, "d")
     assert "lanes run as user gwlane, group gwgroup, no supplementary groups" in describe(dropped, "d")
-    (lane_diff,) = diff_plans(base, dropped).lanes
-    assert lane_diff.action == "change"
-    changes = {c.field: (c.old, c.new) for c in lane_diff.changes}
-    assert changes["run_as.user"] == (None, "gwlane") and changes["run_as.group"] == (None, "gwgroup")
+    # Resolved once when the owner starts: a live apply cannot change it.
+    diff = diff_plans(base, dropped)
+    assert diff.needs_full_restart
+    changes = {o.change.field: (o.change.old, o.change.new, o.needs_restart) for o in diff.owner}
+    assert changes["run_as.user"] == (None, "gwlane", True) and changes["run_as.group"] == (None, "gwgroup", True)
 
 
 def test_a_lane_that_breaks_its_own_directory_only_breaks_itself(tmp_path, home):
@@ -534,3 +535,22 @@ def test_a_lane_that_breaks_its_own_directory_only_breaks_itself(tmp_path, home)
     doc = read_status(home)
     tg = next(ln for ln in doc["lanes"] if ln["family"] == "telegram")
     assert tg["restarts"] == 3 and tg["state"] == "fatal"
+
+
+def test_a_live_apply_cannot_change_who_lanes_run_as(tmp_path, home):
+    # Resolved (and the root refusal applied) once, when the owner starts: an
+    # apply that changes run_as is refused with nothing touched.
+    plan = make_plan(tmp_path, [lane("telegram", "run")])
+    owner = start_owner(home, plan)
+    try:
+        doc = wait_running(home, owner)
+        pid = lane_pids(doc)[0]
+        other = make_plan(tmp_path, [lane("telegram", "run")], run_as=RunAs("nobody"))
+        applied = cli(home, "gateway", "apply", "--plan", str(other), "--trust-plan", "--wait")
+        assert applied.returncode == 13, (applied.returncode, applied.stdout, applied.stderr)
+        assert "run_as" in applied.stdout + applied.stderr and "full restart" in applied.stdout + applied.stderr
+        assert lane_pids(read_status(home)) == [pid]  # the lane was not touched
+    finally:
+        owner.send_signal(signal.SIGTERM)
+        rc, _, err = finish(owner)
+    assert rc == 0, err

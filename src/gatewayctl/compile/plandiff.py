@@ -7,7 +7,7 @@ format gains is compared without a change here.
 A lane is identified by its family (a plan runs at most one lane per
 family). Its definition is the lane's own fields plus the plan-wide
 settings every lane runs with (handler, restart policy, stop grace, private
-hosts, the user lanes run as): a changed handler changes every lane, and a live apply must restart
+hosts): a changed handler changes every lane, and a live apply must restart
 each of them. Owner-level fields that no lane restart can apply (the
 control bind and port, the owner mode and session) are listed apart and
 marked as needing a full restart. Plans hold no secret values, so nothing
@@ -22,12 +22,16 @@ from dataclasses import dataclass
 DIFF_FORMAT_VERSION = 1
 
 # Plan-wide fields that are part of every lane's definition.
-LANE_WIDE_FIELDS = ("handler", "restart", "stop_grace_s", "allow_private_hosts", "run_as")
+LANE_WIDE_FIELDS = ("handler", "restart", "stop_grace_s", "allow_private_hosts")
 # Owner fields a running owner cannot change without a full restart (where
 # the port came from is provenance: the same port from another source
 # changes nothing).
-RESTART_FIELDS = ("control", "owner")
-RESTART_LEAVES = frozenset({"control.bind", "control.port", "owner.mode", "owner.session"})
+# Who lanes run as (run_as) is resolved once, when the owner claims the slot
+# (a root owner refuses root lanes there), so a change needs a restart too.
+RESTART_FIELDS = ("control", "owner", "run_as")
+RESTART_LEAVES = frozenset(
+    {"control.bind", "control.port", "owner.mode", "owner.session", "run_as", "run_as.user", "run_as.group"}
+)
 # Provenance: shown, but changing it changes nothing that runs.
 INFO_FIELDS = ("generator", "config")
 LANE_IDENTITY = ("family",)
