@@ -180,3 +180,10 @@ def test_running_compares_against_the_live_owners_plan(tmp_path):
     finally:
         run_cli(home, "gateway", "stop")
         finish(owner)
+
+
+def test_an_optional_field_absent_or_null_is_no_change():
+    from gatewayctl.compile.plandiff import _field_changes
+
+    assert _field_changes({"run_as": None}, {}) == ()
+    assert [c.field for c in _field_changes({}, {"run_as": {"user": "gw", "group": None}})] == ["run_as.user"]

@@ -129,11 +129,12 @@ def _field_changes(old: dict, new: dict) -> tuple[FieldChange, ...]:
     _flatten(old, "", a)
     _flatten(new, "", b)
     changes = []
-    missing = object()
     for key in sorted(set(a) | set(b)):
-        x, y = a.get(key, missing), b.get(key, missing)
-        if x != y or type(x) is not type(y):
-            changes.append(FieldChange(key, None if x is missing else x, None if y is missing else y))
+        # An optional field the plan leaves out reads as null (the plan
+        # format says so), so absent and null are the same value here.
+        x, y = a.get(key), b.get(key)
+        if x != y or type(x) is not type(y):  # 1 == 1.0 == True, but a plan that changes 1 to true changed
+            changes.append(FieldChange(key, x, y))
     return tuple(changes)
 
 
