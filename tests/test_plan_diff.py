@@ -185,5 +185,6 @@ def test_running_compares_against_the_live_owners_plan(tmp_path):
 def test_an_optional_field_absent_or_null_is_no_change():
     from gatewayctl.compile.plandiff import _field_changes
 
-    assert _field_changes({"run_as": None}, {}) == ()
-    assert [c.field for c in _field_changes({}, {"run_as": {"user": "gw", "group": None}})] == ["run_as.user"]
+    assert _field_changes({"stop_grace_s": 5, "run_as": None}, {"stop_grace_s": 5}) == ()
+    changed = _field_changes({"stop_grace_s": 5}, {"stop_grace_s": 5, "run_as": {"user": "gw", "group": None}})
+    assert [(c.field, c.old, c.new) for c in changed] == [("run_as.user", None, "gw")]
