@@ -142,3 +142,27 @@ def test_apply_without_an_owner_is_exit_3(tmp_path):
     plan = make_plan(tmp_path, [lane("telegram", "run")])
     done = cli(tmp_path / "home", "gateway", "apply", "--trust-plan", "--plan", str(plan))
     assert done.returncode == exitcodes.NOT_RUNNING
+
+
+def test_replacing_lanes_again_and_again_leaks_no_descriptor(tmp_path, owner_with_two_lanes):
+    """Each replaced lane's runner (the old one after a success, the new one
+    after a rollback) gives back its log and inherited descriptors."""
+    home, owner, plan = owner_with_two_lanes
+    changed = make_plan(tmp_path, [lane("telegram", "chatty", "100"), lane("matrix", "run", account="m")])
+    unready = make_plan(tmp_path, [lane("telegram", "unready"), lane("matrix", "run", account="m")])
+
+    def there_and_back():
+        for target in (changed, plan):
+            done = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(target), "--wait", "--timeout", "20")
+            assert done.returncode == 0, done.stdout + done.stderr
+        failed = cli(home, "gateway", "apply", "--trust-plan", "--plan", str(unready), "--wait", "--timeout", "2")
+        assert failed.returncode == exitcodes.APPLY_FAILED, failed.stdout + failed.stderr
+        _healthy(home)
+
+    fds = Path(f"/proc/{owner.pid}/fd")
+    there_and_back()
+    before = len(list(fds.iterdir()))
+    for _ in range(3):
+        there_and_back()
+    after = len(list(fds.iterdir()))
+    assert after <= before, f"the owner holds {after - before} more descriptors after 3 more rounds"

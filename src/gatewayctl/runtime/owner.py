@@ -443,7 +443,10 @@ class Owner:
         statefiles.remove(self.paths.plan_by_digest(sha))
 
     def discard_runner(self, runner: LaneRunner) -> None:
-        """A runner that will never start again: close what it inherited."""
+        """A runner that will never start again: close what it inherited,
+        and its log (output still in its pipe reopens it; the pipe's end
+        closes it again, see _wait)."""
+        runner.log.close()
         for fd in getattr(runner, "held_fds", ()):
             try:
                 os.close(fd)
@@ -784,6 +787,8 @@ class Owner:
                 runner.log.write(data)
             else:
                 self._unwatch(fd)
+                if runner not in self.lanes:
+                    runner.log.close()  # a runner an apply replaced or removed: nothing more to write
 
     def _reap(self) -> None:
         self._child_event = False
