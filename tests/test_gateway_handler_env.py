@@ -219,7 +219,8 @@ def test_owner_lane_and_exec_handler_end_to_end(tmp_path):
             assert answer["api_key"] == "sk-handler-e2e"
             assert "TG_TOKEN" not in answer["names"] and "UNLISTED_VAR" not in answer["names"]
             assert "OPENAI_API_KEY" in answer["names"]
-            doc = wait_for(lambda: (d := read_status(home))["lanes"][0]["worker"].get("replies_sent") == 1 and d,
+            # The lane's worker stats are null until its status file is read.
+            doc = wait_for(lambda: ((d := read_status(home))["lanes"][0]["worker"] or {}).get("replies_sent") == 1 and d,
                            what="reply counted")
             assert "sk-handler-e2e" not in json.dumps(doc) and fake.token not in json.dumps(doc)
             assert cli(home, "gateway", "stop").returncode == 0
