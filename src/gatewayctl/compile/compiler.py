@@ -301,7 +301,7 @@ def _ingress_owned(model, lanes: list[Lane]) -> list[Finding]:
                 fam.pointer,
                 f"loong's `gateway run` runs no {lane.family} lane: its HTTP ingress owns [{fam.pointer.lstrip('/')}] "
                 f"and serves all {len(mounted)} configured accounts ({keys}) on the gateway port; this plan runs "
-                f"one lane, account `{lane.account_label}`, served by gatewayctl's worker",
+                f"one lane, account `{lane.account_label}`, served by the plan's worker",
                 hint="a plan runs one lane per family, so the other accounts are not served by it (loong's "
                 "ingress would serve them all, disabled ones too); to run exactly one account as loong does, keep "
                 "one account in the table; see docs/loong-compat.md, Gateway ingress and the plan",
