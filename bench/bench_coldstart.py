@@ -60,20 +60,23 @@ def main() -> None:
             "gatewayctl --format github": ours + ["--format", "github", str(bad)],
             "gatewayctl --format sarif": ours + ["--format", "sarif", str(bad)],
         }
-        times = interleaved(cmds, args.runs, cwd=Path(tmp))
+        cpu: dict = {}
+        times = interleaved(cmds, args.runs, cwd=Path(tmp), cpu=cpu)
 
     med = {name: median(ts) for name, ts in times.items()}
+    med_cpu = {name: median(ts) for name, ts in cpu.items()}
     width = max(map(len, med))
-    print(f"cold start, one file, fresh process each run, median of {args.runs} (interleaved):")
+    print(f"cold start, one file, fresh process each run, median of {args.runs} (interleaved), wall and CPU (user+sys):")
     for name, m in med.items():
-        print(f"  {name:<{width}}  {fmt_s(m)}")
+        print(f"  {name:<{width}}  {fmt_s(m):>9}  cpu {fmt_s(med_cpu[name]):>9}")
     for case in ("clean", "1 mistake"):
         ratio = med[f"check-jsonschema ({case})"] / med[f"gatewayctl check ({case})"]
         print(f"  ratio check-jsonschema / gatewayctl ({case}): {ratio:.2f}x  (goal > 1.0: faster)")
     floor = med["python -c pass (floor)"]
     for case, goal in (("clean", 3), ("1 mistake", 4)):
         times_floor = med[f"gatewayctl check ({case})"] / floor
-        print(f"  gatewayctl check ({case}) / python -c pass: {times_floor:.2f}x  (goal <= {goal}x)")
+        cpu_floor = med_cpu[f"gatewayctl check ({case})"] / med_cpu["python -c pass (floor)"]
+        print(f"  gatewayctl check ({case}) / python -c pass: {times_floor:.2f}x wall, {cpu_floor:.2f}x cpu  (goal <= {goal}x)")
 
 
 if __name__ == "__main__":

@@ -244,10 +244,11 @@ def test_a_config_nested_to_the_limit_compiles_to_a_plan_that_verifies(tmp_path)
 
 def test_debug_mode_keeps_exit_70_for_an_internal_error(tmp_path):
     # A real bug is needed to reach the handler: the script makes one (the
-    # check command raises) and runs the real entry point.
+    # check command raises) and runs the real entry point (which reads this
+    # command line without click and runs cli/checkrun.py).
     script = (
         "import sys\n"
-        "import gatewayctl.cli.check as c\n"
+        "import gatewayctl.cli.checkrun as c\n"
         "def boom(*a, **k):\n"
         "    raise RuntimeError('planted bug')\n"
         "c.run_check = boom\n"

@@ -1,115 +1,25 @@
 """`gatewayctl check`: lint channel configs.
 
-The click command only fills CheckSettings; run_check() builds the parts and
-orchestrates. A load failure is a value: one bad file never stops the run.
+The click command only reads the options; checkrun.execute() does the rest
+(the fast path in fastcheck.py reads the same options without click and
+calls the same function).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from dataclasses import dataclass
-
 import click
 
-from gatewayctl.cli import exitcodes
-from gatewayctl.inputs import MAX_CONFIG_BYTES, read_stream
+from gatewayctl.cli.checkrun import (  # noqa: F401  (re-exported: fix, plan, gateway and tests use them)
+    STDIN,
+    CheckOutcome,
+    CheckSettings,
+    _hint_stdin_format,
+    _want_color,
+    execute,
+    run_check,
+    selector_texts,
+)
 from gatewayctl.report import REPORTER_NAMES
-
-STDIN = "-"
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSettings:
-    files: tuple[str, ...]
-    fmt: str = "text"
-    strict: bool = False
-    selectors: tuple[str, ...] = ()  # raw CLI selector texts, in order
-    stdin_filename: str | None = None
-    color: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOutcome:
-    output: str
-    exit_code: int
-
-
-def selector_texts(channel_accounts, selectors) -> tuple[str, ...]:
-    """The selector values, one selector each, as loong reads
-    --channel-account: a --channel-account value is one selector (a comma in
-    it belongs to the account id); a --selectors list is gatewayctl's
-    shorthand for repeating the flag, so it is split at its commas."""
-    return tuple(channel_accounts) + tuple(part for text in selectors for part in text.split(","))
-
-
-def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> CheckOutcome:
-    from gatewayctl import __version__
-    from gatewayctl.diagnostics import sort_diagnostics
-    from gatewayctl.pipeline import dedupe, lint_file, selector_doc
-    from gatewayctl.report import FileResult, ReportInput, get_reporter
-
-    cli_doc = selector_doc(settings.selectors)
-    all_diags: list = []
-    files: list[FileResult] = []
-    sources: dict[str, tuple[str, ...]] = {}
-    missing = False
-
-    for path in settings.files:
-        if path == STDIN:
-            shown = settings.stdin_filename or "<stdin>"
-            result = lint_file(shown, data=stdin_bytes if stdin_bytes is not None else b"", cli_selectors=cli_doc)
-            if settings.stdin_filename is None:
-                result = _hint_stdin_format(result)
-        else:
-            if not os.path.exists(path):
-                missing = True
-            result = lint_file(path, cli_selectors=cli_doc)
-        sources.update(result.sources)
-        all_diags.extend(result.diagnostics)
-        own = [d for d in result.diagnostics if d.path == result.shown]
-        has_error = any(d.is_error for d in own) or (settings.strict and bool(own))
-        files.append(FileResult(result.shown, valid=not has_error, loaded=result.loaded))
-
-    report = ReportInput(
-        diagnostics=tuple(sort_diagnostics(dedupe(all_diags))),
-        files=tuple(files),
-        sources=sources,
-        color=settings.color,
-        strict=settings.strict,
-        tool_version=__version__,
-    )
-    output = get_reporter(settings.fmt)(report)
-    if missing:
-        code = exitcodes.USAGE
-    elif not report.valid:
-        code = exitcodes.DIAGNOSTICS
-    else:
-        code = exitcodes.OK
-    return CheckOutcome(output, code)
-
-
-def _hint_stdin_format(result):
-    """Unnamed stdin is read as TOML (loong's format); when that fails, say so
-    and how to name YAML or JSON, since the content may well be either."""
-    from dataclasses import replace
-
-    extra = (
-        "Stdin without --stdin-filename is read as TOML; for YAML or JSON pass "
-        "--stdin-filename config.yaml (or config.json)."
-    )
-    diags = tuple(
-        replace(d, hint=f"{d.hint} {extra}".strip() if d.hint else extra) if d.code == "GW002" else d
-        for d in result.diagnostics
-    )
-    return replace(result, diagnostics=diags)
-
-
-def _want_color(flag: bool | None, stream=None) -> bool:
-    """Colour for ``stream`` (default stdout, where `check` writes its report)."""
-    from gatewayctl.cli.colour import want_color
-
-    return want_color(flag, sys.stdout if stream is None else stream)
 
 
 @click.command(
@@ -148,18 +58,4 @@ def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color
         raise click.UsageError("no config files given (use '-' to read from stdin)")
     if files.count(STDIN) > 1:
         raise click.UsageError("'-' (stdin) may be given only once")
-    settings = CheckSettings(
-        files=tuple(files),
-        fmt=fmt,
-        strict=strict,
-        selectors=selector_texts(channel_accounts, selectors),
-        stdin_filename=stdin_filename,
-        color=_want_color(color),
-    )
-    # At most one byte over the limit: the loader then refuses it (GW001)
-    # instead of growing with whatever is piped in (`< /dev/zero`).
-    stdin_bytes = read_stream(sys.stdin.buffer, MAX_CONFIG_BYTES) if STDIN in files else None
-    outcome = run_check(settings, stdin_bytes=stdin_bytes)
-    sys.stdout.write(outcome.output)
-    sys.stdout.flush()
-    sys.exit(outcome.exit_code)
+    execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, color)

@@ -1,112 +1,53 @@
-"""Entry point: a lazily-loading click group."""
+"""Entry point: `gatewayctl ...`.
+
+Most runs are `gatewayctl check FILE...` from a pre-commit hook or CI, and
+click's import is a third of such a run; a command line that is exactly
+check's options is read by cli/fastcheck.py without click, and everything
+else (any other command, --help, a usage error) goes to the click group in
+cli/group.py. Both end in the same function (checkrun.execute), so output
+and exit codes are the same either way (tests/test_cli_fastcheck.py).
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 
-import click
 
-from gatewayctl import __version__
-from gatewayctl.catalog.loong import LOONG_REPO, version_line
+def __getattr__(name):
+    # `from gatewayctl.cli.main import cli`: the click group, imported on use.
+    if name == "cli":
+        from gatewayctl.cli.group import cli
 
-# name -> (module, attribute, short help). Modules import on first use only.
-_COMMANDS = {
-    "check": ("gatewayctl.cli.check", "check", "Lint channel configs: exact locations and fix hints."),
-    "fix": ("gatewayctl.cli.fix", "fix", "Apply the fixes gatewayctl knows, as exact text edits (safe by default)."),
-    "lsp": ("gatewayctl.cli.lsp", "lsp", "Language server over stdio: diagnostics, quick fixes, hover, completion."),
-    "plan": ("gatewayctl.cli.plan", "plan", "Compile a config and selectors into an immutable launch plan."),
-    "channels": ("gatewayctl.cli.plan", "channels", "Show each channel family of a config and how it is classified."),
-    "gateway": ("gatewayctl.cli.gateway", "gateway", "Run, inspect and stop the gateway owner."),
-    "multi-channel-serve": (
-        "gatewayctl.cli.gateway",
-        "multi_channel_serve",
-        "Foreground compatibility wrapper: own the lanes with a live view.",
-    ),
-    "lane": ("gatewayctl.cli.lane", "lane", "Built-in lane workers (run by the gateway owner)."),
-    "schema": ("gatewayctl.cli.schema", "schema", "Print a shipped JSON Schema (config, plan, status)."),
-    "preflight": (
-        "gatewayctl.cli.preflight",
-        "preflight",
-        "Probe each lane's channel API with its real credentials, without taking ownership.",
-    ),
-    "demo": ("gatewayctl.cli.demo", "demo", "Run the example rollout end to end against built-in fakes (offline)."),
-}
-
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx):
-        return sorted(name for name, spec in _COMMANDS.items() if _available(spec[0]))
-
-    def get_command(self, ctx, name):
-        spec = _COMMANDS.get(name)
-        if spec is None or not _available(spec[0]):
-            return None
-        module = importlib.import_module(spec[0])
-        return getattr(module, spec[1])
-
-    def format_commands(self, ctx, formatter):
-        rows = [(n, _COMMANDS[n][2]) for n in self.list_commands(ctx)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
-def _available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(
-    __version__,
-    prog_name="gatewayctl",
-    # The loong the rules were read from: a lint is only as good as its
-    # agreement with that runtime (docs/loong-compat.md).
-    message=f"%(prog)s %(version)s\nrules follow loong {version_line()} ({LOONG_REPO})",
-)
-def cli() -> None:
-    """gatewayctl: make multi-channel gateway rollouts safe.
-
-    \b
-    Exit codes (all commands):
-      0   ok
-      1   errors found (warnings too under --strict)
-      2   usage error: bad option, no such file
-      3   gateway status: no owner is running
-      4   saved plan tampered (digest mismatch)
-      5   saved plan has an unknown format_version
-      6   saved plan is stale (config changed since)
-      7   saved plan unreadable or not a plan
-      8   another gateway owner is already active
-      9   the owner stopped because a lane failed
-      10  runtime state could not be written
-      11  gateway status: running but degraded (a lane is not running)
-      12  saved plan made by another gatewayctl version (re-create it)
-      13  gateway apply: refused, or failed and rolled back
-      70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
-      130 interrupted by Ctrl-C (gateway run: a stop request, exit 0)
-    """
+        return cli
+    raise AttributeError(name)
 
 
 def main(argv=None) -> None:
     from gatewayctl.cli import exitcodes
 
     try:
+        from gatewayctl.cli.fastcheck import fast_check
+
+        fast_check(sys.argv[1:] if argv is None else list(argv))  # exits when it handled the command line
+        from gatewayctl.cli.group import cli
+
         # Not standalone: click's own loop turns Ctrl-C into "Aborted!" and
         # exit 1; here it is 130 (128 + SIGINT), as the shell reports it.
         rv = cli.main(args=argv, prog_name="gatewayctl", standalone_mode=False)
     except SystemExit:
         raise
-    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
-        if isinstance(exc, KeyboardInterrupt):  # click already ended the ^C line for an Abort
-            sys.stderr.write("\n")
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
         sys.exit(exitcodes.INTERRUPTED)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug: one clear line, the traceback only on request
+    except Exception as exc:
+        click = sys.modules.get("click")
+        if click is not None and isinstance(exc, click.exceptions.Abort):
+            sys.exit(exitcodes.INTERRUPTED)  # click already ended the ^C line
+        if click is not None and isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        # A bug: one clear line, the traceback only on request.
         if os.environ.get("GATEWAYCTL_DEBUG"):
             # The traceback, but the same exit code: a script that tells a
             # bug (70) from findings (1) must not be fooled by debugging.
@@ -114,11 +55,11 @@ def main(argv=None) -> None:
 
             traceback.print_exc()
             sys.exit(exitcodes.INTERNAL)
-        click.echo(
+        sys.stderr.write(
             f"gatewayctl: internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug in gatewayctl; re-run with GATEWAYCTL_DEBUG=1 for a traceback.",
-            err=True,
+            "This is a bug in gatewayctl; re-run with GATEWAYCTL_DEBUG=1 for a traceback.\n"
         )
+        sys.stderr.flush()
         sys.exit(exitcodes.INTERNAL)
     # --help, --version and commands that return instead of exiting
     sys.exit(rv if isinstance(rv, int) else exitcodes.OK)
