@@ -52,6 +52,7 @@ _TABLE = [
     ("GW210", "error", "env-pointer-hygiene", "An environment variable reference does not hold a plain variable name."),
     ("GW211", "warning", "inline-secret", "A secret is written inline in the config instead of as a reference."),
     ("GW213", "warning", "account-env-not-inherited", "A family-level *_env pointer that loong does not pass on to an account (WhatsApp and Signal accounts have their own default)."),
+    ("GW214", "warning", "unknown-active-provider", "active_provider names none of the [providers.*] profiles: loong warns and runs another profile."),
     ("GW212", "warning", "env-reference-string", "A secret field names its variable in string form ($NAME, ${NAME}, env:NAME, %NAME%) instead of { env = NAME }."),
     # -- serving, URLs, ingress
     ("GW301", "error", "missing-credential", "An enabled gateway-supervised account lacks a credential it needs to serve."),

@@ -53,6 +53,7 @@ def check(ctx) -> Iterator[Finding]:
             yield from _irc(loc)
     yield from _ranges(ctx.data)
     yield from _runtime_plugins(ctx.data)
+    yield from _active_provider(ctx.data)
 
 
 _MIB = 1024 * 1024
@@ -350,3 +351,47 @@ def _runtime_plugins(data) -> Iterator[Finding]:
                 "loong refuses the whole config when it loads it",
                 hint="use only: " + ", ".join(RUNTIME_PLUGIN_BRIDGES),
             )
+
+
+_PROFILE_ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+
+
+def _profile_id(raw: str) -> str | None:
+    """loong's normalize_provider_profile_id (crates/app/src/config/runtime.rs:1530):
+    trimmed, ASCII-lowercased, a letter or digit first, then letters, digits, `-`, `_`."""
+    text = raw.strip()
+    if not text.isascii():
+        return None
+    text = text.lower()
+    return text if _PROFILE_ID.match(text) else None
+
+
+def _active_provider(data) -> Iterator[Finding]:
+    """GW214: ``active_provider`` names none of the ``[providers.*]``
+    profiles. loong loads the config, warns (UnknownActiveProvider,
+    crates/app/src/config/runtime.rs:751) and runs another profile: the
+    legacy ``[provider]`` table when written, else the first profile in
+    sorted order (runtime.rs:1866-1892). A profile key that does not
+    normalize takes its kind's id, which gatewayctl does not model: then
+    nothing is reported."""
+    if not isinstance(data, dict) or "active_provider" not in data:
+        return
+    providers, requested = data.get("providers"), data.get("active_provider")
+    if not isinstance(providers, dict) or not providers or not isinstance(requested, str):
+        return
+    ids = [_profile_id(k) if isinstance(k, str) else None for k in providers]
+    if None in ids:
+        return
+    wanted = _profile_id(requested)
+    if wanted is not None and wanted in ids:
+        return
+    instead = (
+        "the legacy [provider] table" if isinstance(data.get("provider"), dict) else f"the profile `{sorted(ids)[0]}`"
+    )
+    shown = ", ".join(f"`{i}`" for i in sorted(set(ids)))
+    yield Finding(
+        "GW214",
+        "/active_provider",
+        f"active_provider names no [providers.*] profile (profiles: {shown}): loong warns and runs {instead} instead",
+        hint=f"set active_provider to one of {shown} (matched trimmed and in any case)",
+    )
