@@ -427,11 +427,19 @@ def _crafted_text(tmp_path, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(CRAFTED) + ["NaN grace", "100,000 deep"])
+@pytest.mark.parametrize("name", sorted(CRAFTED) + ["NaN grace", "100,000 deep", "lone surrogate in a label", "lone surrogate in a key"])
 def test_crafted_plans_are_refused_before_the_owner_touches_the_slot(name, tmp_path):
     if name == "NaN grace":
         plan = _make_plan(tmp_path)
         plan.write_text(plan.read_text().replace('"stop_grace_s": 10.0', '"stop_grace_s": NaN'))
+    elif name == "lone surrogate in a label":
+        plan = _make_plan(tmp_path)
+        plan.write_text(plan.read_text().replace('"account_label": "work"', '"account_label": "w\\ud800"', 1))
+        assert "\\ud800" in plan.read_text()
+    elif name == "lone surrogate in a key":
+        plan = _make_plan(tmp_path)
+        plan.write_text(plan.read_text().replace('"settings": {', '"settings": {"\\udc00": 1, ', 1))
+        assert "\\udc00" in plan.read_text()
     elif name == "100,000 deep":
         plan = tmp_path / "plan.json"
         plan.write_text('{"format_version": 1, "plan": ' + "[" * 100_000 + "]" * 100_000 + ', "plan_sha256": "x"}')
@@ -653,3 +661,25 @@ def test_random_configs_get_one_verdict_and_never_an_exception(tmp_path):
             assert codes and all(c.startswith("GW5") for c in codes), codes
 
     run()
+
+
+def test_a_file_name_that_is_not_utf8_never_reaches_exit_70(tmp_path):
+    """Linux hands such a name to Python as surrogate escapes: check reports
+    on it in every format; plan refuses it as a usage error, because the plan
+    records the path in UTF-8 JSON."""
+    raw = os.path.join(os.fsencode(str(tmp_path)), b"\xffconfig.toml")
+    with open(raw, "wb") as fh:
+        fh.write(BASE.encode())
+    name = os.fsdecode(raw)
+    for fmt in ("text", "json", "sarif", "github"):
+        code, out, err = gatewayctl("check", "--format", fmt, name)
+        assert code == 0 and "internal error" not in err, (fmt, err)
+    code, out, err = gatewayctl("plan", "--config", name)
+    assert code == 2 and "not UTF-8 text" in err and "\\udcff" in err
+    # a plan written to such a name is fine: only the recorded config path matters
+    (tmp_path / "config.toml").write_text(BASE)
+    out_name = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b"\xfeplan.json"))
+    code, out, err = gatewayctl("plan", "--config", "config.toml", "--out", out_name, cwd=tmp_path)
+    assert code == 0 and "\\udcfe" in out, err
+    code, out, err = gatewayctl("plan", "verify", out_name, cwd=tmp_path)
+    assert code == 0, err

@@ -102,6 +102,16 @@ def run_plan(settings: PlanSettings) -> Outcome:
     problem = options.problem()
     if problem is not None:
         return Outcome("", f"Error: {problem}\n", exitcodes.USAGE)
+    if not _utf8(settings.config):
+        # The plan records the path as given, in canonical UTF-8 JSON: a
+        # file name that is not UTF-8 text (bytes the OS hands over as
+        # surrogate escapes) cannot be written into it.
+        return Outcome(
+            "",
+            escape_controls(f"Error: the config path {settings.config} is not UTF-8 text; a plan records it: rename the file")
+            + "\n",
+            exitcodes.USAGE,
+        )
 
     result, plan = lint_and_compile(settings.config, options, cli_selectors=selector_doc(settings.selectors))
     diags = result.diagnostics
@@ -137,7 +147,15 @@ def run_plan(settings: PlanSettings) -> Outcome:
         )
     else:
         summary = f"wrote {settings.out}: {len(plan.lanes)} lane{'s' if len(plan.lanes) != 1 else ''} ({lanes}), plan_sha256 {digest}"
-    return Outcome(summary + "\n", stderr, exitcodes.OK)
+    return Outcome(escape_controls(summary) + "\n", stderr, exitcodes.OK)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------ show/verify

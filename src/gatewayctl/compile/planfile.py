@@ -79,19 +79,35 @@ def _no_constant(name):
     raise _Refused(f"{name} is not a JSON number")
 
 
-def _depth_exceeds(obj, limit: int) -> bool:
+def _shape_problem(obj, limit: int) -> str | None:
+    """Nesting beyond ``limit``, or a string or key holding a lone surrogate
+    (JSON's ``"\\ud800"`` escape): neither is in any plan we write, and a
+    surrogate cannot even be encoded to compute the digest."""
     stack = [(obj, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
             if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in node.values())
+                return f"nested more than {limit} levels deep"
+            for key, value in node.items():
+                if not _encodable(key):
+                    return "a key holds a lone UTF-16 surrogate escape"
+                stack.append((value, depth + 1))
         elif isinstance(node, list):
             if depth > limit:
-                return True
+                return f"nested more than {limit} levels deep"
             stack.extend((v, depth + 1) for v in node)
-    return False
+        elif isinstance(node, str) and not _encodable(node):
+            return "a string holds a lone UTF-16 surrogate escape"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_strict(data: bytes | str, *, source: str = "plan", limit: int = MAX_PLAN_BYTES):
@@ -108,8 +124,9 @@ def parse_strict(data: bytes | str, *, source: str = "plan", limit: int = MAX_PL
         raise PlanError("malformed", f"{source}: not a plan file (nested more than {MAX_DEPTH} levels deep)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PlanError("malformed", f"{source}: not a plan file (invalid JSON: {exc})") from None
-    if _depth_exceeds(obj, MAX_DEPTH):
-        raise PlanError("malformed", f"{source}: not a plan file (nested more than {MAX_DEPTH} levels deep)")
+    problem = _shape_problem(obj, MAX_DEPTH)
+    if problem is not None:
+        raise PlanError("malformed", f"{source}: not a plan file ({problem})")
     return obj
 
 
