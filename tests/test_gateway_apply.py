@@ -166,3 +166,44 @@ def test_replacing_lanes_again_and_again_leaks_no_descriptor(tmp_path, owner_wit
         there_and_back()
     after = len(list(fds.iterdir()))
     assert after <= before, f"the owner holds {after - before} more descriptors after 3 more rounds"
+
+
+def test_a_sighup_during_an_apply_leaves_that_apply_its_record(tmp_path):
+    """A SIGHUP refused while an apply runs is logged, and the apply's own
+    result still reaches `last_apply` under its id (`--wait` reads it there)."""
+    import subprocess
+    import threading
+
+    from tests.lane_programs.plans import GATEWAYCTL, env_for
+
+    home = tmp_path / "home"
+    plan = make_plan(tmp_path, [lane("telegram", "run"), lane("matrix", "run", account="m")])
+    owner = start_owner(home, plan)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(owner.stderr), daemon=True)
+    reader.start()
+    trigger = tmp_path / "ready-now"
+    try:
+        wait_running(home, owner)
+        _healthy(home)
+        # The new telegram lane becomes ready only once the test says so.
+        later = make_plan(tmp_path, [lane("telegram", "ready-after", str(trigger), account="b"),
+                                     lane("matrix", "run", account="m")])
+        waiting = subprocess.Popen([*GATEWAYCTL, "gateway", "apply", "--trust-plan", "--plan", str(later), "--wait",
+                                    "--timeout", "10"], env=env_for(home), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        running = wait_for(lambda: (r := read_status(home)["last_apply"]) and r["result"] == "running" and r, 20,
+                           what="the apply to run")
+        owner.send_signal(signal.SIGHUP)
+        wait_for(lambda: any("SIGHUP: this owner was started from a saved plan" in line for line in log), 20,
+                 what="the owner to refuse the SIGHUP")
+        trigger.write_text("")
+        out, err = waiting.communicate(timeout=150)
+        assert waiting.returncode == 0, out + err
+        assert f"apply {running['id']} succeeded" in out, out + err
+        record = read_status(home)["last_apply"]
+        assert record["id"] == running["id"] and record["result"] == "succeeded" and record["origin"] == "api"
+        assert _pids(read_status(home)).keys() == {"telegram/b", "matrix/m"}
+    finally:
+        owner.send_signal(signal.SIGTERM)
+        owner.wait(30)

@@ -7,6 +7,7 @@
     worker.py grandchild PIDFILE   start a grandchild that ignores SIGTERM, write its pid, run
     worker.py chatty BYTES         write BYTES of output, then run
     worker.py unready              run, but report state "starting" and never "ready"
+    worker.py ready-after TRIGGER  report "starting" until TRIGGER exists, then "ready", and run
     worker.py status-zero          make its status file a symlink to /dev/zero, then run
     worker.py status-fifo          make its status file a FIFO nobody writes, then run
     worker.py status-huge          make its status file a 64 MiB sparse file, then run
@@ -66,6 +67,10 @@ def main(argv):
         report(state="starting", connected=False, mode=mode, pid=os.getpid())
         while True:
             time.sleep(3600)
+    if mode == "ready-after":
+        report(state="starting", connected=False, mode=mode, pid=os.getpid())
+        while not os.path.exists(argv[2]):
+            time.sleep(0.02)
     report(state="ready", mode=mode, pid=os.getpid(), env_names=sorted(os.environ))
     hostile = os.environ.get("GATEWAYCTL_LANE_STATUS", "")
     if mode == "status-zero":

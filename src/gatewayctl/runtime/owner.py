@@ -246,6 +246,7 @@ class Owner:
         self._pending_apply = None  # ApplyRequest, set under _api_lock
         self._apply_gen = None
         self._apply_req = None
+        self._apply_record: dict | None = None  # the record of the apply in progress
         self._hup = False
         self._reloading = False
         self._plans_by_sha: dict[str, LaunchPlan] = {}  # the plans lanes may read, by digest
@@ -530,6 +531,7 @@ class Owner:
             "finished_at_ms": None,
             "lanes": {"added": [], "removed": [], "replaced": [], "unchanged": []},
         }
+        self._apply_record = self.last_apply
         self._dirty = True
         return self.last_apply
 
@@ -564,7 +566,9 @@ class Owner:
         return 202, {"apply_id": answer}
 
     def _finish_apply(self, result: str, message: str) -> None:
-        record = self.last_apply or {}
+        # The record of this apply, whatever last_apply shows meanwhile.
+        record = self._apply_record if self._apply_record is not None else (self.last_apply or {})
+        self._apply_record = None
         record.update(result=result, message=message, finished_at_ms=self.system.now_ms())
         self.last_apply = record
         self._log(f"apply {record.get('id')} ({record.get('origin')}) {result}: {message}")
@@ -588,7 +592,7 @@ class Owner:
             result, message = done.value
             self._finish_apply(result, message)
         except ApplyFailed as exc:
-            if self.last_apply is None or self.last_apply.get("id") != self._apply_req.id:
+            if self._apply_record is None or self._apply_record.get("id") != self._apply_req.id:
                 self.begin_apply_record(self._apply_req, self.plan_sha256, planfile.digest(self._apply_req.plan))
             self._finish_apply(exc.result, exc.message)
         with self._api_lock:
@@ -610,6 +614,13 @@ class Owner:
         threading.Thread(target=self._reload, name="gatewayctl-reload", daemon=True).start()
 
     def _refuse_reload(self, message: str) -> None:
+        with self._api_lock:
+            busy = self._pending_apply is not None or self._apply_gen is not None
+        if busy:
+            # last_apply describes the apply in progress (`gateway apply --wait`
+            # waits for its result there); the refusal goes to the log only.
+            self._log(message)
+            return
         with self._api_lock:
             self._apply_seq += 1
             apply_id = self._apply_seq
