@@ -202,7 +202,7 @@ def test_remove_and_add_no_op_and_sighup_after_editing_or_breaking_the_config(tm
         owner.stop()
 
 
-def test_a_detached_owner_started_from_a_config_honours_sighup(tmp_path, fakes):
+def test_a_detached_owner_started_from_a_config_honours_sighup_and_apply(tmp_path, fakes):
     others = ("feishu", "wecom", "matrix", "whatsapp", "qqbot")
     owner = Owner(tmp_path, fakes, selectors="telegram=bot_123456", disabled=others, detach=True)
     try:
@@ -216,5 +216,11 @@ def test_a_detached_owner_started_from_a_config_honours_sighup(tmp_path, fakes):
         fakes.tg.inject(555, 7, "detached and reloaded")
         assert poll(lambda: "detached and reloaded" in [s["text"] for s in fakes.tg.snapshot_sent()], 30)
         assert owner.status()["plan_sha256"] == record["to"]
+
+        # `gateway apply` reaches the background owner over its control API too.
+        done = owner.apply_selectors("telegram=bot_654321")
+        assert done.returncode == 0 and "1 replaced" in done.stdout, done.stdout + done.stderr
+        fakes.tg2.inject(555, 7, "as the second bot")
+        assert poll(lambda: "as the second bot" in [s["text"] for s in fakes.tg2.snapshot_sent()], 30)
     finally:
         owner.stop()
