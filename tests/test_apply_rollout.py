@@ -126,6 +126,17 @@ def test_a_token_refused_after_the_preflight_is_rolled_back(owner, fakes):
     assert poll(lambda: "back again" in [s["text"] for s in fakes.tg.snapshot_sent()], 20)
     assert fakes.tg2.snapshot_sent() == []
 
+    # A lane that keeps retrying never exits: the apply gives up at its
+    # timeout and says what the worker last reported.
+    with fakes.tg2.cond:
+        fakes.tg2.failures.clear()
+    fakes.tg2.fail_next("getUpdates", 500, count=1000)
+    done = owner.apply_selectors("lark=work,telegram=bot_654321,wecom=alerts", timeout=5)
+    assert done.returncode == exitcodes.APPLY_FAILED, done.stdout + done.stderr
+    assert "telegram/bot_654321: not ready within 5 s (last error:" in done.stdout and "500" in done.stdout, done.stdout
+    assert "rolled back" in done.stdout
+    assert poll(lambda: owner.connected(6, {"telegram": "bot_123456"}), 30, interval=0.1), owner.status()
+
 
 def _pid_gone(pid: int) -> bool:
     try:

@@ -97,7 +97,11 @@ def _wait_ready(owner, runner, timeout_s: float):
         if runner.state in (LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPED):
             return runner.last_error or f"exited while starting ({runner.state})"
         yield
-    return f"not ready within {timeout_s:g} s" + (f" (last error: {runner.last_error})" if runner.last_error else "")
+    # The worker's own word on why it is not connected (a lane that keeps
+    # retrying never exits, so the runner itself has no error to tell).
+    said = (runner.worker or {}).get("last_error") if isinstance(runner.worker, dict) else None
+    why = runner.last_error or (str(said) if said else None)
+    return f"not ready within {timeout_s:g} s" + (f" (last error: {why})" if why else "")
 
 
 def steps(owner, request: ApplyRequest):
