@@ -199,7 +199,7 @@ def test_multi_channel_serve_redraws_a_lane_table_on_a_tty(tmp_path, home):
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert rc == 0, err
     assert "multi-channel-serve  session ops" in screen
-    assert "wecom(account=alerts)" in screen and "LAST ERROR" in screen
+    assert "wecom/alerts" in screen and "LAST ERROR" in screen
     assert "\x1b[" in screen  # redrawn in place
     assert "shutdown requested: ctrl-c received" in screen
     assert read_status(home)["mode"] == "multi_channel_serve"
