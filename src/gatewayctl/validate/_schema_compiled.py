@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "ca8319b68592abaf016e0a0d80c96841597f2148c16c799e57f44b5caea63cfc"
+SCHEMA_SHA256 = "145940b4cf3855019ad019901c806e751abcc763133be636d2d372903b87c5cf"
 
 
 class JsonSchemaValueException(ValueError):
@@ -3258,8 +3258,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__pingintervals, (int, float, Decimal)) and not isinstance(data__pingintervals, bool):
                 if data__pingintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be bigger than or equal to 0")
-                if data__pingintervals > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be smaller than or equal to 86400")
         if "reconnect_interval_s" in data_keys:
             data_keys.remove("reconnect_interval_s")
             data__reconnectintervals = data["reconnect_interval_s"]
@@ -3268,8 +3266,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__reconnectintervals, (int, float, Decimal)) and not isinstance(data__reconnectintervals, bool):
                 if data__reconnectintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be bigger than or equal to 0")
-                if data__reconnectintervals > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be smaller than or equal to 86400")
         if "allowed_conversation_ids" in data_keys:
             data_keys.remove("allowed_conversation_ids")
             data__allowedconversationids = data["allowed_conversation_ids"]
@@ -3373,8 +3369,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__pingintervals, (int, float, Decimal)) and not isinstance(data__pingintervals, bool):
                 if data__pingintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be bigger than or equal to 0")
-                if data__pingintervals > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be smaller than or equal to 86400")
         if "reconnect_interval_s" in data_keys:
             data_keys.remove("reconnect_interval_s")
             data__reconnectintervals = data["reconnect_interval_s"]
@@ -3383,8 +3377,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__reconnectintervals, (int, float, Decimal)) and not isinstance(data__reconnectintervals, bool):
                 if data__reconnectintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be bigger than or equal to 0")
-                if data__reconnectintervals > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be smaller than or equal to 86400")
         if "allowed_conversation_ids" in data_keys:
             data_keys.remove("allowed_conversation_ids")
             data__allowedconversationids = data["allowed_conversation_ids"]
@@ -3475,8 +3467,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__synctimeouts, (int, float, Decimal)) and not isinstance(data__synctimeouts, bool):
                 if data__synctimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be bigger than or equal to 0")
-                if data__synctimeouts > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be smaller than or equal to 86400")
         if "allowed_room_ids" in data_keys:
             data_keys.remove("allowed_room_ids")
             data__allowedroomids = data["allowed_room_ids"]
@@ -3560,8 +3550,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__synctimeouts, (int, float, Decimal)) and not isinstance(data__synctimeouts, bool):
                 if data__synctimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be bigger than or equal to 0")
-                if data__synctimeouts > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be smaller than or equal to 86400")
         if "allowed_room_ids" in data_keys:
             data_keys.remove("allowed_room_ids")
             data__allowedroomids = data["allowed_room_ids"]
@@ -3657,8 +3645,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             if isinstance(data__pollingtimeouts, (int, float, Decimal)) and not isinstance(data__pollingtimeouts, bool):
                 if data__pollingtimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be bigger than or equal to 0")
-                if data__pollingtimeouts > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be smaller than or equal to 86400")
         if "allowed_chat_ids" in data_keys:
             data_keys.remove("allowed_chat_ids")
             data__allowedchatids = data["allowed_chat_ids"]
@@ -3744,8 +3730,6 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             if isinstance(data__pollingtimeouts, (int, float, Decimal)) and not isinstance(data__pollingtimeouts, bool):
                 if data__pollingtimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be bigger than or equal to 0")
-                if data__pollingtimeouts > 86400:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be smaller than or equal to 86400")
         if "allowed_chat_ids" in data_keys:
             data_keys.remove("allowed_chat_ids")
             data__allowedchatids = data["allowed_chat_ids"]
