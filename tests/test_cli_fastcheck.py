@@ -30,8 +30,9 @@ def click_reading(argv: list[str], monkeypatch) -> dict | None:
     None when click refuses the command line (a usage error, --help)."""
     seen: dict = {}
 
-    def record(files, fmt, strict, channel_accounts, selectors, stdin_filename, color):
+    def record(files, fmt, strict, channel_accounts, selectors, stdin_filename, color, jobs):
         seen.update(
+            jobs=jobs,
             files=tuple(files),
             fmt=fmt,
             strict=strict,
@@ -69,6 +70,9 @@ HANDLED = [
     ["check", "--stdin-filename=", "-"],
     ["check", "--", "--strict", "-"],
     ["check", "", "a.toml"],
+    ["check", "-j", "4", "a.toml"],
+    ["check", "-j2", "a.toml", "--jobs", "007"],
+    ["check", "--jobs=1", "a.toml", "--jobs", "0"],
 ]
 
 LEFT_TO_CLICK = [
@@ -86,6 +90,11 @@ LEFT_TO_CLICK = [
     ["check", "--stdin-filename", "-", "-"],
     ["--version"],
     ["plan", "a.toml"],
+    ["check", "-j=4", "a.toml"],
+    ["check", "-j", "+4", "a.toml"],
+    ["check", "--jobs", "-1", "a.toml"],
+    ["check", "--jobs=x", "a.toml"],
+    ["check", "-jx", "a.toml"],
 ]
 
 
@@ -109,7 +118,7 @@ TOKENS = st.sampled_from(
         "--channel-account", "lark=work", "--channel-account=w=a,b",
         "--selectors", "a=b,c=d", "--selectors=",
         "--stdin-filename", "c.yaml", "--stdin-filename=x.json",
-        "-h", "--help", "-x", "--formatt", "-j", "--jobs",
+        "-h", "--help", "-x", "--formatt", "-j", "--jobs", "2", "-j3", "-j=1", "--jobs=0", "--jobs=+1", "١",
     ]
 )  # fmt: skip
 

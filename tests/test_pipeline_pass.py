@@ -81,3 +81,40 @@ def test_no_cli_module_implements_the_pass():
                 if any(a.name == "validate" for a in node.names):
                     offenders.append(f"{mod.name}: calls validate() directly")
     assert offenders == []
+
+
+def test_lint_files_in_worker_processes_gives_the_same_results_in_the_same_order(tmp_path):
+    # Enough files for three workers; a mistake, an unparsable file and a
+    # missing one among them, so diagnostics and sources travel back too.
+    from gatewayctl.pipeline import lint_files
+
+    base = (Path(__file__).resolve().parents[1] / "examples" / "gateway-rollout.toml").read_text(encoding="utf-8")
+    paths = []
+    for i in range(60):
+        text = base
+        if i % 7 == 3:
+            text = base.replace("allowed_chat_ids = [123", "allowed_chat_idz = [123")
+        elif i % 11 == 5:
+            text = "[telegram\n"
+        p = tmp_path / f"c{i:02d}.toml"
+        p.write_text(text, encoding="utf-8")
+        paths.append(str(p))
+    paths.insert(30, str(tmp_path / "missing.toml"))
+    one = lint_files(paths, jobs=1)
+    three = lint_files(paths, jobs=3)
+    assert [r.shown for r in one] == paths
+    assert three == one
+    assert any(r.diagnostics for r in one) and not all(r.loaded for r in one)
+
+
+def test_check_output_does_not_depend_on_jobs(tmp_path):
+    base = (Path(__file__).resolve().parents[1] / "examples" / "gateway-rollout.toml").read_text(encoding="utf-8")
+    files = []
+    for i in range(40):
+        p = tmp_path / f"c{i:02d}.toml"
+        p.write_text(base if i % 5 else base.replace("allowed_chat_ids = [123", "allowed_chat_idz = [123"), encoding="utf-8")
+        files.append(str(p))
+    for fmt in ("text", "json", "sarif"):
+        outs = {jobs: run_check(CheckSettings(files=tuple(files), fmt=fmt, jobs=jobs)) for jobs in (1, 2, 4)}
+        assert outs[1].exit_code == 1
+        assert outs[2] == outs[1] and outs[4] == outs[1]

@@ -47,7 +47,15 @@ from gatewayctl.report import REPORTER_NAMES
 )
 @click.option("--stdin-filename", metavar="NAME", help="Name to report for the config read from stdin ('-'); its suffix picks the format.")
 @click.option("--color/--no-color", "color", default=None, help="Colour the text output (default: when stdout is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it).")
-def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color):
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Processes to lint with (default 0: one per CPU; 1: this process only). The output and its order do not depend on it.",
+)
+def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color, jobs):
     """Lint channel configs (TOML, YAML or JSON) with exact locations and fix hints.
 
     Checks many files in one run; a file that cannot be read or parsed is
@@ -58,4 +66,4 @@ def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color
         raise click.UsageError("no config files given (use '-' to read from stdin)")
     if files.count(STDIN) > 1:
         raise click.UsageError("'-' (stdin) may be given only once")
-    execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, color)
+    execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, color, jobs)

@@ -28,6 +28,7 @@ class CheckSettings:
     selectors: tuple[str, ...] = ()  # raw CLI selector texts, in order
     stdin_filename: str | None = None
     color: bool = False
+    jobs: int = 1  # processes to lint with (pipeline.lint_files); the output does not depend on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ def selector_texts(channel_accounts, selectors) -> tuple[str, ...]:
 def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> CheckOutcome:
     from gatewayctl import __version__
     from gatewayctl.diagnostics import sort_diagnostics
-    from gatewayctl.pipeline import dedupe, lint_file, selector_doc
+    from gatewayctl.pipeline import dedupe, lint_file, lint_files, selector_doc
     from gatewayctl.report import FileResult, ReportInput, get_reporter
 
     cli_doc = selector_doc(settings.selectors)
@@ -56,6 +57,7 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
     sources: dict[str, tuple[str, ...]] = {}
     missing = False
 
+    linted = iter(lint_files([p for p in settings.files if p != STDIN], jobs=settings.jobs, cli_selectors=cli_doc))
     for path in settings.files:
         if path == STDIN:
             shown = settings.stdin_filename or "<stdin>"
@@ -65,7 +67,7 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
         else:
             if not os.path.exists(path):
                 missing = True
-            result = lint_file(path, cli_selectors=cli_doc)
+            result = next(linted)
         sources.update(result.sources)
         all_diags.extend(result.diagnostics)
         own = [d for d in result.diagnostics if d.path == result.shown]
@@ -113,10 +115,14 @@ def _want_color(flag: bool | None, stream=None) -> bool:
     return want_color(flag, sys.stdout if stream is None else stream)
 
 
-def execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, color) -> None:
+def execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, color, jobs=0) -> None:
     """Lint ``files`` and exit with check's exit code. The caller has
-    refused an empty ``files`` and a second '-' (usage errors)."""
+    refused an empty ``files`` and a second '-' (usage errors). ``jobs``
+    0: one process per CPU."""
+    from gatewayctl.pipeline import default_jobs
+
     settings = CheckSettings(
+        jobs=jobs or default_jobs(),
         files=tuple(files),
         fmt=fmt,
         strict=strict,

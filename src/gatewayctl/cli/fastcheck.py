@@ -20,6 +20,8 @@ _VALUED = {
     "--channel-account": "channel_accounts",
     "--selectors": "selectors",
     "--stdin-filename": "stdin_filename",
+    "--jobs": "jobs",
+    "-j": "jobs",
 }
 _MULTIPLE = frozenset({"channel_accounts", "selectors"})
 _FLAGS = {"--strict": ("strict", True), "--color": ("color", True), "--no-color": ("color", False)}
@@ -38,6 +40,7 @@ def parse(args: list[str]) -> dict | None:
         "selectors": [],
         "stdin_filename": None,
         "color": None,
+        "jobs": 0,
     }
     rest = args[1:]
     i = 0
@@ -50,6 +53,10 @@ def parse(args: list[str]) -> dict | None:
         if token == "-" or not token.startswith("-"):
             out["files"].append(token)
             continue
+        if token.startswith("-j") and len(token) > 2:
+            token = "-j=" + token[2:]  # click reads -j4 as -j 4 (and -j=4 as the value "=4", refused below)
+            if token.startswith("-j=="):
+                return None
         name, eq, value = token.partition("=")
         if name in _FLAGS and not eq:
             key, flag = _FLAGS[name]
@@ -76,6 +83,11 @@ def parse(args: list[str]) -> dict | None:
 
     if out["fmt"] not in REPORTER_NAMES:
         return None  # click's "invalid choice" message
+    jobs = out["jobs"]
+    if isinstance(jobs, str):
+        if not (jobs.isascii() and jobs.isdigit()):
+            return None  # click's "not a valid integer" (or its own reading of "+4", " 4")
+        out["jobs"] = int(jobs)
     out["files"] = tuple(files)
     out["channel_accounts"] = tuple(out["channel_accounts"])
     out["selectors"] = tuple(out["selectors"])

@@ -42,9 +42,38 @@ def replace_surrogates(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(text) else text
 
 
+def _all_supported(node, depth: int = 0) -> bool:
+    """True when unsupported_values() has nothing to say: one walk without
+    pointers, so the common clean file pays little (ASCII text cannot hold
+    a surrogate; str.isascii is a flag check)."""
+    kind = type(node)
+    if kind is dict:
+        if depth >= MAX_CONFIG_DEPTH:
+            return False
+        for key, value in node.items():
+            if type(key) is str and not key.isascii() and _has_surrogate(key):
+                return False
+            if not _all_supported(value, depth + 1):
+                return False
+        return True
+    if kind is list:
+        if depth >= MAX_CONFIG_DEPTH:
+            return False
+        return all(_all_supported(v, depth + 1) for v in node)
+    if kind is str:
+        return node.isascii() or not _has_surrogate(node)
+    if kind is int:
+        return INT_MIN <= node <= INT_MAX
+    if kind in (bool, float) or node is None:
+        return True
+    return False  # another type (a subclass, a date): the full walk decides
+
+
 def unsupported_values(data) -> list[tuple[str, str, str, str]]:
     """``(pointer, target, message, hint)`` for each unsupported value
     (at most 20), in document order."""
+    if _all_supported(data):
+        return []
     out: list[tuple[str, str, str, str]] = []
     stack: list[tuple[tuple, object]] = [((), data)]
     while stack and len(out) < _MAX_REPORTED:

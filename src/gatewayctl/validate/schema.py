@@ -155,6 +155,8 @@ def _non_finite_numbers(data: dict) -> list[Finding]:
     import math
 
     out: list[Finding] = []
+    if not any(_has_float(value) for key, value in data.items() if key == "gateway" or key in BY_TABLE):
+        return out  # the common case: one walk without paths
     stack = [((key,), value) for key, value in data.items() if key == "gateway" or key in BY_TABLE]
     while stack:
         path, node = stack.pop()
@@ -173,6 +175,14 @@ def _non_finite_numbers(data: dict) -> list[Finding]:
             )
     out.sort(key=lambda f: f.pointer)
     return out
+
+
+def _has_float(node) -> bool:
+    if isinstance(node, dict):
+        return any(_has_float(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_float(v) for v in node)
+    return isinstance(node, float)
 
 
 # ------------------------------------------------------------------ fast path
