@@ -2,12 +2,14 @@
 # Set up (idempotent) and run the whole test suite. CI calls exactly this.
 #
 #   bash scripts/test.sh                  # everything, in parallel workers (what CI runs)
-#   bash scripts/test.sh -m "not slow"    # the quick run: all but the slow process-heavy tests
+#   bash scripts/test.sh -m "not slow" -n 2   # the quick run: all but the slow process-heavy tests
 #   bash scripts/test.sh tests/test_x.py -n 0 -x   # one file, serially, stop at the first failure
 #
 # Arguments go to pytest. Tests run in GATEWAYCTL_TEST_WORKERS parallel
 # workers (pytest-xdist; default 4: most tests wait on processes and
-# sockets, so more workers than the 2 CI cores pays); `-n 0` runs serially.
+# sockets, so more workers than the 2 CI cores pays; the quick run is
+# CPU-bound, and each worker collects the whole suite, so -n 2 suits it);
+# a later -n wins, `-n 0` runs serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
