@@ -14,6 +14,8 @@ import time
 # as whoever runs the suite, so under root they say it explicitly.
 LANES_AS_ROOT = os.geteuid() == 0
 LANES_AS_ROOT_TOML = '[gateway.worker]\nuser = "root"\n\n' if LANES_AS_ROOT else ""
+# The same, in gatewayctl's own settings file (gatewayctl.toml).
+LANES_AS_ROOT_SETTINGS = '\n[worker]\nuser = "root"\n' if LANES_AS_ROOT else ""
 
 
 def poll(predicate, timeout: float = 10.0, interval: float = 0.02):

@@ -1,4 +1,4 @@
-"""`gatewayctl schema config|plan|status` prints the shipped schema files
+"""`gatewayctl schema config|settings|plan|status` prints the shipped schema files
 byte for byte; an unknown name is a usage error (exit 2)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from gatewayctl import catalog
 from gatewayctl.cli.main import cli
 from gatewayctl.cli.schema import SCHEMA_NAMES
 
-NAMES = ("config", "plan", "plandiff", "status")
+NAMES = ("config", "settings", "plan", "plandiff", "status")
 
 
 def test_names_are_the_documented_ones():

@@ -14,6 +14,7 @@ from gatewayctl.compile.compiler import CompileOptions
 from tests.test_plan_support import REPO, assert_valid_plan, compile_text
 
 SEED = (REPO / "examples" / "gateway-rollout.toml").read_text(encoding="utf-8")
+SEED_SETTINGS = (REPO / "examples" / "gatewayctl.toml").read_text(encoding="utf-8")
 SHAPES = (REPO / "fixtures" / "plans" / "default-shapes.toml").read_text(encoding="utf-8")
 
 TELEGRAM = """
@@ -40,7 +41,7 @@ def _codes(findings):
 
 
 def test_seed_example_compiles_to_three_selected_lanes():
-    plan, findings = _ok(SEED, path="examples/gateway-rollout.toml")
+    plan, findings = _ok(SEED, path="examples/gateway-rollout.toml", settings=SEED_SETTINGS)
     assert findings == []
     assert [(l.family, l.alias, l.account_id, l.account_source) for l in plan.lanes] == [
         ("feishu", "lark", "work", "selector"),
@@ -56,7 +57,7 @@ def test_seed_example_compiles_to_three_selected_lanes():
 
 
 def test_cli_selectors_replace_the_config_list():
-    plan, _ = _ok(SEED, selectors=["telegram=bot_123456"])
+    plan, _ = _ok(SEED, settings=SEED_SETTINGS, selectors=["telegram=bot_123456"])
     # the config lists three selectors; the command line names one, so the
     # other two families run their default accounts (no alias)
     assert [(l.family, l.alias, l.account_source) for l in plan.lanes] == [
@@ -139,7 +140,7 @@ def test_single_account_id_without_a_letter_or_digit_is_no_identity():
 
 def test_disabled_family_selected_is_left_out_with_the_selector_warning():
     text = SEED.replace("[wecom]\nenabled = true", "[wecom]\nenabled = false")
-    plan, findings, diags = compile_text(text)
+    plan, findings, diags = compile_text(text, settings=SEED_SETTINGS)
     assert [d.code for d in diags] == ["GW406"]
     assert [l.family for l in plan.lanes] == ["feishu", "telegram"]
     assert_valid_plan(plan)
@@ -345,19 +346,19 @@ def test_option_problems_are_usage_errors(options, fragment):
 
 
 def test_same_inputs_same_bytes_and_no_machine_paths():
-    a, _ = _ok(SEED, path="examples/gateway-rollout.toml")
-    b, _ = _ok(SEED, path="examples/gateway-rollout.toml")
+    a, _ = _ok(SEED, path="examples/gateway-rollout.toml", settings=SEED_SETTINGS)
+    b, _ = _ok(SEED, path="examples/gateway-rollout.toml", settings=SEED_SETTINGS)
     assert planfile.dumps(a) == planfile.dumps(b)
     data = planfile.dumps(a).decode()
     assert str(REPO) not in data and "/home/" not in data and "/tmp" not in data
     # the path is recorded as given, so a different spelling is a different plan
-    c, _ = _ok(SEED, path="./examples/gateway-rollout.toml")
+    c, _ = _ok(SEED, path="./examples/gateway-rollout.toml", settings=SEED_SETTINGS)
     assert planfile.digest(c) != planfile.digest(a)
 
 
 def test_selector_order_does_not_change_the_plan():
-    a, _ = _ok(SEED, selectors=["lark=work", "telegram=bot_123456", "wecom=alerts"])
-    b, _ = _ok(SEED, selectors=["wecom=alerts", "telegram=bot_123456", "lark=work"])
+    a, _ = _ok(SEED, settings=SEED_SETTINGS, selectors=["lark=work", "telegram=bot_123456", "wecom=alerts"])
+    b, _ = _ok(SEED, settings=SEED_SETTINGS, selectors=["wecom=alerts", "telegram=bot_123456", "lark=work"])
     assert planfile.dumps(a) == planfile.dumps(b)
 
 

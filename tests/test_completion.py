@@ -61,7 +61,7 @@ def test_zsh_protocol_completes_with_descriptions():
     # zsh triples: type, value, help
     values = {lines[i + 1]: lines[i + 2] for i in range(0, len(lines), 3)}
     assert set(values) == {"check", "channels"}
-    assert "Lint channel configs" in values["check"]
+    assert "Lint loong configs and gatewayctl.toml" in values["check"]
 
 
 @needs_script
@@ -78,6 +78,7 @@ def test_schema_names_and_format_choices_complete():
 
     assert sorted(out.split()) == sorted(f"plain,{name}" for name in SCHEMA_NAMES)
     assert "plain,plandiff" in out.split()
+    assert "plain,settings" in out.split()
     out = run_gatewayctl(
         complete_env(_GATEWAYCTL_COMPLETE="bash_complete", COMP_WORDS="gatewayctl check --format s", COMP_CWORD="3")
     )

@@ -77,14 +77,14 @@ def test_demo_runs_the_rollout_offline_and_leaves_nothing_behind():
     assert done.returncode == 0, out
 
     # Every step a user would type, each with its real output.
-    for command in ("$ gatewayctl check gateway-rollout.toml",
-                    "$ gatewayctl plan --config gateway-rollout.toml --port 0 --out plan.json",
+    for command in ("$ gatewayctl check gatewayctl.toml",
+                    "$ gatewayctl plan --port 0 --out plan.json",
                     "$ gatewayctl plan show plan.json",
                     "$ gatewayctl gateway run --plan plan.json",
                     "$ gatewayctl gateway status",
                     "$ gatewayctl gateway stop --wait"):
         assert command in out, command
-    assert "checked 1 file: no problems found" in out
+    assert "checked 2 files: no problems found" in out
     assert "lanes        3 of 3 running" in out
     for family in ("feishu", "telegram", "wecom"):
         assert re.search(rf"<- {family}\s+reply: hello from {family}$", out, re.M), family
@@ -134,7 +134,7 @@ def test_a_failing_step_reports_it_exits_1_and_stops_the_fakes(monkeypatch, tmp_
     monkeypatch.setattr(demo_mod, "Demo", Recording)
     result = CliRunner().invoke(demo_mod.demo, ["--keep"])
     assert result.exit_code == 1, result.output
-    assert "demo FAILED: `gatewayctl check gateway-rollout.toml` exited 1" in result.output
+    assert "demo FAILED: `gatewayctl check gatewayctl.toml` exited 1" in result.output
     assert "$ gatewayctl plan" not in result.output and "gateway run" not in result.output
     (d,) = seen
     assert d.owner is None
@@ -143,6 +143,31 @@ def test_a_failing_step_reports_it_exits_1_and_stops_the_fakes(monkeypatch, tmp_
     assert os.path.isfile(os.path.join(d.workdir, "gateway-rollout.toml"))  # --keep kept it
     for value in FAKE_CREDENTIALS.values():
         assert value not in result.output
+
+
+def test_the_demo_runs_the_shipped_settings_and_config():
+    """The demo's gatewayctl.toml is examples/gatewayctl.toml, and its loong
+    config is examples/gateway-rollout.toml with only the fakes' addresses
+    (and the loopback permission they need) added."""
+    import tomllib
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(repo, "examples", "gatewayctl.toml"), "rb") as fh:
+        shipped = tomllib.load(fh)
+    assert tomllib.loads(demo_mod.SETTINGS_TEXT) == shipped
+    with open(os.path.join(repo, "examples", "gateway-rollout.toml"), "rb") as fh:
+        config = tomllib.load(fh)
+    demo = tomllib.loads(demo_mod.CONFIG_TEMPLATE.format(
+        feishu_base_url="http://127.0.0.1:1", feishu_chat=demo_mod.FEISHU_CHAT_ID,
+        telegram_base_url="http://127.0.0.1:2", telegram_chat=demo_mod.TELEGRAM_CHAT_ID,
+        wecom_url="ws://127.0.0.1:3", wecom_chat=demo_mod.WECOM_CHAT_ID,
+    ))
+    assert demo.pop("outbound_http") == {"allow_private_hosts": True}
+    for family, key in (("feishu", "work"), ("telegram", "bot_123456"), ("wecom", "alerts")):
+        account = demo[family]["accounts"][key]
+        for added in ("base_url", "websocket_url", "polling_timeout_s", "reconnect_interval_s"):
+            account.pop(added, None)
+    assert demo == config
 
 
 def test_nothing_but_the_demo_imports_the_fakes():

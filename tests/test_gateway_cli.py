@@ -73,14 +73,18 @@ def test_saved_plan_refusals_exit_codes_and_write_nothing(tmp_path, home, breaka
         (("multi-channel-serve", "--session", "  ", "--plan", "x"), "--session must not be blank"),
         (("multi-channel-serve", "--plan", "x"), "Missing option '--session'"),
         (("gateway", "run", "--session", "", "--plan", "x"), "--session must not be blank"),
-        (("gateway", "run"), "exactly one of --config FILE or --plan FILE"),
-        (("gateway", "run", "--config", "a", "--plan", "b"), "exactly one of --config FILE or --plan FILE"),
-        (("gateway", "run", "--plan", "p", "--channel-account", "lark=x"), "go with --config"),
+        (("gateway", "run"), "no gatewayctl.toml in the current directory"),
+        (("gateway", "run", "--config", "a", "--plan", "b"), "give one of --plan FILE, --file FILE (gatewayctl.toml) or --config FILE"),
+        (("gateway", "run", "--file", "a", "--plan", "b"), "give one of --plan FILE, --file FILE (gatewayctl.toml) or --config FILE"),
+        (("gateway", "run", "--file", "a", "--config", "b"), "not both"),
+        (("multi-channel-serve", "--session", "s"), "no gatewayctl.toml in the current directory"),
+        (("gateway", "run", "--plan", "p", "--channel-account", "lark=x"), "go with --file or --config"),
         (("gateway", "run", "--config", "/nonexistent.toml"), "does not exist"),
         (("gateway", "stop", "--timeout", "3"), "--timeout goes with --wait"),
     ],
 )
-def test_usage_errors(home, args, words):
+def test_usage_errors(home, args, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no gatewayctl.toml here
     result = invoke(home, *args)
     assert result.exit_code == exitcodes.USAGE
     assert words in result.output

@@ -33,7 +33,10 @@ from gatewayctl.inputs import MAX_CONFIG_BYTES, MAX_PLAN_BYTES
 from tests.support import poll
 
 REPO = Path(__file__).resolve().parents[1]
-BASE = (REPO / "examples" / "gateway-rollout.toml").read_text()
+# The example's loong config with gatewayctl's settings in the deprecated
+# [gateway] place (a handler, so that plan accepts it): these tests feed
+# hostile values to a single file.
+BASE = (REPO / "examples" / "gateway-rollout.toml").read_text() + "\n[gateway]\n\n[gateway.handler]\necho = true\n"
 
 
 def gatewayctl(*args, cwd=None, env=None, stdin=None, input_bytes=None):
@@ -379,7 +382,7 @@ def test_a_hand_edit_with_a_recomputed_digest_is_caught_and_located(tmp_path):
 
     _rewrite(plan, handler)
     code, _, err = gatewayctl("plan", "verify", "plan.json", cwd=tmp_path)
-    assert code == 4 and "/plan/handler differs" in err
+    assert code == 4 and "/plan/handler/exec/0 differs" in err
 
 
 def test_a_plan_from_another_gatewayctl_version_has_its_own_code(tmp_path):
@@ -399,7 +402,8 @@ def test_duplicate_keys_are_refused_even_with_a_matching_digest(tmp_path):
     plan = _make_plan(tmp_path)
     text = plan.read_text()
     # The same handler twice: the first is what a reviewer sees.
-    plan.write_text(text.replace('"handler": null,', '"handler": {"kind": "exec", "exec": ["/x"], "url": null, "timeout_s": 1},\n    "handler": null,', 1))
+    assert '"handler": {' in text
+    plan.write_text(text.replace('"handler": {', '"handler": {"kind": "exec", "exec": ["/x"], "url": null, "timeout_s": 1},\n    "handler": {', 1))
     code, _, err = gatewayctl("plan", "verify", "plan.json", cwd=tmp_path)
     assert code == 7 and '"handler" appears twice' in err
 

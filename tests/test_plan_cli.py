@@ -23,6 +23,9 @@ from gatewayctl.cli.main import cli
 from tests.test_plan_support import REPO, plan_validator
 
 SEED = REPO / "examples" / "gateway-rollout.toml"
+# gatewayctl's settings for the copied seed config: a handler, nothing else
+# (the tests give the selectors on the command line).
+SETTINGS = 'loong_config = "config.toml"\n\n[handler]\necho = true\n'
 FAILURES = REPO / "fixtures" / "plans" / "failure-modes"
 SELECTORS = ["--channel-account", "lark=work", "--channel-account", "telegram=bot_123456", "--channel-account", "wecom=alerts"]
 
@@ -34,12 +37,13 @@ def run(args, env=None):
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     shutil.copy(SEED, tmp_path / "config.toml")
+    (tmp_path / "gatewayctl.toml").write_text(SETTINGS)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def make_plan(workdir, *extra, out="plan.json"):
-    r = run(["plan", "--config", "config.toml", *SELECTORS, "--out", out, *extra])
+    r = run(["plan", *SELECTORS, "--out", out, *extra])
     assert r.exit_code == 0, r.output + r.stderr
     plan_validator().validate(json.loads((workdir / out).read_bytes()))
     return workdir / out
@@ -49,55 +53,63 @@ def make_plan(workdir, *extra, out="plan.json"):
 
 
 def test_plan_to_stdout_is_the_canonical_plan(workdir):
-    r = run(["plan", "--config", "config.toml", *SELECTORS])
+    r = run(["plan", *SELECTORS])
     assert r.exit_code == 0, r.stderr
     obj = json.loads(r.stdout)
     plan_validator().validate(obj)
     assert [l["family"] for l in obj["plan"]["lanes"]] == ["feishu", "telegram", "wecom"]
     assert obj["plan"]["config"] == {"path": "config.toml", "sha256": hashlib.sha256(SEED.read_bytes()).hexdigest()}
+    # ./gatewayctl.toml was found, and the plan records it too
+    assert obj["plan"]["settings"] == {"path": "gatewayctl.toml", "sha256": hashlib.sha256(SETTINGS.encode()).hexdigest()}
     assert r.stderr == ""  # a clean config: nothing to report
 
 
 def test_plan_out_writes_the_same_bytes_and_a_summary(workdir):
-    stdout_plan = run(["plan", "--config", "config.toml", *SELECTORS]).stdout_bytes
-    r = run(["plan", "--config", "config.toml", *SELECTORS, "--out", "plan.json"])
+    stdout_plan = run(["plan", *SELECTORS]).stdout_bytes
+    r = run(["plan", *SELECTORS, "--out", "plan.json"])
     assert r.exit_code == 0
     assert (workdir / "plan.json").read_bytes() == stdout_plan
     digest = json.loads(stdout_plan)["plan_sha256"]
     assert r.stdout == f"wrote plan.json: 3 lanes (feishu/work, telegram/bot_123456, wecom/alerts), plan_sha256 {digest}\n"
-    r = run(["plan", "--config", "config.toml", *SELECTORS, "--out", "plan.json", "--format", "json"])
+    r = run(["plan", *SELECTORS, "--out", "plan.json", "--format", "json"])
     assert json.loads(r.stdout) == {"plan": "plan.json", "plan_sha256": digest, "lanes": ["feishu/work", "telegram/bot_123456", "wecom/alerts"]}
 
 
 def test_env_port_is_read_by_the_cli(workdir):
-    r = run(["plan", "--config", "config.toml"], env={"GATEWAYCTL_GATEWAY_PORT": "31000"})
+    r = run(["plan"], env={"GATEWAYCTL_GATEWAY_PORT": "31000"})
     assert json.loads(r.stdout)["plan"]["control"] == {"bind": "127.0.0.1", "port": 31000, "port_source": "env"}
-    r = run(["plan", "--config", "config.toml", "--port", "0"], env={"GATEWAYCTL_GATEWAY_PORT": "31000"})
+    r = run(["plan", "--port", "0"], env={"GATEWAYCTL_GATEWAY_PORT": "31000"})
     assert json.loads(r.stdout)["plan"]["control"]["port_source"] == "ephemeral_cli"
-    r = run(["plan", "--config", "config.toml"], env={"GATEWAYCTL_GATEWAY_PORT": "nope"})
+    r = run(["plan"], env={"GATEWAYCTL_GATEWAY_PORT": "nope"})
     assert r.exit_code == exitcodes.DIAGNOSTICS and "error[GW504]" in r.stderr and r.stdout == ""
 
 
 def test_session_and_modes(workdir):
-    r = run(["plan", "--config", "config.toml", "--session", "ops"])
+    r = run(["plan", "--session", "ops"])
     assert json.loads(r.stdout)["plan"]["owner"] == {"mode": "gateway_attached_cli", "session": "ops"}
-    r = run(["plan", "--config", "config.toml", "--session", "ops", "--mode", "multi_channel_serve"])
+    r = run(["plan", "--session", "ops", "--mode", "multi_channel_serve"])
     assert json.loads(r.stdout)["plan"]["owner"] == {"mode": "multi_channel_serve", "session": "ops"}
-    r = run(["plan", "--config", "config.toml", "--mode", "multi_channel_serve"])
+    r = run(["plan", "--mode", "multi_channel_serve"])
     assert r.exit_code == exitcodes.USAGE and "--session" in r.stderr
 
 
 def test_usage_errors(workdir):
-    assert run(["plan"]).exit_code == exitcodes.USAGE
     r = run(["plan", "--config", "missing.toml"])
     assert r.exit_code == exitcodes.USAGE and "does not exist" in r.stderr
-    r = run(["plan", "--config", "config.toml", "show", "x.json"])
+    r = run(["plan", "--file", "missing.toml"])
+    assert r.exit_code == exitcodes.USAGE and "settings file 'missing.toml' does not exist" in r.stderr
+    r = run(["plan", "--file", "gatewayctl.toml", "--config", "config.toml"])
+    assert r.exit_code == exitcodes.USAGE and "not both" in r.stderr
+    r = run(["plan", "--out", "p.json", "show", "x.json"])
     assert r.exit_code == exitcodes.USAGE
+    (workdir / "gatewayctl.toml").unlink()
+    r = run(["plan"])
+    assert r.exit_code == exitcodes.USAGE and "no gatewayctl.toml in the current directory" in r.stderr
 
 
 def test_help_says_cli_selectors_replace_and_documents_exit_codes():
     text = re.sub(r"\s+", " ", run(["plan", "--help"]).stdout)
-    assert "REPLACE the config's [gateway] channel_accounts list; they do not merge" in text
+    assert "REPLACE the settings' channel_accounts list; they do not merge" in text
     for line in ("4 tampered", "5 unknown format_version", "6 stale", "7 unreadable"):
         assert line in text
     verify_help = re.sub(r"\s+", " ", run(["plan", "verify", "--help"]).stdout)
@@ -106,8 +118,9 @@ def test_help_says_cli_selectors_replace_and_documents_exit_codes():
 
 def test_warnings_are_shown_but_the_plan_is_written(tmp_path, monkeypatch):
     shutil.copy(REPO / "fixtures" / "plans" / "default-shapes.toml", tmp_path / "c.toml")
+    (tmp_path / "gatewayctl.toml").write_text('loong_config = "c.toml"\n[handler]\necho = true\n')
     monkeypatch.chdir(tmp_path)
-    r = run(["plan", "--config", "c.toml", "--out", "p.json"])
+    r = run(["plan", "--out", "p.json"])
     assert r.exit_code == 0
     assert "warning[GW203]" in r.stderr and (tmp_path / "p.json").exists()
 
@@ -115,14 +128,15 @@ def test_warnings_are_shown_but_the_plan_is_written(tmp_path, monkeypatch):
 def test_errors_write_no_plan_and_never_print_the_secret(tmp_path, monkeypatch):
     literal = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
     (tmp_path / "c.toml").write_text(f'[telegram]\nenabled = true\nbot_token = "{literal}"\nallowed_chat_ids = [1]\n')
+    (tmp_path / "gatewayctl.toml").write_text('loong_config = "c.toml"\n[handler]\necho = true\n')
     monkeypatch.chdir(tmp_path)
     for fmt in ("text", "json"):
-        r = run(["plan", "--config", "c.toml", "--out", "p.json", "--format", fmt])
+        r = run(["plan", "--out", "p.json", "--format", fmt])
         assert r.exit_code == exitcodes.DIAGNOSTICS
         assert "GW501" in r.stderr and "GW211" in r.stderr
         assert literal not in r.stderr + r.stdout and "AAHdqTcv" not in r.stderr
         assert not (tmp_path / "p.json").exists()
-    r = run(["plan", "--config", "c.toml", "--allow-inline-secrets"])
+    r = run(["plan", "--allow-inline-secrets"])
     assert r.exit_code == 0 and literal not in r.stdout
     plan_validator().validate(json.loads(r.stdout))
     assert json.loads(r.stdout)["plan"]["lanes"][0]["secrets"] == [{"field": "bot_token", "kind": "inline", "ref": "/telegram/bot_token"}]
@@ -166,7 +180,7 @@ def test_seed_failure_modes_are_refused_with_a_clear_message(name, tmp_path, mon
 
 
 def test_failure_mode_from_the_command_line_points_at_the_column(workdir):
-    r = run(["plan", "--config", "config.toml", "--channel-account", "lark=work", "--channel-account", "telegrambot123"])
+    r = run(["plan", "--channel-account", "lark=work", "--channel-account", "telegrambot123"])
     assert r.exit_code == exitcodes.DIAGNOSTICS
     assert "error[GW401]" in r.stderr and "<command line>:2:1" in r.stderr
 
@@ -182,7 +196,8 @@ def test_show_summarises_a_plan(workdir):
     assert r.stdout.startswith(f"plan {digest}\n")
     assert "feishu/work  (selected by lark=work)" in r.stdout
     assert "secret    app_secret <- env LARK_WORK_APP_SECRET" in r.stdout
-    assert "plan matches its config" in r.stdout
+    assert "plan matches its config and settings" in r.stdout
+    assert "settings     gatewayctl.toml (sha256 " in r.stdout
     r = run(["plan", "show", "--json", str(path)])
     assert json.loads(r.stdout)["stale"] is False
 
@@ -190,7 +205,8 @@ def test_show_summarises_a_plan(workdir):
 def test_verify_ok(workdir):
     path = make_plan(workdir)
     r = run(["plan", "verify", str(path)])
-    assert r.exit_code == 0 and "ok: plan_sha256" in r.stdout and "unchanged" in r.stdout
+    assert r.exit_code == 0 and "ok: plan_sha256" in r.stdout
+    assert "config config.toml and settings gatewayctl.toml unchanged" in r.stdout
 
 
 def _tamper(path: Path) -> None:
@@ -214,8 +230,11 @@ def _bump_version(path: Path) -> None:
         (lambda p: p.unlink(), exitcodes.PLAN_UNREADABLE, "cannot read plan"),
         (lambda p: (p.parent / "config.toml").write_text("# edited\n"), exitcodes.PLAN_STALE,
          "saved plan is stale: config.toml changed since the plan was made"),
+        # the settings file is an input too: staleness covers both files
+        (lambda p: (p.parent / "gatewayctl.toml").write_text(SETTINGS + "# edited\n"), exitcodes.PLAN_STALE,
+         "saved plan is stale: gatewayctl.toml changed since the plan was made"),
     ],
-    ids=["tampered", "version", "malformed", "missing", "stale"],
+    ids=["tampered", "version", "malformed", "missing", "stale", "stale-settings"],
 )
 def test_refusals_have_their_own_exit_code_and_message(workdir, spoil, code, message):
     path = make_plan(workdir)
@@ -267,8 +286,9 @@ def test_byte_identical_from_two_directories_in_real_processes(tmp_path):
         d = tmp_path / name / "deeper"
         d.mkdir(parents=True)
         shutil.copy(SEED, d / "config.toml")
+        (d / "gatewayctl.toml").write_text(SETTINGS)
         p = subprocess.run(
-            [sys.executable, "-m", "gatewayctl", "plan", "--config", "config.toml", *SELECTORS, "--out", "plan.json"],
+            [sys.executable, "-m", "gatewayctl", "plan", *SELECTORS, "--out", "plan.json"],
             cwd=d, capture_output=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")},
         )
         assert p.returncode == 0, p.stderr
@@ -278,7 +298,7 @@ def test_byte_identical_from_two_directories_in_real_processes(tmp_path):
 
 
 def test_unwritable_out_is_an_io_error_not_a_traceback(workdir):
-    r = run(["plan", "--config", "config.toml", "--out", "no/such/dir/plan.json"])
+    r = run(["plan", "--out", "no/such/dir/plan.json"])
     assert r.exit_code == exitcodes.IO_ERROR
     assert "cannot write plan no/such/dir/plan.json" in r.stderr
-    assert list(workdir.iterdir()) == [workdir / "config.toml"]
+    assert sorted(workdir.iterdir()) == [workdir / "config.toml", workdir / "gatewayctl.toml"]

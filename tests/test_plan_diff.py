@@ -37,11 +37,14 @@ allowed_room_ids = ["!room:example.org"]
 """
 
 
-def _plan(tmp: Path, name: str, config: str, *args: str) -> Path:
+def _plan(tmp: Path, name: str, config: str, *args: str, handler: str = "echo = true") -> Path:
+    """A plan from gatewayctl settings (the handler) naming ``config``."""
     cfg = tmp / f"{name}.toml"
     cfg.write_text(config, encoding="utf-8")
+    settings = tmp / f"{name}-settings.toml"
+    settings.write_text(f'loong_config = "{name}.toml"\n[handler]\n{handler}\n', encoding="utf-8")
     out = tmp / f"{name}.json"
-    result = CliRunner().invoke(cli, ["plan", "--config", str(cfg), "--out", str(out), *args])
+    result = CliRunner().invoke(cli, ["plan", "--file", str(settings), "--out", str(out), *args])
     assert result.exit_code == 0, result.output
     return out
 
@@ -111,7 +114,7 @@ def test_added_and_removed_lanes(tmp_path):
 
 def test_a_handler_change_touches_every_lane(tmp_path):
     old = _plan(tmp_path, "old", CONFIG)
-    new = _plan(tmp_path, "new", CONFIG + '\n[gateway.handler]\nexec = ["python3", "bot.py"]\n')
+    new = _plan(tmp_path, "new", CONFIG, handler='exec = ["python3", "bot.py"]')
     doc = _json(str(old), str(new))
     assert {lane["action"] for lane in doc["lanes"]} == {"change"}
     for lane in doc["lanes"]:

@@ -19,8 +19,10 @@ def plan_validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 
 
-def compile_text(text: str, *, path: str = "config.toml", selectors=None, **options):
-    """load -> validate -> compile, as `gatewayctl plan` does.
+def compile_text(text: str, *, path: str = "config.toml", selectors=None, settings: str | None = None, **options):
+    """load -> validate -> compile, as `gatewayctl plan` does. ``settings``:
+    the text of a gatewayctl settings file naming the config (else the
+    config's deprecated [gateway] place is read).
 
     Returns (plan, compile_findings, validate_diagnostics)."""
     from gatewayctl.compile.compiler import CompileOptions, compile_plan
@@ -29,8 +31,12 @@ def compile_text(text: str, *, path: str = "config.toml", selectors=None, **opti
 
     doc, load_diags = load_document(path, data=text.encode("utf-8"))
     assert doc is not None, load_diags
+    settings_doc = None
+    if settings is not None:
+        settings_doc, sdiags = load_document("gatewayctl.toml", data=settings.encode("utf-8"))
+        assert settings_doc is not None, sdiags
     cli = selector_document(list(selectors)) if selectors is not None else None
-    validated, diags = validate(doc, cli_selectors=cli)
+    validated, diags = validate(doc, cli_selectors=cli, settings_doc=settings_doc)
     plan, findings = compile_plan(doc, validated, CompileOptions(**options))
     return plan, findings, diags
 

@@ -96,6 +96,9 @@ def _selected(hook, path: str) -> bool:
         ".loong/config.toml",
         "loong/prod.yaml",
         "srv/.loong/work.yml",
+        "gatewayctl.toml",
+        "deploy/gatewayctl.yaml",
+        "gatewayctl.json",
     ],
 )
 def test_check_files_pattern_selects_channel_configs(path):
@@ -121,6 +124,8 @@ def test_check_files_pattern_selects_channel_configs(path):
         "config.json",
         "config.toml.bak",
         "loong/sub/dir/config.txt",
+        "gatewayctl.toml.bak",
+        "mygatewayctl.json",
     ],
 )
 def test_check_files_pattern_leaves_other_files_alone(path):
@@ -289,9 +294,12 @@ def test_check_hook_parallel_batches_report_every_bad_file(scratch, precommit_ho
     assert sum(counts) == len(files)
 
 
-def _make_plan(scratch: Path, config: str, out: str) -> subprocess.CompletedProcess:
+SETTINGS = 'loong_config = "config.toml"\n\n[handler]\necho = true\n'
+
+
+def _make_plan(scratch: Path, out: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gatewayctl", "plan", "--config", config, "--out", out],
+        [sys.executable, "-m", "gatewayctl", "plan", "--out", out],  # ./gatewayctl.toml
         cwd=scratch, capture_output=True, text=True, timeout=120,
     )
 
@@ -300,8 +308,8 @@ def _make_plan(scratch: Path, config: str, out: str) -> subprocess.CompletedProc
 @pytest.mark.tools
 @pytest.mark.xdist_group("pre-commit")
 def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
-    add(scratch, {"config.toml": GOOD})
-    made = _make_plan(scratch, "config.toml", "plan.json")
+    add(scratch, {"config.toml": GOOD, "gatewayctl.toml": SETTINGS})
+    made = _make_plan(scratch, "plan.json")
     assert made.returncode == 0, made.stderr + made.stdout
     plan = json.loads((scratch / "plan.json").read_text(encoding="utf-8"))
     # A tampered copy: the control port edited by hand, digest left as it was.
@@ -321,7 +329,7 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
     assert plan["format_version"]  # a real plan was verified, not an empty file
 
     # A hand edit whose author recomputed the digest (docs/ci.md: the hook
-    # still fails): the hook recompiles the config and names the field.
+    # still fails): the hook recompiles the settings and config and names the field.
     edited = json.loads(text)
     edited["plan"]["lanes"][0]["worker"] = ["/bin/sh", "-c", "exfiltrate"]
     body = json.dumps(edited["plan"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -330,8 +338,14 @@ def test_plan_verify_hook(scratch, precommit_home, head_ref, hook_env):
     _git("add", "prod.plan.json", cwd=scratch)
     rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "prod.plan.json")
     assert rc != 0, out
-    assert "not what config.toml compiles to" in out and "/plan/lanes/0/worker/0 differs" in out
+    assert "not what gatewayctl.toml compiles to" in out and "/plan/lanes/0/worker/0 differs" in out
 
+    # The settings change after the plan was made: the saved plan is stale.
+    (scratch / "gatewayctl.toml").write_text(SETTINGS.replace("echo = true", 'url = "http://127.0.0.1:9/t"'), encoding="utf-8")
+    rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")
+    assert rc != 0, out
+    assert "stale" in out and "gatewayctl.toml changed" in out
+    (scratch / "gatewayctl.toml").write_text(SETTINGS, encoding="utf-8")
     # The config changes after the plan was made: the saved plan is stale.
     (scratch / "config.toml").write_text(GOOD.replace("123456789", "987654321"), encoding="utf-8")
     rc, out = precommit_run(scratch, precommit_home, head_ref, "gatewayctl-plan-verify", "--files", "plan.json")

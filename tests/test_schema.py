@@ -206,12 +206,16 @@ def test_family_enums_and_typed_lists(schema):
 
 def test_gateway_section(schema):
     gw = schema["definitions"]["gateway"]
-    assert gw["additionalProperties"] is True
+    # loong's [gateway] holds only its port (runtime.rs:200); the rest are
+    # gatewayctl's keys in their deprecated place, and typos are errors
+    # (issue 13 item 4), so the table is strict.
+    assert gw["additionalProperties"] is False
     p = gw["properties"]
     assert p["port"]["default"] == 26306 and p["port"]["maximum"] == 65535
     assert p["restart"]["properties"]["policy"]["enum"] == ["never", "on-failure"]
     v = jsonschema.Draft7Validator(schema)
-    assert v.is_valid({"gateway": {"handler": {"echo": True}, "loong_only_key": 1}})
+    assert v.is_valid({"gateway": {"handler": {"echo": True}, "port": 1}})
+    assert not v.is_valid({"gateway": {"handler": {"echo": True}, "loong_only_key": 1}})
     assert not v.is_valid({"gateway": {"handler": {"exec": ["x"], "url": "http://127.0.0.1:1/"}}})
     assert not v.is_valid({"gateway": {"worker": {"command": ["run", ""]}}})
     # gatewayctl's own sub-tables are strict: a typo there would silently
@@ -220,6 +224,48 @@ def test_gateway_section(schema):
         assert p[sub]["additionalProperties"] is False
     f = only(stage.check({"gateway": {"restart": {"polcy": "on-failure"}}}), "GW101")
     assert f.pointer == "/gateway/restart/polcy" and "did you mean `policy`?" in f.message
+    # issue 13 item 4: a typo of a key of [gateway] itself is an error with a did-you-mean
+    f = only(stage.check({"gateway": {"channel_acounts": ["lark=work"]}}), "GW101")
+    assert f.pointer == "/gateway/channel_acounts" and "did you mean `channel_accounts`?" in f.message
+
+
+def test_settings_file_typos_are_errors_with_a_did_you_mean():
+    for data, pointer, guess in (
+        ({"loong_config": "c.toml", "channel_acounts": ["lark=work"]}, "/channel_acounts", "channel_accounts"),
+        ({"loong_config": "c.toml", "handler": {"echo": True, "tiemout_s": 3}}, "/handler/tiemout_s", "timeout_s"),
+        ({"loong_config": "c.toml", "restat": {}}, "/restat", "restart"),
+    ):
+        f = only(stage.check_settings(data), "GW101")
+        assert f.pointer == pointer and f"did you mean `{guess}`?" in f.message
+    assert stage.check_settings({"loong_config": "c.toml", "handler": {"echo": True}, "control_port": 0}) == []
+    f = only(stage.check_settings({"channel_accounts": []}), "GW105")
+    assert "missing `loong_config`" in f.message
+
+
+def test_legacy_keys_are_the_gateway_tables_keys_but_port(schema):
+    from gatewayctl.validate import LEGACY_SETTINGS_KEYS, LOONG_GATEWAY_KEYS
+
+    keys = set(schema["definitions"]["gateway"]["properties"])
+    assert set(LEGACY_SETTINGS_KEYS) == keys - LOONG_GATEWAY_KEYS
+
+
+def test_settings_schema_holds_every_legacy_setting_and_is_strict():
+    """Everything the deprecated [gateway] place holds has a home in
+    gatewayctl.toml, with the same shape, and the file is strict."""
+    from gatewayctl.catalog import load_schema
+    from gatewayctl.validate import LEGACY_SETTINGS_KEYS
+
+    settings = load_schema("settings")
+    config = load_schema("config")
+    jsonschema.Draft7Validator.check_schema(settings)
+    assert settings["additionalProperties"] is False and settings["required"] == ["loong_config"]
+    for key in LEGACY_SETTINGS_KEYS:
+        legacy = dict(config["definitions"]["gateway"]["properties"][key])
+        new = dict(settings["properties"][key])
+        legacy.pop("description"), new.pop("description")
+        assert new == legacy, key
+    for table in ("worker", "restart", "handler"):
+        assert settings["properties"][table]["additionalProperties"] is False
 
 
 def test_known_sections_match_the_schema(schema):

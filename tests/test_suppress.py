@@ -24,16 +24,19 @@ bot_tokn = 1  # gatewayctl: ignore[GW101]
 def test_check_plan_and_fix_agree_on_a_suppressed_error(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
+    # plan compiles gatewayctl's settings (a handler) naming the config
+    settings = tmp_path / "gatewayctl.toml"
+    settings.write_text('loong_config = "c.toml"\n[handler]\necho = true\n')
     assert lint_file(str(cfg)).suppressed == 1
     assert run_check(CheckSettings(files=(str(cfg),))).exit_code == 0
-    planned = run_plan(PlanSettings(config=str(cfg)))
+    planned = run_plan(PlanSettings(config=str(settings)))
     assert planned.exit_code == 0, planned.stderr
     assert run_fix(FixSettings(files=(str(cfg),), unsafe=True)).exit_code == 0
     assert cfg.read_text() == CONFIG, "a suppressed diagnostic's fix is not applied"
     # without the comment, all three see the error
     cfg.write_text(CONFIG.replace("  # gatewayctl: ignore[GW101]", ""))
     assert run_check(CheckSettings(files=(str(cfg),))).exit_code == 1
-    assert run_plan(PlanSettings(config=str(cfg))).exit_code == 1
+    assert run_plan(PlanSettings(config=str(settings))).exit_code == 1
 
 
 def test_an_unused_suppression_is_reported_with_its_own_code(tmp_path):

@@ -1,5 +1,5 @@
-"""End to end: `gatewayctl gateway run --config` on a config whose accounts
-point at the loopback fakes; messages injected at the fakes, replies seen
+"""End to end: `gatewayctl gateway run` on ./gatewayctl.toml (the handler)
+naming a loong config whose accounts point at the loopback fakes; messages injected at the fakes, replies seen
 at the fakes, through the echo, exec and url handlers; status, stop, and a
 restart mid-stream that loses and repeats nothing."""
 
@@ -15,7 +15,7 @@ import pytest
 from gatewayctl.fakes import FakeMatrix, FakeTelegram, FakeWhatsAppCloud, post_webhook, webhook_payload
 from tests.fakes.handler_http import UrlHandlerServer
 from tests.fakes.plans import HANDLER_SCRIPT
-from tests.support import LANES_AS_ROOT_TOML, poll
+from tests.support import LANES_AS_ROOT_SETTINGS, poll
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +27,20 @@ def _poll(predicate, timeout=30.0):
     return poll(predicate, timeout, interval=0.05)
 
 
-def _config(tg, mx, wa, handler_toml: str) -> str:
+def _settings(handler_toml: str) -> str:
     return f"""
-{LANES_AS_ROOT_TOML}[outbound_http]
-allow_private_hosts = true
+loong_config = "gw.toml"
 
-[gateway.handler]
+[handler]
 {handler_toml}
 timeout_s = 10
+{LANES_AS_ROOT_SETTINGS}"""
+
+
+def _config(tg, mx, wa) -> str:
+    return f"""
+[outbound_http]
+allow_private_hosts = true
 
 [telegram]
 enabled = true
@@ -72,7 +78,7 @@ class Gateway:
         self.proc = None
 
     def run(self):
-        self.proc = subprocess.Popen(self.cmd + ["gateway", "run", "--config", "gw.toml", "--port", "0"],
+        self.proc = subprocess.Popen(self.cmd + ["gateway", "run", "--port", "0"],  # ./gatewayctl.toml
                                      cwd=self.tmp, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         status = _poll(self._all_connected)
@@ -134,7 +140,8 @@ def test_gateway_run_answers_on_all_three_families(tmp_path, fakes, kind):
             "exec": f"exec = {json.dumps([sys.executable, HANDLER_SCRIPT])}",
             "url": f'url = "{url_server.url if url_server else ""}"',
         }[kind]
-        (tmp_path / "gw.toml").write_text(_config(tg, mx, wa, handler_toml))
+        (tmp_path / "gw.toml").write_text(_config(tg, mx, wa))
+        (tmp_path / "gatewayctl.toml").write_text(_settings(handler_toml))
         gw = Gateway(tmp_path, _env(tmp_path, tg, mx, wa))
         status = gw.run()
         webhook = next(ln["worker"]["webhook_url"] for ln in status["lanes"] if ln["family"] == "whatsapp")
@@ -171,7 +178,8 @@ def test_gateway_run_answers_on_all_three_families(tmp_path, fakes, kind):
 
 def test_gateway_restart_mid_stream_loses_and_repeats_nothing(tmp_path, fakes):
     tg, mx, wa = fakes
-    (tmp_path / "gw.toml").write_text(_config(tg, mx, wa, f"exec = {json.dumps([sys.executable, HANDLER_SCRIPT])}"))
+    (tmp_path / "gw.toml").write_text(_config(tg, mx, wa))
+    (tmp_path / "gatewayctl.toml").write_text(_settings(f"exec = {json.dumps([sys.executable, HANDLER_SCRIPT])}"))
     gw = Gateway(tmp_path, _env(tmp_path, tg, mx, wa))
     gw.run()
     texts = [f"m{i}" for i in range(10)]

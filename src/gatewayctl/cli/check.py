@@ -37,7 +37,7 @@ from gatewayctl.report import REPORTER_NAMES
     "channel_accounts",
     multiple=True,
     metavar="CHANNEL=ACCOUNT",
-    help="Selector to check (repeatable; one value is one selector, as in loong). Replaces the config's [gateway] channel_accounts list; does not merge.",
+    help="Selector to check (repeatable; one value is one selector, as in loong). Replaces the settings' channel_accounts list; does not merge.",
 )
 @click.option(
     "--selectors",
@@ -56,7 +56,12 @@ from gatewayctl.report import REPORTER_NAMES
     help="Processes to lint with (default 0: one per CPU; 1: this process only). The output and its order do not depend on it.",
 )
 def check(files, fmt, strict, channel_accounts, selectors, stdin_filename, color, jobs):
-    """Lint channel configs (TOML, YAML or JSON) with exact locations and fix hints.
+    """Lint loong configs and gatewayctl.toml (TOML, YAML or JSON) with exact locations and fix hints.
+
+    A loong config gets loong's verdict: would loong accept it? A gatewayctl
+    settings file (gatewayctl.toml, or any file with a top-level
+    `loong_config` key) gets both: the loong config it names, and whether
+    gatewayctl can plan and run it (what `gatewayctl plan` accepts).
 
     Checks many files in one run; a file that cannot be read or parsed is
     reported and the others are still checked. Use '-' to read one config

@@ -70,9 +70,13 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
             result = next(linted)
         sources.update(result.sources)
         all_diags.extend(result.diagnostics)
-        own = [d for d in result.diagnostics if d.path == result.shown]
-        has_error = any(d.is_error for d in own) or (settings.strict and bool(own))
-        files.append(FileResult(result.shown, valid=not has_error, loaded=result.loaded))
+        # A gatewayctl settings file brings the loong config it names.
+        for shown, loaded in result.inputs or ((result.shown, result.loaded),):
+            if any(f.path == shown for f in files):
+                continue  # named by two settings files, or given too: counted once
+            own = [d for d in result.diagnostics if d.path == shown]
+            has_error = any(d.is_error for d in own) or (settings.strict and bool(own))
+            files.append(FileResult(shown, valid=not has_error, loaded=loaded))
 
     report = ReportInput(
         diagnostics=tuple(sort_diagnostics(dedupe(all_diags))),

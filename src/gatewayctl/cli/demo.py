@@ -2,10 +2,10 @@
 
 Owns the newcomer demo: it starts the built-in loopback fakes
 (``gatewayctl.fakes``) of Feishu (websocket mode), Telegram and WeCom in this
-process, writes the bundled example rollout (embedded below, pointed at the
+process, writes the bundled example rollout (embedded below: loong's config pointed at the
 fakes) into a temporary directory, and then runs the real commands a user
 would type, as child processes, printing each command line and its output:
-``check``, ``plan --out``, ``plan show``, ``gateway run`` (in the
+``check gatewayctl.toml``, ``plan --out``, ``plan show``, ``gateway run`` (in the
 background), one message into each fake and the reply seen there,
 ``gateway status`` and ``gateway stop --wait``. No network beyond 127.0.0.1,
 no real credentials: the fakes' test credentials travel only in the
@@ -35,6 +35,7 @@ import click
 from gatewayctl.cli import exitcodes
 
 CONFIG_NAME = "gateway-rollout.toml"
+SETTINGS_NAME = "gatewayctl.toml"
 PLAN_NAME = "plan.json"
 OWNER_LOG = "gateway-run.log"
 START_TIMEOUT_S = 60.0
@@ -49,13 +50,31 @@ DEMO_FAILED = 1
 DEMO_AS_ROOT = """
 # You run the demo as root: say so explicitly, or the owner refuses to start
 # lanes as root. In production name an unprivileged user here instead.
-[gateway.worker]
+[worker]
 user = "root"
 """
 
-# examples/gateway-rollout.toml, with each account pointed at a loopback
-# fake. Embedded because the example file lives in the repository, not in
-# the wheel the demo must also run from.
+# examples/gatewayctl.toml, gatewayctl's settings for the example rollout,
+# as shipped (a test keeps the two equal). Embedded, like the config below,
+# because the examples live in the repository, not in the wheel the demo
+# must also run from.
+SETTINGS_TEXT = """\
+# gatewayctl's own settings for the seed rollout (examples/gatewayctl.toml),
+# written by `gatewayctl demo` next to the loong config it names.
+loong_config = "gateway-rollout.toml"   # relative to this file
+channel_accounts = ["lark=work", "telegram=bot_123456", "wecom=alerts"]
+
+# The built-in echo handler answers each message with its own text.
+[handler]
+echo = true
+timeout_s = 10
+
+[restart]
+policy = "on-failure"
+"""
+
+# examples/gateway-rollout.toml (loong's config), with each account pointed
+# at a loopback fake.
 CONFIG_TEMPLATE = """\
 # The seed playbook's three-family rollout (examples/gateway-rollout.toml),
 # pointed at gatewayctl's built-in loopback fakes by `gatewayctl demo`.
@@ -71,14 +90,6 @@ backend = "sqlite"
 # allowed explicitly.
 [outbound_http]
 allow_private_hosts = true
-
-[gateway]
-channel_accounts = ["lark=work", "telegram=bot_123456", "wecom=alerts"]
-
-# The built-in echo handler answers each message with its own text.
-[gateway.handler]
-echo = true
-timeout_s = 10
 
 [feishu]
 enabled = true
@@ -196,13 +207,16 @@ class Demo:
             telegram_base_url=f.telegram.base_url, telegram_chat=TELEGRAM_CHAT_ID,
             wecom_url=f.wecom.url, wecom_chat=WECOM_CHAT_ID,
         )
+        settings = SETTINGS_TEXT
         if os.geteuid() == 0:
             # A root owner starts lanes as root only when told to (docs/gateway.md,
             # "Who lanes run as"); the demo's lanes only talk to loopback fakes.
-            text += DEMO_AS_ROOT
+            settings += DEMO_AS_ROOT
         path = os.path.join(self.workdir, CONFIG_NAME)
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
+        with open(os.path.join(self.workdir, SETTINGS_NAME), "w", encoding="utf-8") as fh:
+            fh.write(settings)
         # Inherit PATH and the like, but never another GATEWAYCTL_* setting:
         # the demo's owner must use its own home and no fixed port.
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAYCTL_")}
@@ -216,8 +230,9 @@ class Demo:
             WECOM_ALERTS_SECRET=f.wecom.secret,
         )
         self.env = env
-        _say(f"Wrote {path} (the bundled example, accounts pointed at the fakes;")
-        _say("secrets stay { env = ... } references, set only for the processes the demo starts).")
+        _say(f"Wrote {path} (the bundled example's loong config, accounts pointed at the fakes;")
+        _say("secrets stay { env = ... } references, set only for the processes the demo starts)")
+        _say(f"and {SETTINGS_NAME} next to it (examples/gatewayctl.toml: selectors, echo handler).")
         return path
 
     # -- commands ----------------------------------------------------------
@@ -388,10 +403,12 @@ def run_demo(keep: bool) -> int:
         demo.start_fakes()
         demo.write_config()
         _say(f"All commands below run in {workdir} with GATEWAYCTL_HOME={os.path.join(workdir, 'home')}.")
-        demo.run(["check", CONFIG_NAME])
+        # Both verdicts: loong's on the config it names, and gatewayctl's.
+        demo.run(["check", SETTINGS_NAME])
         # A saved plan fixes its control port: port 0 (ephemeral) goes in the plan,
-        # so the demo never collides with an owner on the default port.
-        demo.run(["plan", "--config", CONFIG_NAME, "--port", "0", "--out", PLAN_NAME])
+        # so the demo never collides with an owner on the default port. `plan`
+        # finds ./gatewayctl.toml.
+        demo.run(["plan", "--port", "0", "--out", PLAN_NAME])
         demo.run(["plan", "show", PLAN_NAME])
         demo.start_owner()
         replies = demo.exchange()

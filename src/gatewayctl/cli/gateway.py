@@ -28,7 +28,7 @@ STDIN = "-"
 _RUN_EPILOG = (
     "\b\nExit codes:\n"
     "  0  stopped on request (gateway stop, SIGTERM, Ctrl-C)\n"
-    "  1  the config or selectors have errors (no owner started)\n"
+    "  1  the settings, config or selectors have errors (no owner started)\n"
     "  2  usage error\n"
     "  4/5/6/7  saved plan tampered (or not what its config compiles to) / unknown format / stale / unreadable\n"
     " 12  saved plan made by another gatewayctl version (re-create it, or --trust-plan)\n"
@@ -722,14 +722,18 @@ def _selector_options(fn):
         "channel_accounts",
         multiple=True,
         metavar="CHANNEL=ACCOUNT",
-        help="Select the account a family runs (repeatable); replaces the config's [gateway] channel_accounts.",
+        help="Select the account a family runs (repeatable); replaces the settings' channel_accounts.",
     )(fn)
     return fn
 
 
 def _common_run_options(fn):
-    fn = click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")(fn)
-    fn = click.option("--allow-stale", is_flag=True, help="Run a saved plan even if its config changed since.")(fn)
+    fn = click.option(
+        "--config-dir", metavar="DIR", help="Resolve a saved plan's relative config and settings paths against DIR."
+    )(fn)
+    fn = click.option(
+        "--allow-stale", is_flag=True, help="Run a saved plan even if its config or settings changed since."
+    )(fn)
     fn = click.option(
         "--trust-plan",
         is_flag=True,
@@ -742,30 +746,44 @@ def _common_run_options(fn):
     fn = click.option(
         "--port",
         type=click.IntRange(0, 65535),
-        help=f"Control API port (0: ephemeral). Else ${PORT_ENV}, else [gateway] port, else 26306.",
+        help=f"Control API port (0: ephemeral). Else ${PORT_ENV}, else the settings' control_port, "
+        "else loong's [gateway] port, else 26306.",
     )(fn)
     fn = _selector_options(fn)
     fn = click.option("--plan", "plan_path", metavar="FILE", help="Run a saved plan (`-`: read it from stdin).")(fn)
-    fn = click.option("--config", "config", metavar="FILE", help="Compile this config and run it.")(fn)
+    fn = click.option(
+        "--config",
+        "config",
+        metavar="FILE",
+        help="Compile a loong config alone (its gatewayctl settings in [gateway], deprecated) and run it.",
+    )(fn)
+    fn = click.option(
+        "--file",
+        "settings_file",
+        metavar="FILE",
+        help="Compile gatewayctl's settings file (and the loong config it names) and run it. "
+        "Default, without --plan/--config: ./gatewayctl.toml.",
+    )(fn)
     return fn
 
 
 def _settings(
-    config, plan_path, channel_accounts, selectors, port, allow_inline_secrets, allow_stale, trust_plan, config_dir, **kw
+    settings_file, config, plan_path, channel_accounts, selectors, port, allow_inline_secrets, allow_stale, trust_plan, config_dir, **kw
 ):
     from gatewayctl.cli.check import selector_texts
+    from gatewayctl.cli.plan import input_file
 
-    if bool(config) == bool(plan_path):
-        raise click.UsageError("give exactly one of --config FILE or --plan FILE")
+    if plan_path and (settings_file or config):
+        raise click.UsageError("give one of --plan FILE, --file FILE (gatewayctl.toml) or --config FILE, not several")
     if trust_plan and not plan_path:
         raise click.UsageError("--trust-plan goes with --plan FILE")
     if plan_path and (channel_accounts or selectors or port is not None or allow_inline_secrets):
         raise click.UsageError(
             "a saved plan already fixes its lanes and port: --channel-account/--selectors/--port/"
-            "--allow-inline-secrets go with --config"
+            "--allow-inline-secrets go with --file or --config"
         )
-    if config and not os.path.exists(config):
-        raise click.UsageError(f"config file {config!r} does not exist")
+    if not plan_path:
+        config = input_file(settings_file, config)
     return RunSettings(
         config=config,
         plan_path=plan_path,
@@ -784,7 +802,8 @@ def gateway() -> None:
     """Run, inspect and stop the gateway owner (one per runtime directory).
 
     \b
-    gatewayctl gateway run --config config.toml --channel-account lark=work
+    gatewayctl gateway run                    # ./gatewayctl.toml
+    gatewayctl gateway run --file gatewayctl.toml --channel-account lark=work
     gatewayctl gateway run --plan plan.json
     gatewayctl gateway status [--json]
     gatewayctl gateway stop [--wait] [--timeout 30]

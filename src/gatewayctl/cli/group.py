@@ -16,10 +16,11 @@ from gatewayctl.catalog.loong import LOONG_REPO, version_line
 
 # name -> (module, attribute, short help). Modules import on first use only.
 _COMMANDS = {
-    "check": ("gatewayctl.cli.check", "check", "Lint channel configs: exact locations and fix hints."),
+    "check": ("gatewayctl.cli.check", "check", "Lint loong configs and gatewayctl.toml: exact locations and fix hints."),
     "fix": ("gatewayctl.cli.fix", "fix", "Apply the fixes gatewayctl knows, as exact text edits (safe by default)."),
     "lsp": ("gatewayctl.cli.lsp", "lsp", "Language server over stdio: diagnostics, quick fixes, hover, completion."),
-    "plan": ("gatewayctl.cli.plan", "plan", "Compile a config and selectors into an immutable launch plan."),
+    "plan": ("gatewayctl.cli.plan", "plan", "Compile gatewayctl.toml and its loong config into an immutable launch plan."),
+    "migrate": ("gatewayctl.cli.migrate", "migrate", "Move gatewayctl's settings out of loong's config into gatewayctl.toml."),
     "channels": ("gatewayctl.cli.plan", "channels", "Show each channel family of a config and how it is classified."),
     "gateway": ("gatewayctl.cli.gateway", "gateway", "Run, inspect and stop the gateway owner."),
     "multi-channel-serve": (
@@ -28,7 +29,7 @@ _COMMANDS = {
         "Foreground compatibility wrapper: own the lanes with a live view.",
     ),
     "lane": ("gatewayctl.cli.lane", "lane", "Built-in lane workers (run by the gateway owner)."),
-    "schema": ("gatewayctl.cli.schema", "schema", "Print a shipped JSON Schema (config, plan, status)."),
+    "schema": ("gatewayctl.cli.schema", "schema", "Print a shipped JSON Schema (config, settings, plan, plandiff, status)."),
     "preflight": (
         "gatewayctl.cli.preflight",
         "preflight",
@@ -79,7 +80,7 @@ def cli() -> None:
       3   gateway status: no owner is running
       4   saved plan tampered (digest mismatch)
       5   saved plan has an unknown format_version
-      6   saved plan is stale (config changed since)
+      6   saved plan is stale (config or settings changed since)
       7   saved plan unreadable or not a plan
       8   another gateway owner is already active
       9   the owner stopped because a lane failed

@@ -24,8 +24,8 @@ PORT_ENV = "GATEWAYCTL_GATEWAY_PORT"
 _EXIT_EPILOG = (
     "\b\nExit codes:\n"
     "  0  plan written\n"
-    "  1  the config or the selectors have errors (diagnostics printed, no plan written)\n"
-    "  2  usage error (bad option, missing --config)\n"
+    "  1  the settings, the config or the selectors have errors (diagnostics printed, no plan written)\n"
+    "  2  usage error (bad option, no gatewayctl.toml here and no --file/--config)\n"
     " 10  the --out file could not be written\n"
     "\b\nplan verify / plan show exit codes:\n"
     "  0  plan is intact, of a known format and (verify) exactly what its unchanged config compiles to\n"
@@ -120,7 +120,10 @@ def run_plan(settings: PlanSettings) -> Outcome:
     if diags:
         report = ReportInput(
             diagnostics=tuple(sort_diagnostics(dedupe(diags))),
-            files=(FileResult(settings.config, valid=not has_error, loaded=result.loaded),),
+            files=tuple(
+                FileResult(path, valid=not any(d.is_error and d.path == path for d in diags), loaded=loaded)
+                for path, loaded in result.inputs
+            ),
             sources=result.sources,
             color=settings.color,
             tool_version=__version__,
@@ -189,6 +192,11 @@ def describe(plan, digest: str, config_state: str | None = None) -> str:
         f"  made by      {plan.generator_name} {plan.generator_version} (format_version {plan.format_version})",
         f"  config       {plan.config_path} (sha256 {plan.config_sha256[:16]}...)"
         + (f": {config_state}" if config_state else ""),
+        (
+            f"  settings     {plan.settings_path} (sha256 {plan.settings_sha256[:16]}...)"
+            if plan.settings_path is not None
+            else "  settings     [gateway] of the config (deprecated place: `gatewayctl migrate`)"
+        ),
         f"  owner        {plan.mode}" + (f", session {plan.session!r}" if plan.session else ""),
         f"  control      {plan.control.bind}:{plan.control.port}"
         + (" (ephemeral)" if plan.control.port == 0 else "")
@@ -266,15 +274,19 @@ def prove_plan(plan, *, source: str, base_dir: str | None, allow_stale: bool, re
 
     if recompile:
         planfile.check_generator(plan, __version__, source=source)
+    inputs = f"config {plan.config_path}" + (
+        f" and settings {plan.settings_path}" if plan.settings_path is not None else ""
+    )
     state = planfile.check_stale(plan, base_dir=base_dir)
     if state.stale:
         if not allow_stale:
             raise planfile.PlanError("stale", state.message)
-        return f"config {plan.config_path} changed since (--allow-stale): content not recompiled"
+        return f"{state.message.removeprefix('saved plan is stale: ')} (--allow-stale): content not recompiled"
     if not recompile:
-        return f"config {plan.config_path} unchanged; content not recompiled"
+        return f"{inputs} unchanged; content not recompiled"
     recompile_check(plan, source=source, base_dir=base_dir, generator_version=__version__)
-    return f"config {plan.config_path} unchanged and compiles to exactly this plan"
+    verb = "compile" if plan.settings_path is not None else "compiles"
+    return f"{inputs} unchanged and {verb} to exactly this plan"
 
 
 def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False) -> Outcome:
@@ -293,6 +305,9 @@ def run_verify(paths, *, base_dir: str | None = None, allow_stale: bool = False)
             if code == exitcodes.OK:
                 code = exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE)
             continue
+        inputs = f"config {plan.config_path}" + (
+            f" and settings {plan.settings_path}" if plan.settings_path is not None else ""
+        )
         out.append(
             escape_controls(
                 f"{path}: ok: plan_sha256 {planfile.digest(plan)}, {len(plan.lanes)} lane"
@@ -383,14 +398,25 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
     epilog=_EXIT_EPILOG,
     subcommand_metavar="[show PLAN | verify PLAN... | diff [OLD] NEW]",
 )
-@click.option("--config", "config", metavar="FILE", help="The config to compile (TOML, YAML or JSON).")
+@click.option(
+    "--file",
+    "settings_file",
+    metavar="FILE",
+    help="gatewayctl's settings file (default: ./gatewayctl.toml); it names the loong config.",
+)
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    help="A loong config alone, its gatewayctl settings read from [gateway] (deprecated: `gatewayctl migrate`).",
+)
 @click.option(
     "--channel-account",
     "channel_accounts",
     multiple=True,
     metavar="CHANNEL=ACCOUNT",
-    help="Select the account a family runs (repeatable). Command-line selectors REPLACE the config's "
-    "[gateway] channel_accounts list; they do not merge with it.",
+    help="Select the account a family runs (repeatable). Command-line selectors REPLACE the settings' "
+    "channel_accounts list; they do not merge with it.",
 )
 @click.option(
     "--selectors",
@@ -409,7 +435,8 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    help=f"Control API port (0: a free port picked at run time). Else ${PORT_ENV}, else [gateway] port, else 26306.",
+    help=f"Control API port (0: a free port picked at run time). Else ${PORT_ENV}, else the settings' control_port, "
+    "else loong's [gateway] port, else 26306.",
 )
 @click.option(
     "--allow-inline-secrets",
@@ -432,28 +459,32 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
     help="Colour the diagnostics (default: when stderr is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it).",
 )
 @click.pass_context
-def plan(ctx, config, channel_accounts, selectors, session, mode, port, allow_inline_secrets, out, fmt, color):
-    """Compile a config and selectors into an immutable launch plan.
+def plan(ctx, settings_file, config, channel_accounts, selectors, session, mode, port, allow_inline_secrets, out, fmt, color):
+    """Compile gatewayctl's settings and the loong config they name into an
+    immutable launch plan.
 
-    Runs everything `gatewayctl check` runs; on any error it prints the
-    diagnostics and exits 1 without writing a plan. The plan is canonical
-    JSON with a plan_sha256 digest: the same inputs give the same bytes on
-    any machine. Enabled gateway-supervised families that are not selected
-    run their default account.
+    Runs everything `gatewayctl check` runs on the settings file, both
+    verdicts (would loong accept the config, can gatewayctl run it); on any
+    error it prints the diagnostics and exits 1 without writing a plan. The
+    plan is canonical JSON with a plan_sha256 digest and both files'
+    digests: the same inputs give the same bytes on any machine. Enabled
+    gateway-supervised families that are not selected run their default
+    account.
 
     \b
-    gatewayctl plan --config config.toml --channel-account lark=work --out plan.json
+    gatewayctl plan --out plan.json                       # ./gatewayctl.toml
+    gatewayctl plan --file ops/gatewayctl.toml --channel-account lark=work
     gatewayctl plan show plan.json
     gatewayctl plan verify plan.json [--config-dir DIR]
     """
     if ctx.invoked_subcommand is not None:
-        if config or channel_accounts or selectors or session or mode or port is not None or out or allow_inline_secrets:
+        if (
+            settings_file or config or channel_accounts or selectors or session or mode or port is not None
+            or out or allow_inline_secrets
+        ):
             raise click.UsageError(f"plan options go without a subcommand, not before `{ctx.invoked_subcommand}`")
         return
-    if not config:
-        raise click.UsageError("--config FILE is required (or use `plan show PLAN` / `plan verify PLAN`)")
-    if not os.path.exists(config):
-        raise click.UsageError(f"config file {config!r} does not exist")
+    config = input_file(settings_file, config)
     if mode is None:
         mode = "gateway_attached_cli" if session is not None else "gateway_headless"
     from gatewayctl.cli.check import selector_texts
@@ -484,13 +515,13 @@ def show(plan_file, config_dir, as_json):
 
 @plan.command("verify", context_settings=_CONTEXT, epilog=_VERIFY_EPILOG)
 @click.argument("plan_files", metavar="PLAN...", nargs=-1, required=True)
-@click.option("--config-dir", metavar="DIR", help="Resolve a relative config path against DIR (default: current directory).")
-@click.option("--allow-stale", is_flag=True, help="Do not fail when the config changed since the plan was made.")
+@click.option("--config-dir", metavar="DIR", help="Resolve the plan's relative config and settings paths against DIR (default: current directory).")
+@click.option("--allow-stale", is_flag=True, help="Do not fail when the config or settings changed since the plan was made.")
 def verify(plan_files, config_dir, allow_stale):
     """Check saved plans: format version, digest (tampering) and staleness.
 
-    A plan is stale when its config file's SHA-256 differs from the one
-    recorded in the plan. Several plans may be given (pre-commit passes
+    A plan is stale when its loong config's or its gatewayctl settings
+    file's SHA-256 differs from the one recorded in the plan. Several plans may be given (pre-commit passes
     many); the exit code is that of the first one that fails.
     """
     _finish(run_verify(plan_files, base_dir=config_dir, allow_stale=allow_stale))
@@ -506,6 +537,29 @@ def channels(config, as_json):
     if not os.path.exists(config):
         raise click.UsageError(f"config file {config!r} does not exist")
     _finish(run_channels(config, as_json=as_json))
+
+
+def input_file(settings_file: str | None, config: str | None) -> str:
+    """The file a plan is made from: --file (a settings file), --config (a
+    loong config alone, or a settings file), else ./gatewayctl.toml."""
+    from gatewayctl.pipeline import find_settings
+
+    if settings_file and config:
+        raise click.UsageError(
+            "give --file (gatewayctl.toml, which names the loong config) or --config (a loong config alone), not both"
+        )
+    path = settings_file or config
+    if path is None:
+        path = find_settings(".")
+        if path is None:
+            raise click.UsageError(
+                "no gatewayctl.toml in the current directory: give --file FILE (or --config for a loong config "
+                "alone), or use `plan show PLAN` / `plan verify PLAN`"
+            )
+    if not os.path.exists(path):
+        what = "settings file" if settings_file else "config file"
+        raise click.UsageError(f"{what} {path!r} does not exist")
+    return path
 
 
 def _finish(outcome: Outcome) -> None:

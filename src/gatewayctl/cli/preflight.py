@@ -59,14 +59,26 @@ def run_probes(plan, *, timeout_s: float, serving: dict | None) -> tuple[list, i
 
 
 @click.command("preflight", context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
-@click.option("--config", "config", metavar="FILE", help="Compile this config (as `gatewayctl plan` does) and probe its lanes.")
+@click.option(
+    "--file",
+    "settings_file",
+    metavar="FILE",
+    help="Compile gatewayctl's settings file (as `gatewayctl plan` does) and probe its lanes. "
+    "Default, without --plan/--config: ./gatewayctl.toml.",
+)
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    help="Compile a loong config alone (its settings in [gateway], deprecated) and probe its lanes.",
+)
 @click.option("--plan", "plan_path", metavar="FILE", help="Probe the lanes of a saved plan instead.")
 @click.option(
     "--channel-account",
     "channel_accounts",
     multiple=True,
     metavar="CHANNEL=ACCOUNT",
-    help="Select the account a family runs (repeatable); replaces the config's list, as for `plan`.",
+    help="Select the account a family runs (repeatable); replaces the settings' list, as for `plan`.",
 )
 @click.option("--selectors", multiple=True, metavar="LIST", help="Comma-separated selectors; combines with --channel-account.")
 @click.option("--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does).")
@@ -85,24 +97,27 @@ def run_probes(plan, *, timeout_s: float, serving: dict | None) -> tuple[list, i
     help="Seconds each lane's probe may take in all (an unreachable host fails after this).",
 )
 def preflight(
-    config, plan_path, channel_accounts, selectors, allow_inline_secrets, config_dir, trust_plan, as_json, timeout_s
+    settings_file, config, plan_path, channel_accounts, selectors, allow_inline_secrets, config_dir, trust_plan, as_json,
+    timeout_s,
 ):
     """Probe every selected lane's channel API with its real credentials,
     without taking ownership: one line per lane (ok, failed or skipped), the
     API's own words and the latency. Secrets are never printed.
 
     \b
-    gatewayctl preflight --config config.toml --channel-account lark=work --channel-account wecom=alerts
+    gatewayctl preflight                       # ./gatewayctl.toml
+    gatewayctl preflight --file gatewayctl.toml --channel-account lark=work --channel-account wecom=alerts
     gatewayctl preflight --plan plan.json --json
     """
     from gatewayctl.cli.gateway import RunSettings, _compile, _load_saved
+    from gatewayctl.cli.plan import input_file
 
-    if bool(config) == bool(plan_path):
-        raise click.UsageError("give exactly one of --config FILE or --plan FILE")
+    if plan_path and (settings_file or config):
+        raise click.UsageError("give one of --plan FILE, --file FILE (gatewayctl.toml) or --config FILE, not several")
     if plan_path and (channel_accounts or selectors or allow_inline_secrets):
-        raise click.UsageError("a saved plan already fixes its lanes: --channel-account/--selectors go with --config")
-    if config and not os.path.exists(config):
-        raise click.UsageError(f"config file {config!r} does not exist")
+        raise click.UsageError("a saved plan already fixes its lanes: --channel-account/--selectors go with --file or --config")
+    if not plan_path:
+        config = input_file(settings_file, config)
     if trust_plan and not plan_path:
         raise click.UsageError("--trust-plan goes with --plan FILE")
     settings = RunSettings(

@@ -1,4 +1,4 @@
-"""`gatewayctl schema config|plan|status`: print a shipped JSON Schema.
+"""`gatewayctl schema config|settings|plan|status`: print a shipped JSON Schema.
 
 Owns only the command. The files themselves live in schemas/ (shipped as
 package data) and are located through gatewayctl.catalog.schema_path, so
@@ -14,7 +14,7 @@ import click
 
 from gatewayctl.cli import exitcodes
 
-SCHEMA_NAMES = ("config", "plan", "plandiff", "status")
+SCHEMA_NAMES = ("config", "settings", "plan", "plandiff", "status")
 
 
 @click.command(
@@ -28,10 +28,11 @@ def schema(name: str, show_path: bool) -> None:
     """Print a shipped JSON Schema, byte for byte.
 
     \b
-    config  the config file (also the editor schema, see docs/editors.md)
-    plan    a saved launch plan (gatewayctl plan --out)
+    config    loong's config file (also the editor schema, see docs/editors.md)
+    settings  gatewayctl's own settings file, gatewayctl.toml (editor schema too)
+    plan      a saved launch plan (gatewayctl plan --out)
     plandiff  `gatewayctl plan diff --json`
-    status  the gateway owner's status.json
+    status    the gateway owner's status.json
 
     \b
     Examples:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
 from gatewayctl import __version__
@@ -105,15 +105,16 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
         raise ValueError(problem)
 
     model = validated.model
-    gateway = model.gateway
+    settings = validated.settings
     findings: list[Finding] = []
+    own: list[Finding] = []  # findings about the settings: they point into the settings' document
 
-    control = _control(gateway, options, findings)
-    template = _worker_template(gateway, findings)
-    restart = _restart(gateway, findings)
-    stop_grace = _seconds(gateway, "stop_grace_s", 10.0, ("gateway",), findings)
-    handler = _handler(gateway, findings)
-    run_as = _run_as(gateway)
+    control = _control(settings, options, own)
+    template = _worker_template(settings, own)
+    restart = _restart(settings, own)
+    stop_grace = _seconds(settings.data, "stop_grace_s", 10.0, settings.base, own)
+    handler = _handler(settings, own)
+    run_as = _run_as(settings)
 
     lanes: list[Lane] = []
     for choice in _lane_choices(model, validated.selectors):
@@ -124,8 +125,9 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
     if options.mode != "multi_channel_serve":
         findings.extend(_ingress_owned(model, lanes))
 
-    if not lanes and not any(f.code == "GW503" for f in findings):
+    if not lanes and not any(f.code == "GW503" for f in own):
         findings.append(_no_lanes(model, validated))
+    findings.extend(replace(f, origin=settings.origin) if settings.origin else f for f in own)
 
     if any(_is_error(f) for f in findings):
         return None, findings
@@ -143,6 +145,8 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
         run_as=run_as,
         generator_name="gatewayctl",
         generator_version=options.generator_version,
+        settings_path=settings.path,
+        settings_sha256=settings.sha256,
     )
     return plan, findings
 
@@ -358,18 +362,18 @@ def _jsonable(value, pointer: str, findings: list[Finding]):
 # ----------------------------------------------------------------- worker
 
 
-def _worker_template(gateway: Mapping, findings: list[Finding]) -> tuple[str, ...] | None:
-    worker = gateway.get("worker")
+def _worker_template(settings, findings: list[Finding]) -> tuple[str, ...] | None:
+    worker = settings.data.get("worker")
     command = worker.get("command") if isinstance(worker, Mapping) else None
     if command is None:
         return DEFAULT_WORKER
-    base = ("gateway", "worker", "command")
+    base = (*settings.base, "worker", "command")
     if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
         findings.append(
             Finding(
                 "GW503",
                 pointer_join(*base),
-                "[gateway.worker] command must be a non-empty list of strings (an argv)",
+                f"{_table(settings, 'worker')} command must be a non-empty list of strings (an argv)",
                 hint='for example command = ["loong", "channels", "serve", "{family}", "--account", "{account}"]',
             )
         )
@@ -439,7 +443,13 @@ def _expand_worker(template, family: str, account: str, session: str | None) -> 
 # ---------------------------------------------------------- owner settings
 
 
-def _control(gateway: Mapping, options: CompileOptions, findings: list[Finding]) -> Control:
+def _table(settings, name: str) -> str:
+    """How the user wrote a settings table: [handler] in the settings file,
+    [gateway.handler] in the deprecated place."""
+    return "[" + ".".join((*settings.base, name)) + "]"
+
+
+def _control(settings, options: CompileOptions, findings: list[Finding]) -> Control:
     if options.port is not None:
         source = "ephemeral_cli" if options.port == 0 else "cli"
         return Control(CONTROL_BIND, options.port, source)
@@ -455,9 +465,11 @@ def _control(gateway: Mapping, options: CompileOptions, findings: list[Finding])
                 hint=f"unset {PORT_ENV} or set it to a port number; --port overrides it",
             )
         )
-    port = gateway.get("port")
-    if _in_schema_range(port, ("port",)):
-        return Control(CONTROL_BIND, port, "config")
+    own = settings.data.get(settings.port_key)
+    if _in_schema_range(own, ("port",)):
+        return Control(CONTROL_BIND, own, "settings" if settings.origin else "config")
+    if _in_schema_range(settings.loong_port, ("port",)):
+        return Control(CONTROL_BIND, settings.loong_port, "config")
     return Control(CONTROL_BIND, DEFAULT_PORT, "default")
 
 
@@ -469,7 +481,9 @@ def _seconds(table: Mapping, key: str, default: float, base: tuple, findings: li
     value = table.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return float(default)
-    spec = gateway_field(*base[1:], key)
+    # The limits of the [gateway] table's schema, which the settings file's
+    # schema repeats (a test keeps them equal).
+    spec = gateway_field(*(base[1:] if base[:1] == ("gateway",) else base), key)
     low, high = spec.get("minimum"), spec.get("maximum")
     above = spec.get("exclusiveMinimum")
     ok = math.isfinite(value) if isinstance(value, float) else True
@@ -488,10 +502,11 @@ def _seconds(table: Mapping, key: str, default: float, base: tuple, findings: li
     return float(value)
 
 
-def _run_as(gateway: Mapping) -> RunAs | None:
-    """[gateway.worker] user/group: names only (the schema reports bad ones, GW1xx);
-    the owner resolves them on the host that runs the plan."""
-    worker = gateway.get("worker")
+def _run_as(settings) -> RunAs | None:
+    """[worker] user/group ([gateway.worker] in the deprecated place): names
+    only (the schema reports bad ones, GW1xx); the owner resolves them on the
+    host that runs the plan."""
+    worker = settings.data.get("worker")
     if not isinstance(worker, Mapping):
         return None
     user, group = worker.get("user"), worker.get("group")
@@ -500,11 +515,11 @@ def _run_as(gateway: Mapping) -> RunAs | None:
     return RunAs(user=user, group=group if isinstance(group, str) and group else None)
 
 
-def _restart(gateway: Mapping, findings: list[Finding]) -> RestartPolicy:
-    table = gateway.get("restart")
+def _restart(settings, findings: list[Finding]) -> RestartPolicy:
+    table = settings.data.get("restart")
     if not isinstance(table, Mapping):
         return RestartPolicy()
-    base = ("gateway", "restart")
+    base = (*settings.base, "restart")
     d = RestartPolicy()
     policy = table.get("policy")
     max_restarts = table.get("max_restarts")
@@ -525,11 +540,11 @@ def _in_schema_range(value, keys: tuple) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
-def _handler(gateway: Mapping, findings: list[Finding]) -> Handler | None:
-    table = gateway.get("handler")
+def _handler(settings, findings: list[Finding]) -> Handler | None:
+    table = settings.data.get("handler")
     if not isinstance(table, Mapping):
         return None
-    timeout = _seconds(table, "timeout_s", 30.0, ("gateway", "handler"), findings)
+    timeout = _seconds(table, "timeout_s", 30.0, (*settings.base, "handler"), findings)
     env = _handler_env(table.get("env"))
     command = table.get("exec")
     if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
@@ -552,8 +567,11 @@ def _handler_env(names) -> tuple[str, ...]:
 
 def _no_lanes(model, validated) -> Finding:
     configured = [fid for fid in SUPERVISED_IDS if model.family(fid) is not None]
+    origin = ""
     if validated.selectors_from == "config":
         pointer = "/gateway/channel_accounts"
+    elif validated.selectors_from == "settings":
+        pointer, origin = "/channel_accounts", validated.settings.origin
     else:
         pointer = ""
     if configured:
@@ -565,4 +583,4 @@ def _no_lanes(model, validated) -> Finding:
     else:
         message = "nothing to run: the config has no gateway-supervised family (" + ", ".join(SUPERVISED_IDS) + ")"
         hint = "add and enable a [telegram], [feishu], [matrix], [wecom], [whatsapp] or [qqbot] table"
-    return Finding("GW502", pointer, message, hint=hint)
+    return Finding("GW502", pointer, message, hint=hint, origin=origin)

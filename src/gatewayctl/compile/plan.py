@@ -13,7 +13,7 @@ FORMAT_VERSION = 1
 MODES = ("gateway_headless", "gateway_attached_cli", "multi_channel_serve")
 ACCOUNT_SOURCES = ("selector", "explicit_default", "mapped_default", "fallback", "single_account")
 RESTART_POLICIES = ("never", "on-failure")
-PORT_SOURCES = ("cli", "ephemeral_cli", "env", "config", "default")
+PORT_SOURCES = ("cli", "ephemeral_cli", "env", "settings", "config", "default")
 SECRET_KINDS = ("env", "file", "exec", "inline")
 HANDLER_KINDS = ("exec", "url", "echo")
 
@@ -32,6 +32,22 @@ def runs_builtin_worker(lane) -> bool:
     template as is)."""
     filled = tuple(arg.replace("{family}", lane.family) for arg in DEFAULT_WORKER)
     return tuple(lane.worker) in (DEFAULT_WORKER, filled)
+
+
+# Where a built-in lane listens when its settings name no webhook_bind: the
+# workers and the plan-time conflict check (GW611) read this one value.
+DEFAULT_WEBHOOK_BIND = "127.0.0.1:8080"
+
+
+def listen_bind(lane) -> str | None:
+    """The host:port a built-in lane listens on, or None when it does not
+    listen (Feishu in websocket mode, the polling and websocket families)."""
+    if not runs_builtin_worker(lane):
+        return None
+    if lane.family == "whatsapp" or (lane.family == "feishu" and lane.settings.get("mode") == "webhook"):
+        bind = lane.settings.get("webhook_bind")
+        return str(bind) if bind else DEFAULT_WEBHOOK_BIND
+    return None
 
 # Variables every lane process (and a lane's exec handler) gets from the
 # owner's environment besides the names the plan lists: what a process needs
@@ -202,6 +218,10 @@ class LaunchPlan:
     generator_name: str = "gatewayctl"
     generator_version: str = "0"
     format_version: int = FORMAT_VERSION
+    # gatewayctl's settings file the plan was made from (None: a plain loong
+    # config, its settings read from the deprecated [gateway] place)
+    settings_path: str | None = None
+    settings_sha256: str | None = None
 
     def lane(self, key: str) -> Lane | None:
         """Find a lane by family id or ``family/account``."""

@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from gatewayctl.inputs import MAX_PLAN_BYTES, MAX_PLAN_DEPTH, InputError, read_regular_file, size_text
+from gatewayctl.inputs import MAX_CONFIG_BYTES, MAX_PLAN_BYTES, MAX_PLAN_DEPTH, InputError, read_regular_file, size_text
 
 from gatewayctl.compile.plan import (
     FORMAT_VERSION,
@@ -198,6 +198,9 @@ def plan_to_json(plan: LaunchPlan) -> dict:
     body = {
         "generator": {"name": plan.generator_name, "version": plan.generator_version},
         "config": {"path": plan.config_path, "sha256": plan.config_sha256},
+        "settings": None
+        if plan.settings_path is None
+        else {"path": plan.settings_path, "sha256": plan.settings_sha256},
         "owner": {"mode": plan.mode, "session": plan.session},
         "control": {"bind": plan.control.bind, "port": plan.control.port, "port_source": plan.control.port_source},
         "restart": {
@@ -292,6 +295,11 @@ def _from_json(body: dict) -> LaunchPlan:
     handler = body.get("handler")
     restart = body["restart"]
     run_as = body.get("run_as")
+    # Absent in plans written before gatewayctl.toml existed (an addition
+    # within format_version 1): such a plan came from a loong config alone.
+    settings = body.get("settings")
+    if settings is not None and not (isinstance(settings.get("path"), str) and isinstance(settings.get("sha256"), str)):
+        raise ValueError("settings must be null or {path, sha256}")
     return LaunchPlan(
         config_path=body["config"]["path"],
         config_sha256=body["config"]["sha256"],
@@ -332,6 +340,8 @@ def _from_json(body: dict) -> LaunchPlan:
         run_as=None if run_as is None else RunAs(user=run_as["user"], group=run_as["group"]),
         generator_name=body["generator"]["name"],
         generator_version=body["generator"]["version"],
+        settings_path=None if settings is None else settings["path"],
+        settings_sha256=None if settings is None else settings["sha256"],
     )
 
 
@@ -411,26 +421,39 @@ class Staleness:
 
 
 def check_stale(plan: LaunchPlan, *, base_dir: str | None = None) -> Staleness:
-    """Compare the config file's current bytes with the plan's recorded digest.
+    """Compare the current bytes of the plan's inputs (the loong config and,
+    when the plan was made from one, gatewayctl's settings file) with the
+    digests the plan recorded.
 
     The executor calls this before running a saved plan; ``gatewayctl plan
-    verify`` calls it too. ``base_dir`` resolves a relative config path (the
-    current directory by default).
+    verify`` calls it too. ``base_dir`` resolves relative paths (the current
+    directory by default).
     """
+    inputs = [(plan.config_path, plan.config_sha256)]
+    if plan.settings_path is not None:
+        inputs.append((plan.settings_path, plan.settings_sha256))
+    for recorded_path, recorded_sha in inputs:
+        problem = _changed(recorded_path, recorded_sha, base_dir)
+        if problem is not None:
+            return Staleness(True, f"saved plan is stale: {recorded_path} {problem}")
+    if plan.settings_path is not None:
+        return Staleness(False, "plan matches its config and settings")
+    return Staleness(False, "plan matches its config")
+
+
+def _changed(recorded_path: str, recorded_sha: str | None, base_dir: str | None) -> str | None:
     import os
 
-    path = plan.config_path
+    path = recorded_path
     if base_dir and not os.path.isabs(path):
         path = os.path.join(base_dir, path)
-    from gatewayctl.inputs import MAX_CONFIG_BYTES
-
     try:
         current = hashlib.sha256(read_regular_file(path, MAX_CONFIG_BYTES)).hexdigest()
     except InputError as exc:
-        return Staleness(True, f"saved plan is stale: {plan.config_path} cannot be read ({exc.reason})")
-    if current != plan.config_sha256:
-        return Staleness(True, f"saved plan is stale: {plan.config_path} changed since the plan was made")
-    return Staleness(False, "plan matches its config")
+        return f"cannot be read ({exc.reason})"
+    if current != recorded_sha:
+        return "changed since the plan was made"
+    return None
 
 
 def load_verified(path: str, *, base_dir: str | None = None, allow_stale: bool = False) -> LaunchPlan:

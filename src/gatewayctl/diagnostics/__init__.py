@@ -25,6 +25,7 @@ __all__ = [
     "Fix",
     "SAFE",
     "UNSAFE",
+    "ORIGIN_SETTINGS",
     "Position",
     "Range",
     "Severity",
@@ -165,6 +166,9 @@ class Finding:
     ``column_offset``/``length`` narrow the span inside a string value (used
     for selectors written in a config list): both count characters of the
     decoded string, and the locator maps them into the source when it can.
+    ``origin`` names the document the pointer is into when a stage sees two
+    (``ORIGIN_SETTINGS``: gatewayctl's own settings file); "" is the
+    document being validated.
     """
 
     code: str
@@ -180,6 +184,10 @@ class Finding:
     # such a finding when an unknown-key finding in the same table already
     # says the key is there under a typo (one mistake, one diagnostic).
     missing: tuple[str, ...] = ()
+    origin: str = ""
+
+
+ORIGIN_SETTINGS = "settings"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,12 @@ Ranges:
   GW3xx  serving requirements, URLs, webhook ingress
   GW4xx  channel-account selectors
   GW5xx  launch plans
-  GW7xx  suppression comments (GW6xx is kept for gatewayctl's runtime settings)
+  GW6xx  gatewayctl's runtime: its settings file and whether its owner can
+         run what a plan names (never part of loong's verdict)
+  GW7xx  suppression comments
+
+GW0xx..GW4xx answer "would loong accept this config?"; GW5xx and GW6xx
+answer "can gatewayctl plan and run it?" (docs/rules.md tells them apart).
 """
 
 from __future__ import annotations
@@ -85,6 +90,13 @@ _TABLE = [
     ("GW503", "error", "invalid-worker-template", "The [gateway.worker] command template is malformed."),
     ("GW504", "error", "invalid-control-port", "GATEWAYCTL_GATEWAY_PORT does not hold a port number (0-65535)."),
     ("GW505", "warning", "ingress-owned-family", "loong's gateway run serves this family through its HTTP ingress (every configured account), not as the one lane the plan runs."),
+    # -- gatewayctl runtime and its settings file
+    ("GW601", "warning", "settings-in-loong-config", "gatewayctl settings in loong's [gateway] table: loong drops them the next time it saves its config."),
+    ("GW602", "warning", "settings-shadowed", "gatewayctl settings left in loong's [gateway] table are ignored: a gatewayctl.toml is in use."),
+    ("GW603", "error", "loong-config-unreadable", "The loong config that gatewayctl.toml names cannot be found or read."),
+    ("GW610", "error", "handler-missing", "A lane runs the built-in worker but no handler answers its messages."),
+    ("GW611", "error", "listen-address-conflict", "Two lanes would listen on the same address."),
+    ("GW612", "warning", "program-not-found", "A worker or handler program does not exist on this host."),
     # -- suppression comments
     ("GW701", "warning", "unused-suppression", "A `# gatewayctl: ignore[...]` comment suppresses nothing."),
     ("GW702", "warning", "invalid-suppression", "A `# gatewayctl:` comment is malformed or names a code it cannot suppress."),

@@ -16,7 +16,10 @@ What the plan records and how it maps back to options:
   none: it cannot change the plan);
 - an ``inline`` secret reference -> ``--allow-inline-secrets``;
 - the config's bytes are read once and must still have the recorded
-  SHA-256 (else the plan is stale, which the caller reports first).
+  SHA-256 (else the plan is stale, which the caller reports first). A plan
+  made from gatewayctl's settings file is recompiled from that file (read
+  once, checked against its recorded SHA-256 the same way), which names
+  the loong config.
 """
 
 from __future__ import annotations
@@ -91,29 +94,34 @@ def recompile_check(plan, *, source: str, base_dir: str | None, generator_versio
 
     from gatewayctl.pipeline import lint_and_compile, selector_doc
 
-    path = plan.config_path
+    # The file the plan was compiled from: gatewayctl's settings (naming the
+    # loong config), or a loong config alone.
+    recorded, recorded_sha = plan.config_path, plan.config_sha256
+    if plan.settings_path is not None:
+        recorded, recorded_sha = plan.settings_path, plan.settings_sha256
+    path = recorded
     if base_dir and not os.path.isabs(path):
         path = os.path.join(base_dir, path)
     try:
         data = read_regular_file(path, MAX_CONFIG_BYTES)
     except InputError as exc:
-        raise PlanError("stale", f"{source}: cannot recompile: {plan.config_path} cannot be read ({exc.reason})") from None
-    if hashlib.sha256(data).hexdigest() != plan.config_sha256:
-        raise PlanError("stale", f"saved plan is stale: {plan.config_path} changed since the plan was made")
+        raise PlanError("stale", f"{source}: cannot recompile: {recorded} cannot be read ({exc.reason})") from None
+    if hashlib.sha256(data).hexdigest() != recorded_sha:
+        raise PlanError("stale", f"saved plan is stale: {recorded} changed since the plan was made")
     options, selectors = recorded_options(plan, generator_version)
     problem = options.problem()
     result = None
     fresh = None
     if problem is None:
         result, fresh = lint_and_compile(
-            plan.config_path, options, cli_selectors=selector_doc(selectors), data=data
+            recorded, options, cli_selectors=selector_doc(selectors), data=data, base_dir=base_dir
         )
     if fresh is None:
         codes = sorted({d.code for d in result.diagnostics if d.is_error}) if result is not None else []
         why = problem or ("its config does not compile (" + ", ".join(codes) + ")" if codes else "its config does not compile")
         raise PlanError(
             "tampered",
-            f"{source}: not what {plan.config_path} compiles to: {why}; "
+            f"{source}: not what {recorded} compiles to: {why}; "
             "the plan was edited or made from other inputs; re-create it with `gatewayctl plan`",
         )
     want = plan_to_json(fresh)
@@ -122,7 +130,7 @@ def recompile_check(plan, *, source: str, base_dir: str | None, generator_versio
         where = first_difference(have, want) or "/"
         raise PlanError(
             "tampered",
-            f"{source}: not what {plan.config_path} compiles to: /plan{where if where != '/' else ''} differs "
+            f"{source}: not what {recorded} compiles to: /plan{where if where != '/' else ''} differs "
             "(the digest matches, so it was recomputed after an edit, or the plan was made from other inputs); "
             "re-create it with `gatewayctl plan`",
         )

@@ -14,11 +14,57 @@ step reports it).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, Diagnostic, Finding, pointer_join
+from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, ORIGIN_SETTINGS, TARGET_KEY, Diagnostic, Finding, pointer_join
 
 SELECTOR_LIST_POINTER = "/gateway/channel_accounts"
+
+# loong's own key in its [gateway] table (crates/app/src/config/runtime.rs:200,
+# `GatewayConfig { port }`); every other key there is gatewayctl's, in the
+# place it is deprecated from.
+LOONG_GATEWAY_KEYS = frozenset({"port"})
+# gatewayctl's keys that may still sit in loong's [gateway] (the deprecated
+# place); a test keeps this equal to the config schema's [gateway] keys
+# minus loong's. Any other key there is a typo (GW101), not a setting.
+LEGACY_SETTINGS_KEYS = ("channel_accounts", "stop_grace_s", "worker", "restart", "handler")
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsView:
+    """gatewayctl's own settings as the compiler reads them, and where they
+    are written: the root of a gatewayctl settings file (``origin``
+    ORIGIN_SETTINGS, pointers from the root), or in the deprecated place,
+    loong's ``[gateway]`` table (``origin`` "", pointers under /gateway).
+
+    ``port_key`` is the control port's key in ``data`` (``control_port`` in
+    the settings file, ``port`` in loong's table); ``loong_port`` is loong's
+    ``[gateway] port``, the control port when the settings file names none.
+    ``path``/``sha256``: the settings file as given and its digest (None in
+    the deprecated place).
+    """
+
+    data: Mapping
+    base: tuple = ("gateway",)
+    origin: str = ""
+    port_key: str = "port"
+    loong_port: object = None
+    path: str | None = None
+    sha256: str | None = None
+
+    def pointer(self, *tokens) -> str:
+        return pointer_join(*self.base, *tokens)
+
+
+def legacy_settings_keys(data) -> list[str]:
+    """gatewayctl's keys still found in a loong config's [gateway] table."""
+    gateway = data.get("gateway") if isinstance(data, dict) else None
+    if not isinstance(gateway, dict):
+        return []
+    return [k for k in gateway if k in LEGACY_SETTINGS_KEYS]
 
 # Keys whose string values are treated as sensitive for redaction even
 # outside the channel model (providers, tools): never echoed in any output.
@@ -29,8 +75,9 @@ _SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|api_key|apikey|priva
 class Validated:
     model: object  # validate.model.ConfigModel
     selectors: tuple  # validate.rules.selectors.ResolvedSelector, in input order
-    selectors_from: str  # "cli" | "config" | "none"
+    selectors_from: str  # "cli" | "config" | "settings" | "none"
     data: object  # the document's data, for the on-demand sensitive scan
+    settings: SettingsView = SettingsView(_EMPTY)
 
     @property
     def sensitive(self) -> tuple[str, ...]:
@@ -47,14 +94,20 @@ def config_selector_items(data) -> list[tuple[str, str]]:
     return [(pointer_join("gateway", "channel_accounts", i), v) for i, v in enumerate(items) if isinstance(v, str)]
 
 
-def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, ...]]:
-    """Run every check on one loaded document.
+def validate(doc, *, cli_selectors=None, settings_doc=None) -> tuple[Validated, tuple[Diagnostic, ...]]:
+    """Run every check on one loaded loong config.
 
     ``cli_selectors`` is a ``source.selector_document`` of the command-line
-    selectors; when given it replaces the config's ``[gateway]
-    channel_accounts`` list (no merging). Diagnostics about command-line
-    selectors carry the selector document's path; their semantic messages
-    name the config they were checked against.
+    selectors; when given it replaces the settings' ``channel_accounts``
+    list (no merging). Diagnostics about selectors from another document
+    carry that document's path; their semantic messages name the config
+    they were checked against.
+
+    ``settings_doc``: gatewayctl's settings file (a loaded Document) that
+    names this config; its schema is checked, its settings and selectors
+    apply, and gatewayctl keys left in this config's ``[gateway]`` are
+    ignored (GW602). Without it, those keys are read from their deprecated
+    place (GW601).
     """
     from gatewayctl.selectors import parse_flag_selectors, parse_selectors
     from gatewayctl.validate import schema
@@ -66,6 +119,7 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     findings: list[Finding] = list(schema.check(data))
     model = build_model(data)
     findings.extend(run_all(RuleContext(data, model)))
+    findings.extend(_legacy_findings(data, settings_doc))
     # Locating is the costly step: cap before it (errors kept first, so a
     # file with errors still shows some), and count what was left out.
     kept, dropped = cap_findings(one_mistake_one_finding(findings), MAX_DIAGNOSTICS_PER_FILE)
@@ -73,17 +127,33 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
     if dropped:
         diags.append(doc.diagnostic(too_many(dropped)))
 
+    gateway = data.get("gateway") if isinstance(data, dict) else None
+    loong_port = gateway.get("port") if isinstance(gateway, dict) else None
+    if settings_doc is not None:
+        sdata = settings_doc.data if isinstance(settings_doc.data, dict) else {}
+        diags.extend(settings_doc.diagnostic(f) for f in schema.check_settings(settings_doc.data))
+        settings = SettingsView(
+            MappingProxyType(dict(sdata)), (), ORIGIN_SETTINGS, "control_port", loong_port, settings_doc.path, settings_doc.sha256
+        )
+    else:
+        settings = SettingsView(model.gateway, ("gateway",), "", "port", loong_port)
+
     # One value is one selector, as loong's --channel-account reads it. A
-    # config list entry holding a comma keeps its old meaning (several
-    # selectors) for one deprecation period, with a warning (GW409).
+    # list entry (in the settings file, or in the deprecated [gateway] place)
+    # holding a comma keeps its old meaning (several selectors) for one
+    # deprecation period, with a warning (GW409).
     if cli_selectors is not None:
         items = [(pointer_join(i), v) for i, v in enumerate(cli_selectors.data)]
         sel_doc, origin = cli_selectors, "cli"
         parsed, syntax = parse_flag_selectors(items)
         legacy: list[Finding] = []
     else:
-        items = config_selector_items(data)
-        sel_doc, origin = doc, ("config" if items else "none")
+        if settings_doc is not None:
+            items = settings_selector_items(settings_doc.data)
+            sel_doc, origin = settings_doc, ("settings" if items else "none")
+        else:
+            items = config_selector_items(data)
+            sel_doc, origin = doc, ("config" if items else "none")
         single = [(p, t) for p, t in items if "," not in t]
         listed = [(p, t) for p, t in items if "," in t]
         one, syntax_one = parse_flag_selectors(single)
@@ -101,7 +171,49 @@ def validate(doc, *, cli_selectors=None) -> tuple[Validated, tuple[Diagnostic, .
             d = _with_message(d, f"{d.message} (checked against {doc.path})")
         diags.append(d)
 
-    return Validated(model, tuple(resolved), origin, data), tuple(diags)
+    return Validated(model, tuple(resolved), origin, data, settings), tuple(diags)
+
+
+def settings_selector_items(data) -> list[tuple[str, str]]:
+    items = data.get("channel_accounts") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(pointer_join("channel_accounts", i), v) for i, v in enumerate(items) if isinstance(v, str)]
+
+
+def _legacy_findings(data, settings_doc) -> list[Finding]:
+    """GW601/GW602: gatewayctl keys in loong's [gateway] table. loong's
+    config::write (crates/app/src/config/runtime.rs:2168) re-serializes the
+    file from its structs, whose GatewayConfig has only `port`
+    (runtime.rs:200): one save by loong drops them, and every comment."""
+    keys = legacy_settings_keys(data)
+    out = []
+    for key in keys:
+        ptr = pointer_join("gateway", key)
+        if settings_doc is None:
+            out.append(
+                Finding(
+                    "GW601",
+                    ptr,
+                    f"[gateway] `{key}` is a gatewayctl setting in loong's config: loong drops it (and every comment) "
+                    "the next time it saves this file, and gatewayctl then runs without it",
+                    hint="move gatewayctl's settings to gatewayctl.toml: `gatewayctl migrate <this config>` "
+                    "(read from here for one deprecation period only)",
+                    target=TARGET_KEY,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "GW602",
+                    ptr,
+                    f"[gateway] `{key}` is ignored: gatewayctl's settings come from {settings_doc.path}",
+                    hint=f"remove it from loong's config (`gatewayctl migrate --to {settings_doc.path} <this config>` "
+                    "moves what is missing there and removes the rest)",
+                    target=TARGET_KEY,
+                )
+            )
+    return out
 
 
 def one_mistake_one_finding(findings: list[Finding]) -> list[Finding]:

@@ -6,7 +6,7 @@
 Owns nothing but generated code; imports only the standard library.
 gatewayctl.validate.schema uses it only while SCHEMA_SHA256 matches the schema file."""
 
-SCHEMA_SHA256 = "145940b4cf3855019ad019901c806e751abcc763133be636d2d372903b87c5cf"
+SCHEMA_SHA256 = "25d0d838e91848bc9ad2b2c41789e0cac383bc24cd227a2c4c5c1f63f51ca8c5"
 
 
 class JsonSchemaValueException(ValueError):
@@ -4294,6 +4294,8 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.env[{data__handler__env_x}]".format(**locals()) + " must match pattern ^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
                 if data__handler_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler must not contain "+str(data__handler_keys)+" properties")
+        if data_keys:
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
 
 

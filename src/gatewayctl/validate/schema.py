@@ -41,7 +41,7 @@ from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, FAMILIES, load_schema, re
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, TARGET_KEY, UNSAFE, Finding, Fix, pointer_join, pointer_split
 
-__all__ = ["KNOWN_SECTIONS", "check", "generated_module_source"]
+__all__ = ["KNOWN_SECTIONS", "check", "check_settings", "generated_module_source"]
 
 SECRET_DEF = "#/definitions/secretRef"
 
@@ -109,6 +109,28 @@ def check(data) -> list[Finding]:
     return findings
 
 
+def check_settings(data) -> list[Finding]:
+    """GW1xx findings for gatewayctl's own settings file
+    (schemas/settings.schema.json: strict, every unknown key is an error).
+
+    The settings schema is small and has no generated module: its fast
+    validator is generated at run time and cached like the config's.
+    """
+    if not isinstance(data, dict):
+        return []
+    global _settings_fast_validate
+    if _settings_fast_validate is None:
+        _settings_fast_validate = _load_fast_validator(
+            schema_file=schema_path("settings"), generated=Path("<settings-schema>")
+        )
+    try:
+        _settings_fast_validate(data)
+        return []
+    except Exception:  # noqa: BLE001 - not proven valid: the slow path explains
+        return _explain(data, "settings")
+
+
+_settings_fast_validate = None
 def _ignored_heads(data: dict) -> list[list[str]]:
     return [[key] for key in data if key in CATALOG_ONLY_TABLES or key in _IGNORED_SECTIONS]
 
@@ -293,36 +315,37 @@ def _generate_source(schema: dict, schema_sha: str) -> str:
 
 # ------------------------------------------------------------------ slow path
 
-_slow_validator = None
+_slow_validators: dict = {}
 
 
-def _explain(data) -> list[Finding]:
-    global _slow_validator
-    if _slow_validator is None:
+def _explain(data, name: str = "config") -> list[Finding]:
+    validator = _slow_validators.get(name)
+    if validator is None:
         import jsonschema
 
-        _slow_validator = jsonschema.Draft7Validator(load_schema("config"))
+        validator = _slow_validators[name] = jsonschema.Draft7Validator(load_schema(name))
     out: dict[tuple[str, str], Finding] = {}
-    for error in _slow_validator.iter_errors(data):
-        for finding in _translate(error, data):
+    for error in validator.iter_errors(data):
+        for finding in _translate(error, data, name):
             out.setdefault((finding.pointer, finding.code), finding)
     return list(out.values())
 
 
-def _translate(error, data) -> list[Finding]:
+def _translate(error, data, name: str = "config") -> list[Finding]:
     path = list(error.absolute_path)
-    secret_depth = _secret_field_depth(path)
+    # Only the config has secret references (the settings file holds none).
+    secret_depth = _secret_field_depth(path) if name == "config" else None
     if secret_depth is not None:
         field_path = path[:secret_depth]
         return [_secret_finding(field_path, _value_at(data, field_path))]
     kind = error.validator
     if kind == "additionalProperties" and error.validator_value is False:
-        return _unknown_keys(path, error.instance, error.schema)
+        return _unknown_keys(path, error.instance, error.schema, name)
     if kind == "type":
         return [_wrong_type(path, error.instance, error.validator_value)]
     if kind == "enum":
         return [_bad_choice(path, error.instance, error.validator_value)]
-    return [_violation(path, error)]
+    return [_violation(path, error, name)]
 
 
 # -- schema navigation
@@ -455,7 +478,7 @@ def _suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
 _MISNAMES = {"homeserver": "base_url", "homeserver_url": "base_url", "token": "bot_token", "api_url": "api_base_url"}
 
 
-def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
+def _unknown_keys(path: list, instance, schema: dict, name: str = "config") -> list[Finding]:
     """GW101/GW111 for the keys of one table that the schema does not list.
 
     In loong's channel tables (a family, an account, their ``acp``) the keys
@@ -465,12 +488,13 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
     rest, a key in the wrong table or a likely typo of a key the table reads
     is an error (GW101: what was written silently does nothing); any other
     key is a warning (GW111): loong ignores it. gatewayctl's own tables
-    (``[gateway.*]``) keep GW101 for every unknown key.
+    (``[gateway.*]`` and the whole settings file, ``name`` "settings") keep
+    GW101 for every unknown key.
     """
     if not isinstance(instance, dict):
         return []
     allowed = list(schema.get("properties", {}))
-    loong_keys = known_keys(path)
+    loong_keys = known_keys(path) if name == "config" else None
     if loong_keys is not None:
         allowed = sorted(set(allowed) | loong_keys)
     table = _table_label(path)
@@ -527,7 +551,7 @@ def _unknown_keys(path: list, instance, schema: dict) -> list[Finding]:
         hint = (
             f"remove it; {table} takes: {', '.join(shown)}"
             if len(shown) <= 16
-            else f"remove it; `gatewayctl schema config` lists every field of {table}"
+            else f"remove it; `gatewayctl schema {name}` lists every field of {table}"
         )
         out.append(Finding("GW101", pointer, message, hint=hint, target=TARGET_KEY))
     return out
@@ -657,7 +681,7 @@ def _secret_finding(field_path: list, value) -> Finding:
 # -- GW105
 
 
-def _violation(path: list, error) -> Finding:
+def _violation(path: list, error, name: str = "config") -> Finding:
     kind = error.validator
     limit = error.validator_value
     subject = _subject(path, isinstance(error.instance, dict))
@@ -698,7 +722,7 @@ def _violation(path: list, error) -> Finding:
             hint="add the missing keys",
             missing=tuple(str(k) for k in missing),
         )
-    return Finding("GW105", pointer, f"{subject} breaks the schema rule `{kind}`", hint="see `gatewayctl schema config`")
+    return Finding("GW105", pointer, f"{subject} breaks the schema rule `{kind}`", hint=f"see `gatewayctl schema {name}`")
 
 
 # ------------------------------------------------------------------- GW110

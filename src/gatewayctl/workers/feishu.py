@@ -38,6 +38,7 @@ import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gatewayctl.workers import httpclient
+from gatewayctl.compile.plan import DEFAULT_WEBHOOK_BIND
 from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
     SHAPE_ERRORS,
@@ -141,7 +142,7 @@ class FeishuLane:
         if self.mode == "webhook":
             self.verification_token = ctx.secrets.require("verification_token", lane)
             self.encrypt_key = ctx.secrets.require("encrypt_key", lane)
-            self.bind = str(ctx.setting("webhook_bind") or "127.0.0.1:8080")
+            self.bind = str(ctx.setting("webhook_bind") or DEFAULT_WEBHOOK_BIND)
             self.path = str(ctx.setting("webhook_path") or "/feishu/events")
             try:
                 parse_bind(self.bind)

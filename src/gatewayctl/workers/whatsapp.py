@@ -27,6 +27,7 @@ from collections import OrderedDict
 import httpx
 
 from gatewayctl.workers import httpclient
+from gatewayctl.compile.plan import DEFAULT_WEBHOOK_BIND
 from gatewayctl.workers.cursor import Cursor
 from gatewayctl.workers.base import (
     SHAPE_ERRORS,
@@ -76,7 +77,7 @@ class WhatsAppLane:
             raise LaneFailure(f"{lane.name}: whatsapp needs phone_number_id (setting or phone_number_id_env)")
         self.phone_number_id = str(pnid)
         self.api = str(ctx.setting("api_base_url") or DEFAULT_API).rstrip("/")
-        self.bind = str(ctx.setting("webhook_bind") or "127.0.0.1:8080")
+        self.bind = str(ctx.setting("webhook_bind") or DEFAULT_WEBHOOK_BIND)
         self.path = str(ctx.setting("webhook_path") or "/webhook")
         try:
             parse_bind(self.bind)
