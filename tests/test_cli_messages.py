@@ -130,11 +130,15 @@ def test_fake_matrix_inject_answers_400_to_a_bad_body():
 # ------------------------------------------------------ plan verify (items 6, 9)
 
 
+SETTINGS = 'loong_config = "config.toml"\n\n[handler]\necho = true\n'
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     (tmp_path / "config.toml").write_text(GOOD)
+    (tmp_path / "gatewayctl.toml").write_text(SETTINGS)
     monkeypatch.chdir(tmp_path)
-    r = run(["plan", "--config", "config.toml", "--out", "plan.json"])
+    r = run(["plan", "--out", "plan.json"])
     assert r.exit_code == 0, r.output
     return tmp_path
 
@@ -145,6 +149,10 @@ def test_verify_allow_stale_says_the_config_changed(workdir):
     assert r.exit_code == 0
     assert "unchanged" not in r.stdout
     assert "config config.toml changed since (--allow-stale)" in r.stdout
+    (workdir / "config.toml").write_text(GOOD)
+    (workdir / "gatewayctl.toml").write_text(SETTINGS + "# edited\n")
+    r = run(["plan", "verify", "--allow-stale", "plan.json"])
+    assert r.exit_code == 0 and "settings gatewayctl.toml changed since (--allow-stale)" in r.stdout
 
 
 def test_verify_names_each_file_once(workdir):
@@ -213,13 +221,14 @@ def test_a_misspelled_required_key_is_one_diagnostic_with_the_right_fix(tmp_path
 @pytest.mark.slow
 def test_busy_control_port_says_how_to_choose_another(tmp_path):
     # Under root the owner refuses to start lanes as root unless told to.
-    as_root = '[gateway.worker]\nuser = "root"\n' if os.geteuid() == 0 else ""
-    (tmp_path / "config.toml").write_text(GOOD + as_root)
+    as_root = '[worker]\nuser = "root"\n' if os.geteuid() == 0 else ""
+    (tmp_path / "config.toml").write_text(GOOD)
+    (tmp_path / "gatewayctl.toml").write_text(SETTINGS + as_root)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        r = cli_proc(tmp_path / "home", "gateway", "run", "--config", str(tmp_path / "config.toml"),
+        r = cli_proc(tmp_path / "home", "gateway", "run", "--file", str(tmp_path / "gatewayctl.toml"),
                      "--port", str(port), TELEGRAM_BOT_TOKEN="1:x")
     assert r.returncode == exitcodes.OWNER_FAILED, r.stderr
     assert f"control API cannot bind 127.0.0.1:{port}" in r.stderr

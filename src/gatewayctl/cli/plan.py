@@ -281,7 +281,15 @@ def prove_plan(plan, *, source: str, base_dir: str | None, allow_stale: bool, re
     if state.stale:
         if not allow_stale:
             raise planfile.PlanError("stale", state.message)
-        return f"{state.message.removeprefix('saved plan is stale: ')} (--allow-stale): content not recompiled"
+        changed = ", ".join(
+            f"{label} {path}"
+            for label, path, sha in (
+                ("config", plan.config_path, plan.config_sha256),
+                ("settings", plan.settings_path, plan.settings_sha256),
+            )
+            if path is not None and planfile.input_changed(path, sha, base_dir) is not None
+        )
+        return f"{changed} changed since (--allow-stale): content not recompiled"
     if not recompile:
         return f"{inputs} unchanged; content not recompiled"
     recompile_check(plan, source=source, base_dir=base_dir, generator_version=__version__)

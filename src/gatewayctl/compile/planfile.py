@@ -433,7 +433,7 @@ def check_stale(plan: LaunchPlan, *, base_dir: str | None = None) -> Staleness:
     if plan.settings_path is not None:
         inputs.append((plan.settings_path, plan.settings_sha256))
     for recorded_path, recorded_sha in inputs:
-        problem = _changed(recorded_path, recorded_sha, base_dir)
+        problem = input_changed(recorded_path, recorded_sha, base_dir)
         if problem is not None:
             return Staleness(True, f"saved plan is stale: {recorded_path} {problem}")
     if plan.settings_path is not None:
@@ -441,7 +441,8 @@ def check_stale(plan: LaunchPlan, *, base_dir: str | None = None) -> Staleness:
     return Staleness(False, "plan matches its config")
 
 
-def _changed(recorded_path: str, recorded_sha: str | None, base_dir: str | None) -> str | None:
+def input_changed(recorded_path: str, recorded_sha: str | None, base_dir: str | None) -> str | None:
+    """Why a plan input no longer has its recorded digest, or None."""
     import os
 
     path = recorded_path
