@@ -122,12 +122,14 @@ _DRIVE = re.compile(r"^[A-Za-z]:/")
 
 def _artifact_location(path: str) -> dict:
     posix = _repo_path(path)
+    # A file name that is not UTF-8 reaches Python as surrogate escapes: its
+    # URI percent-encodes the original bytes.
     if posix.startswith("/"):
         # An absolute path cannot be resolved against the checkout root.
-        return {"uri": "file://" + quote(posix, safe="/")}
+        return {"uri": "file://" + quote(posix, safe="/", errors="surrogateescape")}
     if _DRIVE.match(posix):
-        return {"uri": "file:///" + quote(posix, safe="/:")}
-    return {"uri": quote(posix, safe="/"), "uriBaseId": SRCROOT}
+        return {"uri": "file:///" + quote(posix, safe="/:", errors="surrogateescape")}
+    return {"uri": quote(posix, safe="/", errors="surrogateescape"), "uriBaseId": SRCROOT}
 
 
 def _region(d: Diagnostic) -> dict | None:
@@ -147,7 +149,7 @@ def _region(d: Diagnostic) -> dict | None:
 def fingerprint(d: Diagnostic) -> str:
     """Stable across edits that only move lines: no line or column goes in."""
     material = "\x00".join((d.code, _repo_path(d.path), d.pointer, d.message))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _anchor_path(inp: ReportInput) -> str:
