@@ -566,8 +566,10 @@ def test_fast_path_imports_neither_validation_library(tmp_path):
         "from gatewayctl.validate import schema\n"
         f"assert schema.check(json.loads({json.dumps(json.dumps(SEED))!r})) == []\n"
         "assert 'jsonschema' not in sys.modules and 'fastjsonschema' not in sys.modules, sorted(sys.modules)\n"
+        "assert 'gatewayctl.validate.draft7' not in sys.modules\n"
         "assert schema.check({'telegram': {'bot_tokn': 1}})[0].code == 'GW101'\n"
-        "assert 'jsonschema' in sys.modules\n"
+        # the error path walks the schema itself (validate/draft7.py), still without jsonschema
+        "assert 'gatewayctl.validate.draft7' in sys.modules and 'jsonschema' not in sys.modules\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr

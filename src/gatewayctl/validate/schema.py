@@ -5,7 +5,7 @@ loong ignores; the keys loong defines come from catalog/loong_keys.json),
 wrong types (GW102), bad enum values (GW103), malformed secret references
 (GW104), other schema violations (GW105) and misplaced channel tables
 (GW110). The only module
-that imports jsonschema and fastjsonschema. Imports the standard library,
+that imports fastjsonschema (and validate/draft7.py, its error walk). Imports the standard library,
 gatewayctl.diagnostics and gatewayctl.catalog; never source, selectors,
 compile, runtime, report or cli.
 
@@ -19,9 +19,11 @@ Two paths, because almost every config a user checks is valid:
   schema file (an edited schema, a missing file), fastjsonschema generates
   one at run time instead, so a stale module can cost speed but never
   correctness.
-- slow, only for invalid data: jsonschema's Draft7Validator explains every
-  error, and each is translated into a Finding with a JSON pointer, a human
-  message and a hint.
+- slow, only for invalid data: validate/draft7.py yields every error as
+  jsonschema's Draft7Validator does (jsonschema itself cost a cold check
+  with one mistake more than everything else; the tests keep it as the
+  reference), and each is translated into a Finding with a JSON pointer, a
+  human message and a hint.
 
 No message ever contains a value from the config: keys, field names,
 allowed choices and schema limits only. A secret pasted into the wrong
@@ -321,9 +323,9 @@ _slow_validators: dict = {}
 def _explain(data, name: str = "config") -> list[Finding]:
     validator = _slow_validators.get(name)
     if validator is None:
-        import jsonschema
+        from gatewayctl.validate.draft7 import Draft7
 
-        validator = _slow_validators[name] = jsonschema.Draft7Validator(load_schema(name))
+        validator = _slow_validators[name] = Draft7(load_schema(name))
     out: dict[tuple[str, str], Finding] = {}
     for error in validator.iter_errors(data):
         for finding in _translate(error, data, name):
