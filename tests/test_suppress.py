@@ -86,3 +86,30 @@ def test_suppressing_a_code_on_a_line():
     assert line_suppression_edit('{"a": 1}', "json", 1, "GW101") is None
     d = directives(toml, "toml")
     assert [(x.line, x.verb, [c for c, _, _ in x.codes]) for x in d] == [(4, "ignore", ["GW101"])]
+
+
+def test_settings_file_suppressions_by_code_and_pointer(tmp_path):
+    """Suppressions that survive loong rewriting its config: [lint] ignore in
+    gatewayctl.toml, by code and JSON pointer, applied by the settings pass
+    (check gatewayctl.toml, plan, gateway run)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[telegram]\nbot_tokn = 1\n[matrix]\nhomeservr = 1\n')
+    settings = tmp_path / "gatewayctl.toml"
+    settings.write_text(
+        'loong_config = "config.toml"\n[lint]\nignore = [\n'
+        '  { code = "GW101", pointer = "/telegram" },\n'
+        '  { code = "GW302", pointer = "/matrix" },\n'
+        '  { code = "GW501" },\n'
+        '  { code = "GW101", pointer = "telegram" },\n'
+        ']\n'
+    )
+    result = lint_file(str(settings))
+    assert result.suppressed == 1
+    got = sorted((d.code, d.path.endswith("gatewayctl.toml"), d.range.start.line) for d in result.diagnostics)
+    assert ("GW111", False, 4) in got  # another code and pointer: not covered
+    assert ("GW701", True, 5) in got  # GW302 at /matrix: nothing to silence
+    assert ("GW702", True, 6) in got and ("GW702", True, 7) in got
+    assert [c for c, in_settings, _ in got if in_settings] == ["GW701", "GW702", "GW702"]  # once each, no schema echo
+    assert not [d for d in result.diagnostics if d.code == "GW101" and d.pointer.startswith("/telegram")]
+    # the loong config alone is loong's verdict, without gatewayctl's settings
+    assert [d.code for d in lint_file(str(cfg)).diagnostics if d.code == "GW101"] == ["GW101"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gatewayctl.pipeline.redact import mask_lines, scrub, sensitive_values, source_lines
-from gatewayctl.pipeline.suppress import apply_suppressions
+from gatewayctl.pipeline.suppress import apply_settings_suppressions, apply_suppressions
 
 __all__ = [
     "SETTINGS_NAMES",
@@ -391,10 +391,13 @@ def _lint_settings(settings_doc, cli_selectors, options, base_dir) -> LintResult
     validated, vdiags = validate(doc, cli_selectors=cli_selectors, settings_doc=settings_doc)
     vdiags, n1 = apply_suppressions(doc, vdiags)
     vdiags, n2 = apply_suppressions(settings_doc, vdiags)
+    # [lint] ignore: suppressions by code and pointer that survive loong
+    # rewriting its config without comments
+    vdiags, n3 = apply_settings_suppressions(settings_doc, doc, vdiags)
     sensitive = validated.sensitive
     secrets = secrets | sensitive_values(doc, sensitive)
     sources[doc.path] = mask_lines(doc, sensitive)
-    result = done(vdiags, doc, validated, inputs, n1 + n2)
+    result = done(vdiags, doc, validated, inputs, n1 + n2 + n3)
     if result.has_errors:
         return result
     return _compile(result, options if options is not None else CompileOptions())

@@ -389,3 +389,78 @@ def _ends_inside_string(text: str, fmt: str, line: int) -> bool:
     probe[line - 1] = probe[line - 1].rstrip("\r") + " #x"
     starts = comment_starts("\n".join(probe), fmt)
     return starts.get(line) != len(probe[line - 1]) - 2
+
+
+# -- suppressions kept in gatewayctl's settings file -------------------------
+
+IGNORE_POINTER = "/lint/ignore"
+
+
+def apply_settings_suppressions(settings_doc, target_doc, diags) -> tuple[list[Diagnostic], int]:
+    """Drop the diagnostics of ``target_doc`` (loong's config) that the
+    settings file's ``[lint] ignore`` list silences, by code and JSON
+    pointer, and report entries that silence nothing (GW701) or are
+    malformed (GW702) in the settings file. loong rewrites its config
+    without comments when it saves it; entries here survive that.
+
+    An entry is ``{ code = "GW101", pointer = "/telegram/bot_tokn" }``: the
+    pointer names the value a diagnostic is about, and also silences the
+    code under it (``/telegram`` covers ``/telegram/accounts/ops``).
+    Without ``pointer`` the code is silenced in the whole config."""
+    from gatewayctl.diagnostics import Finding, pointer_join
+
+    data = settings_doc.data if isinstance(settings_doc.data, dict) else {}
+    lint = data.get("lint")
+    entries = lint.get("ignore") if isinstance(lint, dict) else None
+    if not isinstance(entries, list) or not entries:
+        return list(diags), 0
+    rules = []
+    problems: list[Diagnostic] = []
+    for i, entry in enumerate(entries):
+        where = pointer_join("lint", "ignore", i)
+        code = entry.get("code") if isinstance(entry, dict) else None
+        pointer = entry.get("pointer") if isinstance(entry, dict) else None
+        extra = sorted(set(entry) - {"code", "pointer"}) if isinstance(entry, dict) else []
+        if not isinstance(code, str) or not suppressible(code) or (pointer is not None and not _is_pointer(pointer)) or extra:
+            why = (
+                "an entry is a table { code = \"GWnnn\", pointer = \"/json/pointer\" }"
+                if not isinstance(entry, dict) or extra
+                else f"{code if isinstance(code, str) and code in CODES else 'the code'} cannot be suppressed here (only GW1xx-GW4xx lint findings can)"
+                if not isinstance(code, str) or not suppressible(code)
+                else "pointer must be a JSON pointer starting with / (or be left out for the whole file)"
+            )
+            problems.append(settings_doc.diagnostic(Finding("GW702", where, f"[lint] ignore entry {i + 1}: {why}", hint="see docs/rules.md, GW7xx")))
+            continue
+        rules.append([i, code, pointer, False])
+    kept: list[Diagnostic] = []
+    suppressed = 0
+    for diag in diags:
+        hit = None
+        if diag.path == target_doc.path:
+            for rule in rules:
+                _, code, pointer, _ = rule
+                if diag.code == code and (pointer is None or diag.pointer == pointer or diag.pointer.startswith(pointer.rstrip("/") + "/")):
+                    hit = rule
+                    rule[3] = True
+        if hit is None:
+            kept.append(diag)
+        else:
+            suppressed += 1
+    for i, code, pointer, used in rules:
+        if not used:
+            place = f"at {pointer}" if pointer is not None else "in the config"
+            problems.append(
+                settings_doc.diagnostic(
+                    Finding(
+                        "GW701",
+                        pointer_join("lint", "ignore", i),
+                        f"unused suppression: no {code} diagnostic {place} of {target_doc.path}",
+                        hint="remove the entry from [lint] ignore",
+                    )
+                )
+            )
+    return kept + problems, suppressed
+
+
+def _is_pointer(value) -> bool:
+    return isinstance(value, str) and (value == "" or value.startswith("/"))
