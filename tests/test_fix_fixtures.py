@@ -164,3 +164,17 @@ def test_a_rename_edits_only_the_last_part_of_a_dotted_key_or_header(before, aft
 
     ff = fix_text("c.toml", before.encode(), unsafe=True)
     assert ff.fixed == after
+
+
+def test_fixing_a_settings_file_edits_that_file_only(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text((ROOT / "fixtures" / "fixes" / "GW409" / "before.toml").read_text().split("[gateway]")[0]
+                      + '[matrix]\naccess_token = "$MATRIX_TOKEN"\n')
+    settings = tmp_path / "gatewayctl.toml"
+    settings.write_text('loong_config = "config.toml"\nchannel_accounts = ["lark=work, wecom=alerts"]\n[handler]\necho = true\n')
+    before_config = config.read_bytes()
+    ff = fix_file(str(settings))
+    write(ff)
+    assert settings.read_text() == 'loong_config = "config.toml"\nchannel_accounts = ["lark=work", "wecom=alerts"]\n[handler]\necho = true\n'
+    assert config.read_bytes() == before_config  # its GW212 is fixed by naming it: gatewayctl fix config.toml
+    assert [a.code for a in ff.applied] == ["GW409"]

@@ -59,3 +59,20 @@ def test_positions_are_in_the_clients_units():
     assert conv.column(lsp.Position(line=0, character=11)) == 10
     utf32 = Converter('name = "😀é"\n', lsp.PositionEncodingKind.Utf32)
     assert utf32.position(1, 11) == lsp.Position(line=0, character=10)
+
+
+def test_a_settings_file_gets_the_settings_schema(tmp_path):
+    from gatewayctl.fix import own_doc
+
+    (tmp_path / "config.toml").write_text("[telegram]\nenabled = false\n")
+    settings = tmp_path / "gatewayctl.toml"
+    text = 'loong_config = "config.toml"\nstop_grace_s = 5\n[restart]\n\n'
+    settings.write_text(text)
+    result = features.lint(str(settings), text)
+    doc = own_doc(result)
+    tokens = features.key_at(doc, doc.lines.offset(2, 2))
+    assert tokens == ("stop_grace_s",)
+    hover = features.hover_text(tokens, "settings")
+    assert hover and "**stop_grace_s**" in hover
+    labels = {c.label for c in features.completions(text, "toml", 3, 0, None, "settings")}
+    assert "policy" in labels and "max_restarts" in labels

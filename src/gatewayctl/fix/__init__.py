@@ -37,6 +37,7 @@ __all__ = [
     "eligible",
     "fix_file",
     "fix_text",
+    "own_doc",
     "plan_edit",
     "verify",
     "write",
@@ -118,7 +119,7 @@ def _moved(pointer: str, target: Diagnostic) -> str:
 def verify(before, after, target: Diagnostic) -> str | None:
     """Why the edited text must not be kept, or None when it removed the
     target diagnostic and added none."""
-    if after.doc is None:
+    if own_doc(after) is None:
         codes = ", ".join(sorted({d.code for d in after.diagnostics}))
         return f"the edited file would not load ({codes})"
     own = before.shown
@@ -133,6 +134,14 @@ def verify(before, after, target: Diagnostic) -> str | None:
     return None
 
 
+def own_doc(result):
+    """The document the pass was given: gatewayctl's settings file when it
+    started from one (its result's ``doc`` is then the loong config the
+    settings name), else the config itself."""
+    settings = getattr(result, "settings_doc", None)
+    return settings if settings is not None else result.doc
+
+
 def _encode(text: str, bom: bool) -> bytes:
     return ((_UTF8_BOM if bom else "") + text).encode("utf-8", "surrogatepass")
 
@@ -143,9 +152,9 @@ def fix_text(path: str, data: bytes, *, select: frozenset[str] | None = None, un
 
     bom = data.startswith(_UTF8_BOM.encode())
     first = lint_file(path, data=data, always_mask=True)
-    if first.doc is None:
+    if own_doc(first) is None:
         return FileFix(path, first, first, None, None, bom)
-    original = first.doc.text
+    original = own_doc(first).text
     text, current = original, first
     applied: list[Applied] = []
     refused: dict[tuple, Refused] = {}
@@ -161,7 +170,7 @@ def fix_text(path: str, data: bytes, *, select: frozenset[str] | None = None, un
             break
         target = todo[0]
         key = (target.code, target.pointer, target.message)
-        planned = plan_edit(current.doc, target, config_path=path)
+        planned = plan_edit(own_doc(current), target, config_path=path)
         if planned is None:
             refused[key] = Refused(target.code, _line(target), "the fix cannot be placed exactly here; see the hint")
             continue

@@ -62,13 +62,13 @@ def actions(path: str, result, first_line: int, last_line: int, fmt: str | None 
     """Quick fixes and "suppress on this line" for the diagnostics that
     touch lines first_line..last_line (1-based). A quick fix is offered only
     if it passes the same re-check as `gatewayctl fix`."""
-    from gatewayctl.fix import apply_edits, plan_edit, verify
+    from gatewayctl.fix import apply_edits, own_doc, plan_edit, verify
     from gatewayctl.fix.edits import Edit
     from gatewayctl.pipeline.suppress import line_suppression_edit, suppressible
 
-    if result.doc is None:
+    doc = own_doc(result)
+    if doc is None:
         return []
-    doc = result.doc
     out: list[Action] = []
     for d in own(result):
         r = d.range
@@ -125,11 +125,12 @@ def _deref(schema: dict, node: dict) -> dict:
     return node
 
 
-def schema_at(tokens) -> dict | None:
-    """The config schema's node for a key path (accounts and maps included)."""
+def schema_at(tokens, schema_name: str = "config") -> dict | None:
+    """The schema's node for a key path (accounts and maps included):
+    ``config`` for a loong config, ``settings`` for gatewayctl.toml."""
     from gatewayctl.catalog import load_schema
 
-    schema = load_schema("config")
+    schema = load_schema(schema_name)
     node = schema
     for tok in tokens:
         node = _deref(schema, node)
@@ -145,8 +146,8 @@ def schema_at(tokens) -> dict | None:
     return _deref(schema, node)
 
 
-def hover_text(tokens) -> str | None:
-    node = schema_at(tokens)
+def hover_text(tokens, schema_name: str = "config") -> str | None:
+    node = schema_at(tokens, schema_name)
     if not node:
         return None
     lines = [f"**{tokens[-1]}**" + (f" (`{'.'.join(tokens[:-1])}`)" if len(tokens) > 1 else "")]
@@ -220,7 +221,7 @@ def _yaml_path(lines: list[str], line_no: int, indent: int) -> tuple[str, ...]:
     return tuple(reversed(path))
 
 
-def completions(text: str, fmt: str, line: int, column: int, data) -> list[Completion]:
+def completions(text: str, fmt: str, line: int, column: int, data, schema_name: str = "config") -> list[Completion]:
     """Completions at 0-based ``line`` and code-point ``column``: the keys a
     table may hold (not yet written), or the configured account ids inside a
     `channel_accounts` selector. ``data`` is the last loaded value of the
@@ -258,9 +259,9 @@ def completions(text: str, fmt: str, line: int, column: int, data) -> list[Compl
                 present.add(m.group(2).strip("\"'"))
     else:
         return []
-    if not table:
-        return []
-    node = schema_at(table)
+    if not table and schema_name == "config":
+        return []  # loong's top level is open: no list to offer
+    node = schema_at(table, schema_name)
     if not node:
         return []
     props = node.get("properties", {})
@@ -268,7 +269,7 @@ def completions(text: str, fmt: str, line: int, column: int, data) -> list[Compl
     for name in sorted(props):
         if name in present:
             continue
-        child = schema_at(table + (name,)) or {}
+        child = schema_at(table + (name,), schema_name) or {}
         out.append(Completion(name, f"[{'.'.join(table)}] key", child.get("description", "")))
     return out
 

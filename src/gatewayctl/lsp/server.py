@@ -37,6 +37,7 @@ class GatewayctlServer(LanguageServer):
         self.last_data: dict[str, object] = {}
         self.formats: dict[str, str | None] = {}
         self.event_loop = None  # the asyncio loop the handlers run on, once known
+        self.schemas: dict[str, str] = {}  # uri -> "config" | "settings", from the last load
 
 
 def uri_path(uri: str) -> str:
@@ -126,7 +127,9 @@ def create_server() -> GatewayctlServer:
         result = features.lint(uri_path(uri), text, ls.formats.get(uri))
         ls.results[uri] = (version, result)
         if result.doc is not None:
-            ls.last_data[uri] = result.doc.data
+            ls.last_data[uri] = result.doc.data  # the loong config's (account ids)
+        if own_doc(result) is not None:
+            ls.schemas[uri] = _schema_name(result)
         return result, text
 
     def publish(ls, uri: str):
@@ -178,7 +181,7 @@ def create_server() -> GatewayctlServer:
         handle = ls.pending.pop(uri, None)
         if handle is not None:
             handle.cancel()
-        for table in (ls.results, ls.last_data, ls.formats, ls.last_run):
+        for table in (ls.results, ls.last_data, ls.formats, ls.last_run, ls.schemas):
             table.pop(uri, None)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -206,7 +209,7 @@ def create_server() -> GatewayctlServer:
                     kind=lsp.CodeActionKind.QuickFix,
                     diagnostics=[diag],
                     is_preferred=action.preferred or None,
-                    edit=_workspace_edit(uri, version, result.doc, action.edits, conv),
+                    edit=_workspace_edit(uri, version, own_doc(result), action.edits, conv),
                 )
             )
         return out
@@ -228,7 +231,7 @@ def create_server() -> GatewayctlServer:
             ls.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message="the file changed; ask for the fix again"))
             return None
         target = next((d for d in features.own(result) if d.code == "GW211" and d.pointer == pointer), None)
-        planned = plan_edit(result.doc, target, config_path=uri_path(uri)) if target is not None else None
+        planned = plan_edit(own_doc(result), target, config_path=uri_path(uri)) if target is not None else None
         if planned is None or planned.secret_file is None:
             return None
         try:
@@ -237,7 +240,7 @@ def create_server() -> GatewayctlServer:
             ls.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Error, message=f"cannot write the secret file: {exc.strerror or exc}"))
             return None
         conv = Converter(text, encoding(ls))
-        edit = _workspace_edit(uri, current, result.doc, planned.edits, conv)
+        edit = _workspace_edit(uri, current, own_doc(result), planned.edits, conv)
         await ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label="move the secret to a 0600 file"))
         return None
 
@@ -245,15 +248,16 @@ def create_server() -> GatewayctlServer:
     def hover(ls: GatewayctlServer, params: lsp.HoverParams):
         uri = params.text_document.uri
         result, text = run_lint(ls, uri)
-        if result.doc is None:
+        doc = own_doc(result)
+        if doc is None:
             return None
         conv = Converter(text, encoding(ls))
         column = conv.column(params.position)
-        offset = result.doc.lines.offset(params.position.line + 1, column + 1)
-        tokens = features.key_at(result.doc, offset)
+        offset = doc.lines.offset(params.position.line + 1, column + 1)
+        tokens = features.key_at(doc, offset)
         if tokens is None:
             return None
-        body = features.hover_text(tokens)
+        body = features.hover_text(tokens, _schema_name(result))
         if body is None:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=body))
@@ -262,9 +266,11 @@ def create_server() -> GatewayctlServer:
     def completion(ls: GatewayctlServer, params: lsp.CompletionParams):
         uri = params.text_document.uri
         result, text = run_lint(ls, uri)
-        fmt = (result.doc.format if result.doc is not None else None) or ls.formats.get(uri) or _suffix_format(uri)
+        doc = own_doc(result)
+        fmt = (doc.format if doc is not None else None) or ls.formats.get(uri) or _suffix_format(uri)
         conv = Converter(text, encoding(ls))
-        items = features.completions(text, fmt, params.position.line, conv.column(params.position), ls.last_data.get(uri))
+        schema = _schema_name(result) if doc is not None else ls.schemas.get(uri, "config")
+        items = features.completions(text, fmt, params.position.line, conv.column(params.position), ls.last_data.get(uri), schema)
         return lsp.CompletionList(
             is_incomplete=False,
             items=[
@@ -279,6 +285,16 @@ def create_server() -> GatewayctlServer:
         )
 
     return server
+
+
+def own_doc(result):
+    from gatewayctl.fix import own_doc as _own
+
+    return _own(result)
+
+
+def _schema_name(result) -> str:
+    return "settings" if getattr(result, "settings_doc", None) is not None else "config"
 
 
 def _has_suffix(uri: str) -> bool:
