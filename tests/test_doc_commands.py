@@ -6,7 +6,8 @@ tested as it now reads: the `$ ` lines of ```console blocks, every line of
 with a command (gatewayctl, python, curl, cat, bash). Each page runs in a
 sandbox of its own, in page order (a later command may use the plan an
 earlier one wrote): a scratch directory holding `config.toml` (the bundled
-example rollout), `other.yaml` (the same config as YAML), `examples/`, a
+example rollout's loong config), `gatewayctl.toml` (the bundled settings,
+naming `config.toml`), `other.yaml` (the same config as YAML), `examples/`, a
 `.venv` link to this environment, `gatewayctl` on PATH, and HOME and
 GATEWAYCTL_HOME inside the sandbox.
 
@@ -73,9 +74,15 @@ EXPECTED: dict[str, set[int]] = {
 SETUP: dict[str, str] = {
     r"deploy/\*\.toml": "mkdir -p deploy && cp config.toml deploy/config.toml",
     r"> schemas/": "mkdir -p schemas",
+    # loong's config with a gatewayctl setting still in [gateway], where
+    # migrate finds it; the sandbox's own gatewayctl.toml would hold other
+    # values (migrate refuses those), so the migration writes a fresh one.
+    r"^gatewayctl migrate ~/\.loong/config\.toml": "rm -f gatewayctl.toml && mkdir -p ~/.loong "
+    "&& cp config.toml ~/.loong/config.toml "
+    "&& printf '\\n[gateway]\\nchannel_accounts = [\"lark=work\"]\\n\\n[gateway.handler]\\necho = true\\n' >> ~/.loong/config.toml",
     r"~/\.config/fish/completions": "mkdir -p ~/.config/fish/completions",
-    r"^gatewayctl plan diff old\.json new\.json": "gatewayctl plan --config config.toml --out old.json >/dev/null "
-    "&& gatewayctl plan --config config.toml --channel-account lark=work --out new.json >/dev/null",
+    r"^gatewayctl plan diff old\.json new\.json": "gatewayctl plan --out old.json >/dev/null "
+    "&& gatewayctl plan --channel-account lark=work --out new.json >/dev/null",
 }
 
 # commands that serve until stopped: started in the background for the rest of their block
@@ -151,6 +158,9 @@ def sandbox(tmp_path):
     box.mkdir()
     shutil.copytree(REPO / "examples", box / "examples")
     shutil.copy(REPO / "examples" / "gateway-rollout.toml", box / "config.toml")
+    settings = (REPO / "examples" / "gatewayctl.toml").read_text(encoding="utf-8")
+    assert 'loong_config = "gateway-rollout.toml"' in settings
+    (box / "gatewayctl.toml").write_text(settings.replace('loong_config = "gateway-rollout.toml"', 'loong_config = "config.toml"'))
     from ruamel.yaml import YAML
 
     data = tomllib.loads((REPO / "examples" / "gateway-rollout.toml").read_text(encoding="utf-8"))

@@ -66,10 +66,11 @@ needs_tombi = pytest.mark.skipif(TOMBI is None, reason="tombi not installed (pip
 @pytest.fixture
 def project(tmp_path) -> Path:
     """A user's repository with the schema vendored by `gatewayctl schema config`."""
-    result = CliRunner().invoke(cli, ["schema", "config"])
-    assert result.exit_code == 0, result.output
     (tmp_path / "schemas").mkdir()
-    (tmp_path / "schemas" / "config.schema.json").write_bytes(result.stdout_bytes)
+    for name in ("config", "settings"):
+        result = CliRunner().invoke(cli, ["schema", name])
+        assert result.exit_code == 0, result.output
+        (tmp_path / "schemas" / f"{name}.schema.json").write_bytes(result.stdout_bytes)
     return tmp_path
 
 
@@ -158,6 +159,19 @@ def test_taplo_uses_the_schema_not_just_toml_syntax(project):
     assert rc != 0, out
 
 
+@needs_taplo
+def test_taplo_checks_gatewayctl_toml_with_the_settings_schema(project):
+    """The settings file is strict in the editor too: a typo of one of its
+    keys is reported, the documented example is clean."""
+    good = '#:schema ./schemas/settings.schema.json\nloong_config = "config.toml"\nchannel_accounts = ["lark=work"]\n'
+    rel = write(project, "gatewayctl.toml", good)
+    rc, out = run([TAPLO, "check", rel], project)
+    assert rc == 0, out
+    rel = write(project, "gatewayctl.toml", good.replace("channel_accounts", "channel_acounts"))
+    rc, out = run([TAPLO, "check", rel], project)
+    assert rc != 0 and "channel_acounts" in out, out
+
+
 # -------------------------------------------------------------------- tombi
 
 # tombi's strict mode treats a table without "additionalProperties" as
@@ -205,6 +219,7 @@ def _doc_blocks(lang: str) -> list[str]:
 def test_docs_show_every_association():
     tomls = _doc_blocks("toml")
     assert any(b.startswith("#:schema ./schemas/config.schema.json") for b in tomls)
+    assert any(b.startswith("#:schema ./schemas/settings.schema.json") for b in tomls)
     assert any("#:tombi schema.strict = false" in b for b in tomls)
     assert any(b.startswith("[[rule]]") for b in tomls) and any(b.startswith("[[schemas]]") for b in tomls)
     assert any(b.startswith("# yaml-language-server: $schema=./schemas/config.schema.json") for b in _doc_blocks("yaml"))
@@ -216,7 +231,8 @@ def test_documented_directive_examples_are_clean(project):
     examples = [b for b in _doc_blocks("toml") if b.startswith("#:schema")]
     assert examples
     for block in examples:
-        rel = write(project, "config.toml", block)
+        name = "gatewayctl.toml" if "settings.schema.json" in block.split("\n", 1)[0] else "config.toml"
+        rel = write(project, name, block)
         rc, out = run([TAPLO, "check", rel], project)
         assert rc == 0, (block, out)
         if "#:tombi" in block:

@@ -359,7 +359,7 @@ def test_root_owner_refuses_root_lanes_unless_the_plan_says_so(tmp_path, home):
     if not IS_ROOT:
         pytest.skip(f"needs root: the refusal is about an owner running as root (running as uid {os.geteuid()})")
     plan = make_plan(tmp_path, [lane("telegram", "run")], run_as=None)
-    _refused(home, plan, "refusing to start lanes as root", '[gateway.worker] user = "root"')
+    _refused(home, plan, "refusing to start lanes as root", '[worker] user = "root"')
     assert not home.exists()  # refused before anything was written
     plan = make_plan(tmp_path, [lane("telegram", "run")], run_as=RunAs("gw-no-such-user"))
     _refused(home, plan, "'gw-no-such-user' does not exist on this host")
@@ -514,7 +514,7 @@ def test_plan_show_and_plan_diff_name_the_lane_user(tmp_path):
 
     base = planfile.load(str(make_plan(tmp_path, [lane("telegram", "run")], run_as=None)))
     dropped = dataclasses.replace(base, run_as=RunAs("gwlane", "gwgroup"))
-    assert "lanes run as the owner's user (a root owner refuses: set [gateway.worker] user)" in describe(base, "d")
+    assert "lanes run as the owner's user (a root owner refuses: set [worker] user)" in describe(base, "d")
     assert "lanes run as user gwlane, group gwgroup, no supplementary groups" in describe(dropped, "d")
     # Resolved once when the owner starts: a live apply cannot change it.
     diff = diff_plans(base, dropped)

@@ -25,7 +25,7 @@ needs_nobody = pytest.mark.skipif(NOBODY is None, reason="needs a `nobody` user 
 def test_root_owner_without_a_user_is_refused():
     with pytest.raises(RuntimeRefused) as refused:
         identity.resolve(None, euid=0, egid=0)
-    assert '[gateway.worker] user = "root"' in refused.value.message
+    assert '[worker] user = "root"' in refused.value.message
 
 
 def test_non_root_owner_without_a_user_runs_lanes_as_itself():

@@ -212,7 +212,7 @@ def describe(plan, digest: str, config_state: str | None = None) -> str:
         "  handler      " + _handler_text(plan.handler),
         "  lanes run as "
         + (
-            "the owner's user (a root owner refuses: set [gateway.worker] user)"
+            "the owner's user (a root owner refuses: set [worker] user)"
             if plan.run_as is None
             else f"user {plan.run_as.user}" + (f", group {plan.run_as.group}" if plan.run_as.group else "")
             + ", no supplementary groups"

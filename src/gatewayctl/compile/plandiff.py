@@ -33,7 +33,7 @@ RESTART_LEAVES = frozenset(
     {"control.bind", "control.port", "owner.mode", "owner.session", "run_as", "run_as.user", "run_as.group"}
 )
 # Provenance: shown, but changing it changes nothing that runs.
-INFO_FIELDS = ("generator", "config")
+INFO_FIELDS = ("generator", "config", "settings")
 LANE_IDENTITY = ("family",)
 # Why a lane runs this account (the selector's spelling, which rule chose
 # it): nothing that runs reads these, so a difference in them alone does

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from gatewayctl.compile.plan import RunAs
 from gatewayctl.runtime.statefiles import RuntimeRefused
 
-SETTING = "[gateway.worker] user"
+SETTING = "[worker] user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ def resolve(run_as: RunAs | None, *, euid: int | None = None, egid: int | None =
         if euid == 0:
             raise RuntimeRefused(
                 "refusing to start lanes as root: the owner runs as root and the plan names no user for its "
-                f'lanes; set {SETTING} = "<an unprivileged user>" in the config (lanes and their handlers then '
+                f'lanes; set {SETTING} = "<an unprivileged user>" in gatewayctl.toml (lanes and their handlers then '
                 f'run as that user, without supplementary groups), or {SETTING} = "root" to run them as root '
                 "on purpose, and make the plan again"
             )

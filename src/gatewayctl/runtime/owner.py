@@ -687,7 +687,7 @@ class Owner:
                 hint = (
                     "; another program listens there: choose another control port with --port N "
                     "(0 picks a free one; a saved plan fixes its port when it is made), "
-                    "GATEWAYCTL_GATEWAY_PORT or [gateway] port"
+                    "GATEWAYCTL_GATEWAY_PORT or control_port in gatewayctl.toml"
                 )
             raise OSError(
                 exc.errno,

@@ -176,7 +176,7 @@ async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Cloc
     try:
         if plan.handler is None:
             raise LaneFailure(
-                f"{lane.name}: the plan has no [gateway.handler] (exec, url or echo): "
+                f"{lane.name}: the plan has no handler ([handler] exec, url or echo in gatewayctl.toml): "
                 "the built-in worker has nothing to answer with"
             )
         spec = plan.handler
