@@ -80,6 +80,7 @@ SETUP: dict[str, str] = {
     r"^gatewayctl migrate ~/\.loong/config\.toml": "rm -f gatewayctl.toml && mkdir -p ~/.loong "
     "&& cp config.toml ~/.loong/config.toml "
     "&& printf '\\n[gateway]\\nchannel_accounts = [\"lark=work\"]\\n\\n[gateway.handler]\\necho = true\\n' >> ~/.loong/config.toml",
+    r"~/\.loong/config\.toml": "mkdir -p ~/.loong && cp config.toml ~/.loong/config.toml",  # loong's default place
     r"~/\.config/fish/completions": "mkdir -p ~/.config/fish/completions",
     r"^gatewayctl plan diff old\.json new\.json": "gatewayctl plan --out old.json >/dev/null "
     "&& gatewayctl plan --channel-account lark=work --out new.json >/dev/null",

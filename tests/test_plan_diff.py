@@ -137,8 +137,9 @@ def test_same_port_from_another_source_is_provenance_only(tmp_path):
     new = _plan(tmp_path, "new", CONFIG)  # the default port, 26306
     doc = _json(str(old), str(new))
     assert doc["changes"] is False and doc["needs_full_restart"] is False
-    # the two configs have different names here: provenance too, restart nothing
-    assert {o["field"] for o in doc["owner"]} == {"control.port_source", "config.path"}
+    # the two configs (and settings files) have different names here:
+    # provenance too, restart nothing
+    assert {o["field"] for o in doc["owner"]} == {"control.port_source", "config.path", "settings.path", "settings.sha256"}
     assert not any(o["needs_full_restart"] for o in doc["owner"])
 
 

@@ -367,14 +367,18 @@ def test_root_owner_refuses_root_lanes_unless_the_plan_says_so(tmp_path, home):
 
 
 def test_worker_user_goes_from_config_through_the_plan(tmp_path):
-    config = tmp_path / "gw.toml"
-    config.write_text(
-        '[gateway]\nchannel_accounts = ["telegram=bot1"]\n\n[gateway.worker]\nuser = "gwlane"\ngroup = "gwlane"\n\n'
+    (tmp_path / "loong.toml").write_text(
         '[telegram]\nenabled = true\ndefault_account = "bot1"\n\n[telegram.accounts.bot1]\n'
         'bot_token = { env = "TELEGRAM_BOT_TOKEN" }\nallowed_chat_ids = [1]\n'
     )
+    # gatewayctl's settings file (named by its loong_config key)
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        'loong_config = "loong.toml"\nchannel_accounts = ["telegram=bot1"]\n\n[worker]\nuser = "gwlane"\ngroup = "gwlane"\n\n'
+        '[handler]\necho = true\n'
+    )
     out = tmp_path / "plan.json"
-    proc = cli(tmp_path / "home", "plan", "--config", str(config), "--out", str(out))
+    proc = cli(tmp_path / "home", "plan", "--file", str(config), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert planfile.load(str(out)).run_as == RunAs("gwlane", "gwlane")
     assert json.loads(out.read_text())["plan"]["run_as"] == {"user": "gwlane", "group": "gwlane"}

@@ -349,3 +349,13 @@ def test_run_preflight_and_multi_channel_serve_find_gatewayctl_toml_or_say_so(he
         r = run(args, env=env)
         assert r.exit_code == exitcodes.DIAGNOSTICS and "error[GW610]" in r.stderr, (args, r.stderr)
     assert not (here / "home").exists()  # nothing was started
+
+
+def test_fix_edits_the_settings_file_it_is_given_and_never_the_config_it_names(here):
+    write(here, "config.toml", TELEGRAM)
+    write(here, "gatewayctl.toml", 'loong_config = "config.toml"\nchannel_acounts = ["telegram=bot"]\n[handler]\necho = true\n')
+    r = run(["fix", "--unsafe-fixes", "gatewayctl.toml"])
+    assert r.exit_code == 0, r.output
+    assert (here / "gatewayctl.toml").read_text() == 'loong_config = "config.toml"\nchannel_accounts = ["telegram=bot"]\n[handler]\necho = true\n'
+    assert (here / "config.toml").read_text() == TELEGRAM
+    assert run(["check", "gatewayctl.toml"]).exit_code == 0

@@ -306,4 +306,4 @@ def test_lane_without_a_usable_handler_fails_clearly(handler):
     with FakeTelegram() as tg:
         p = plans.plan([plans.telegram_lane(tg)], handler)
         outcome = plans.LaneThread(p, "telegram", {"TG_TOKEN": tg.token}).start().join(10)
-    assert outcome.kind == "lane" and "[gateway.handler]" in outcome.message
+    assert outcome.kind == "lane" and "[handler]" in outcome.message

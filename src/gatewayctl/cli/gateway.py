@@ -898,16 +898,28 @@ _APPLY_EPILOG = (
 
 
 @gateway.command("apply", context_settings=_CONTEXT, epilog=_APPLY_EPILOG)
-@click.option("--config", "config", metavar="FILE", help="Compile this config (as `gatewayctl plan` does) and apply it.")
+@click.option(
+    "--file",
+    "settings_file",
+    metavar="FILE",
+    help="Compile gatewayctl's settings file (as `gatewayctl plan` does) and apply it. "
+    "Default, without --plan/--config: ./gatewayctl.toml.",
+)
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    help="Compile a loong config alone (its settings in [gateway], deprecated) and apply it.",
+)
 @click.option("--plan", "plan_path", metavar="FILE", help="Apply a saved plan (verified as `gateway run --plan` verifies it).")
 @click.option(
     "--channel-account", "channel_accounts", multiple=True, metavar="CHANNEL=ACCOUNT",
-    help="Select the account a family runs (repeatable); replaces the config's list, as for `plan`.",
+    help="Select the account a family runs (repeatable); replaces the settings' list, as for `plan`.",
 )
 @click.option("--selectors", multiple=True, metavar="LIST", help="Comma-separated selectors; combines with --channel-account.")
 @click.option("--port", type=click.IntRange(0, 65535), help="Control API port the compiled plan records (must match the running owner's).")
 @click.option("--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does).")
-@click.option("--allow-stale", is_flag=True, help="Apply a saved plan even if its config changed since.")
+@click.option("--allow-stale", is_flag=True, help="Apply a saved plan even if its config or settings changed since.")
 @click.option(
     "--trust-plan", is_flag=True,
     help="Apply a saved plan without recompiling its config to prove its content (digest, format and schema "
@@ -928,7 +940,7 @@ def apply(wait, timeout_s, **opts):
 
     \b
     gatewayctl gateway apply --plan new.json --wait
-    gatewayctl gateway apply --config config.toml --channel-account lark=work --wait
+    gatewayctl gateway apply --channel-account lark=work --wait      # ./gatewayctl.toml
     kill -HUP <owner pid>    # recompile what the owner was started from, then apply
     """
     settings = _settings(**opts)

@@ -183,7 +183,7 @@ async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Cloc
         if (spec.kind == "exec" and not spec.exec) or (spec.kind == "url" and not spec.url) or (
             spec.kind not in ("exec", "url", "echo")
         ):
-            raise LaneFailure(f"{lane.name}: [gateway.handler] of kind {spec.kind!r} has nothing to call")
+            raise LaneFailure(f"{lane.name}: [handler] of kind {spec.kind!r} has nothing to call")
         resolved = secrets.resolve(plan, lane, environ=environ)
         env_names = {str(s.ref) for s in lane.secrets if s.kind == "env"}
         handler = handlers.build(
