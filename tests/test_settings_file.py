@@ -359,3 +359,12 @@ def test_fix_edits_the_settings_file_it_is_given_and_never_the_config_it_names(h
     assert (here / "gatewayctl.toml").read_text() == 'loong_config = "config.toml"\nchannel_accounts = ["telegram=bot"]\n[handler]\necho = true\n'
     assert (here / "config.toml").read_text() == TELEGRAM
     assert run(["check", "gatewayctl.toml"]).exit_code == 0
+
+
+def test_channels_of_a_settings_file_describe_the_config_it_names(here):
+    write(here, "config.toml", TELEGRAM)
+    write(here, "gatewayctl.toml", ECHO)
+    r = run(["channels", "--config", "gatewayctl.toml", "--json"])
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.stdout)
+    assert body["config"] == "config.toml" and [f["family"] for f in body["families"]] == ["telegram"]

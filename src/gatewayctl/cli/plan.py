@@ -347,10 +347,18 @@ _LABEL = {
 
 def run_channels(config: str, *, as_json: bool = False) -> Outcome:
     from gatewayctl.compile.channels import describe_channels
+    from gatewayctl.pipeline import is_settings_file, loong_config_path
     from gatewayctl.source import load_document
     from gatewayctl.validate.model import build_model
 
     doc, diags = load_document(config)
+    if doc is not None and is_settings_file(doc.path, doc.data):
+        # A gatewayctl settings file: describe the loong config it names.
+        named = loong_config_path(doc.path, doc.data)
+        if named is None:
+            return Outcome("", f"{config}: names no loong config (set loong_config)\n", exitcodes.DIAGNOSTICS)
+        config = named
+        doc, diags = load_document(config)
     if doc is None:
         # The same report `check` gives: path:line:column, snippet, hint.
         from gatewayctl import __version__
