@@ -32,7 +32,10 @@ OURS = Draft7(SCHEMA)
 CORPUS = sorted(
     p
     for p in (ROOT / "fixtures").rglob("*")
-    if p.suffix in (".toml", ".yaml", ".yml", ".json") and "plans" not in p.parts and "settings" not in p.parts
+    # parts below the repository: a checkout may itself live under a directory named "settings"
+    if p.suffix in (".toml", ".yaml", ".yml", ".json")
+    and "plans" not in p.relative_to(ROOT).parts
+    and "settings" not in p.relative_to(ROOT).parts
 )
 SETTINGS_CORPUS = sorted(p for p in (ROOT / "fixtures" / "settings").rglob("*") if p.suffix in (".toml", ".yaml", ".yml", ".json"))
 
