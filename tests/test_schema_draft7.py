@@ -57,22 +57,27 @@ def test_the_corpus_is_there_and_has_errors():
     assert sum(1 for d in datas if next(REFERENCE.iter_errors(d), None) is not None) >= 30
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_same_errors_as_jsonschema_on_the_fixture_corpus(path):
-    doc, _ = load_document(str(path))
-    if doc is None:
-        pytest.skip(f"{path.name} does not load (its finding is the loader's, no schema errors to compare)")
-    same_errors(doc.data)
+def _mismatches(paths, schema) -> list[str]:
+    """Files whose errors differ; files that do not load are the loader's
+    business (their GW0xx finding is tested with the loader) and have no
+    schema errors to compare."""
+    ours, reference = Draft7(schema), jsonschema.Draft7Validator(schema)
+    bad = []
+    for path in paths:
+        doc, _ = load_document(str(path))
+        if doc is not None and signature(ours.iter_errors(doc.data)) != signature(reference.iter_errors(doc.data)):
+            bad.append(str(path.relative_to(ROOT)))
+    return bad
 
 
-@pytest.mark.parametrize("path", SETTINGS_CORPUS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_same_errors_as_jsonschema_on_the_settings_fixtures(path):
-    doc, _ = load_document(str(path))
-    if doc is None:
-        pytest.skip(f"{path.name} does not load (its finding is the loader's, no schema errors to compare)")
-    schema = load_schema("settings")
-    ours = Draft7(schema).iter_errors(doc.data)
-    assert signature(ours) == signature(jsonschema.Draft7Validator(schema).iter_errors(doc.data))
+def test_same_errors_as_jsonschema_on_the_fixture_corpus():
+    assert _mismatches(CORPUS, SCHEMA) == []
+
+
+def test_same_errors_as_jsonschema_on_the_settings_fixtures():
+    assert SETTINGS_CORPUS, "fixtures/settings is empty"
+    assert _mismatches(SETTINGS_CORPUS, load_schema("settings")) == []
+
 
 
 VALID = [doc.data for doc in (load_document(str(p))[0] for p in sorted((ROOT / "fixtures" / "valid").rglob("*.toml"))) if doc is not None]
