@@ -141,6 +141,7 @@ def test_a_body_that_never_completes_is_cut_at_its_deadline():
         assert status_of(reply) == 408
 
 
+@pytest.mark.slow  # a 1,000-connection flood: a stress test, ~11 s
 def test_idle_flood_holds_at_most_the_cap_and_real_requests_get_through():
     cap = 16
     with Running(max_connections=cap) as srv:
