@@ -202,3 +202,47 @@ def test_cli_preflight_and_gateway_run_preflight(tmp_path):
         assert run.returncode == 1, run.stderr
         assert "a lane failed its preflight" in run.stderr and "M_UNKNOWN_TOKEN" in run.stderr
         assert not (tmp_path / "home" / "gateway-runtime" / "owner-active.json").exists()
+
+
+def test_selectors_shorthand_is_read_as_for_plan(tmp_path, monkeypatch):
+    """`--selectors a=b,c=d` means two selectors for preflight exactly as for
+    plan and gateway run (one settings filler for all of them)."""
+    from click.testing import CliRunner
+
+    from gatewayctl.cli.main import cli
+
+    dead = _closed_port_url()
+    (tmp_path / "loong.toml").write_text(
+        f"""
+[outbound_http]
+allow_private_hosts = true
+
+[telegram]
+enabled = true
+default_account = "alpha"
+base_url = "{dead}"
+allowed_chat_ids = [1]
+[telegram.accounts.alpha]
+bot_token = {{ env = "TG_ALPHA" }}
+[telegram.accounts.beta]
+bot_token = {{ env = "TG_BETA" }}
+
+[matrix]
+enabled = true
+base_url = "{dead}"
+user_id = "@bot:example.org"
+access_token = {{ env = "MX_TOKEN" }}
+allowed_room_ids = ["!r:example.org"]
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "gatewayctl.toml").write_text(
+        'loong_config = "loong.toml"\n[handler]\necho = true\n[worker]\nuser = "root"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    for name in ("TG_ALPHA", "TG_BETA", "MX_TOKEN"):
+        monkeypatch.setenv(name, f"{name.lower()}-value")
+    monkeypatch.setenv("GATEWAYCTL_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, ["preflight", "--selectors", "telegram=beta,matrix=default", "--timeout", "5"])
+    assert "GW405" not in result.output, result.output
+    assert "telegram/beta" in result.stdout and "matrix/default" in result.stdout

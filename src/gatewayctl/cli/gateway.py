@@ -732,12 +732,12 @@ def _common_run_options(fn):
         "--config-dir", metavar="DIR", help="Resolve a saved plan's relative config and settings paths against DIR."
     )(fn)
     fn = click.option(
-        "--allow-stale", is_flag=True, help="Run a saved plan even if its config or settings changed since."
+        "--allow-stale", is_flag=True, help="Use a saved plan even if its config or settings changed since."
     )(fn)
     fn = click.option(
         "--trust-plan",
         is_flag=True,
-        help="Run a saved plan without recompiling its config to prove its content (and whatever gatewayctl "
+        help="Use a saved plan without recompiling its config to prove its content (and whatever gatewayctl "
         "version made it); the digest, format and schema checks still apply.",
     )(fn)
     fn = click.option(
@@ -750,18 +750,18 @@ def _common_run_options(fn):
         "else loong's [gateway] port, else 26306.",
     )(fn)
     fn = _selector_options(fn)
-    fn = click.option("--plan", "plan_path", metavar="FILE", help="Run a saved plan (`-`: read it from stdin).")(fn)
+    fn = click.option("--plan", "plan_path", metavar="FILE", help="Use a saved plan (`-`: read it from stdin).")(fn)
     fn = click.option(
         "--config",
         "config",
         metavar="FILE",
-        help="Compile a loong config alone (its gatewayctl settings in [gateway], deprecated) and run it.",
+        help="Compile a loong config alone (its gatewayctl settings in [gateway], deprecated).",
     )(fn)
     fn = click.option(
         "--file",
         "settings_file",
         metavar="FILE",
-        help="Compile gatewayctl's settings file (and the loong config it names) and run it. "
+        help="Compile gatewayctl's settings file (and the loong config it names). "
         "Default, without --plan/--config: ./gatewayctl.toml.",
     )(fn)
     return fn
@@ -898,34 +898,7 @@ _APPLY_EPILOG = (
 
 
 @gateway.command("apply", context_settings=_CONTEXT, epilog=_APPLY_EPILOG)
-@click.option(
-    "--file",
-    "settings_file",
-    metavar="FILE",
-    help="Compile gatewayctl's settings file (as `gatewayctl plan` does) and apply it. "
-    "Default, without --plan/--config: ./gatewayctl.toml.",
-)
-@click.option(
-    "--config",
-    "config",
-    metavar="FILE",
-    help="Compile a loong config alone (its settings in [gateway], deprecated) and apply it.",
-)
-@click.option("--plan", "plan_path", metavar="FILE", help="Apply a saved plan (verified as `gateway run --plan` verifies it).")
-@click.option(
-    "--channel-account", "channel_accounts", multiple=True, metavar="CHANNEL=ACCOUNT",
-    help="Select the account a family runs (repeatable); replaces the settings' list, as for `plan`.",
-)
-@click.option("--selectors", multiple=True, metavar="LIST", help="Comma-separated selectors; combines with --channel-account.")
-@click.option("--port", type=click.IntRange(0, 65535), help="Control API port the compiled plan records (must match the running owner's).")
-@click.option("--allow-inline-secrets", is_flag=True, help="Accept inline secret literals (as `gatewayctl plan` does).")
-@click.option("--allow-stale", is_flag=True, help="Apply a saved plan even if its config or settings changed since.")
-@click.option(
-    "--trust-plan", is_flag=True,
-    help="Apply a saved plan without recompiling its config to prove its content (digest, format and schema "
-    "checks still apply).",
-)
-@click.option("--config-dir", metavar="DIR", help="Resolve a saved plan's relative config path against DIR.")
+@_common_run_options
 @click.option("--wait", is_flag=True, help="Wait for the result and exit with it.")
 @click.option(
     "--timeout", "timeout_s", type=click.FloatRange(min=0.1, max=3600), default=60.0, show_default=True, metavar="S",

@@ -109,24 +109,14 @@ def preflight(
     gatewayctl preflight --file gatewayctl.toml --channel-account lark=work --channel-account wecom=alerts
     gatewayctl preflight --plan plan.json --json
     """
-    from gatewayctl.cli.gateway import RunSettings, _compile, _load_saved
-    from gatewayctl.cli.plan import input_file
+    from gatewayctl.cli.gateway import _compile, _load_saved, _settings
 
-    if plan_path and (settings_file or config):
-        raise click.UsageError("give one of --plan FILE, --file FILE (gatewayctl.toml) or --config FILE, not several")
-    if plan_path and (channel_accounts or selectors or allow_inline_secrets):
-        raise click.UsageError("a saved plan already fixes its lanes: --channel-account/--selectors go with --file or --config")
-    if not plan_path:
-        config = input_file(settings_file, config)
-    if trust_plan and not plan_path:
-        raise click.UsageError("--trust-plan goes with --plan FILE")
-    settings = RunSettings(
-        config=config,
-        plan_path=plan_path,
-        selectors=tuple(channel_accounts) + tuple(selectors),
-        allow_inline_secrets=allow_inline_secrets,
-        trust_plan=trust_plan,
-        config_dir=config_dir,
+    # The same settings filler as plan, gateway run and apply: the same
+    # usage checks and the same reading of --selectors.
+    settings = _settings(
+        settings_file=settings_file, config=config, plan_path=plan_path, channel_accounts=channel_accounts,
+        selectors=selectors, port=None, allow_inline_secrets=allow_inline_secrets, allow_stale=False,
+        trust_plan=trust_plan, config_dir=config_dir,
     )
     plan, code = _load_saved(settings) if plan_path else _compile(settings, purpose="preflight not run", rerun="gatewayctl preflight")
     if plan is None:
