@@ -246,3 +246,12 @@ allowed_room_ids = ["!r:example.org"]
     result = CliRunner().invoke(cli, ["preflight", "--selectors", "telegram=beta,matrix=default", "--timeout", "5"])
     assert "GW405" not in result.output, result.output
     assert "telegram/beta" in result.stdout and "matrix/default" in result.stdout
+
+
+def test_an_endless_answer_fails_at_the_body_cap_not_the_memory_limit():
+    from tests.fakes.hostile import Endless, HostileServer
+
+    with HostileServer(lambda req: Endless()) as srv, FakeTelegram() as fake:
+        lane = _with(P.telegram_lane(fake), base_url=srv.base_url)
+        result = _run(lane, {"TG_TOKEN": fake.token}, timeout_s=10)
+    assert result.result == "failed" and "byte limit" in result.detail, result.detail

@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from gatewayctl.compile.plan import Lane, LaunchPlan
+from gatewayctl.workers import httpclient
 from gatewayctl.workers.base import LaneFailure
 
 MAX_BODY_BYTES = 256 * 1024
@@ -66,22 +67,14 @@ class _Refused(Exception):
     """The API answered, and the answer means this lane would not work."""
 
 
-async def _read_json(resp: httpx.Response) -> dict:
-    body = b""
-    async for chunk in resp.aiter_bytes():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _Refused(f"HTTP {resp.status_code}: answer larger than {MAX_BODY_BYTES // 1024} KiB")
+async def _call(client: httpx.AsyncClient, method: str, url: str, **kw) -> tuple[int, dict]:
+    """(status, JSON object or {}); the client bounds the body and the wait."""
+    resp = await client.request(method, url, **kw)
     try:
-        data = json.loads(body.decode("utf-8", "replace")) if body else {}
+        data = resp.json()
     except ValueError:
         data = {}
-    return data if isinstance(data, dict) else {}
-
-
-async def _call(client: httpx.AsyncClient, method: str, url: str, **kw) -> tuple[int, dict]:
-    async with client.stream(method, url, **kw) as resp:
-        return resp.status_code, await _read_json(resp)
+    return resp.status_code, data if isinstance(data, dict) else {}
 
 
 def _s(value, limit: int = 200) -> str:
@@ -230,6 +223,8 @@ TAKEOVER_PROBES = frozenset({"wecom"})
 
 
 def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, (httpclient.DeadlineExceeded, httpclient.ResponseTooLarge)):
+        return httpclient.describe(exc)
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect"
     if isinstance(exc, httpx.TimeoutException):
@@ -266,9 +261,9 @@ async def probe_lane(plan: LaunchPlan, lane: Lane, *, environ=None, cwd=None, ti
         return ProbeResult(lane.name, lane.family, FAILED, exc.message, None)
     started = time.monotonic()
     try:
-        # verify=True and no proxies from the environment beyond httpx's own
-        # defaults: the probe sees the network the lane will see.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s)) as client:
+        # The lanes' bounded client (a total deadline, a body cap, the
+        # environment's proxies): the probe sees the network the lane will see.
+        async with httpclient.client(max_bytes=MAX_BODY_BYTES, timeout=httpx.Timeout(timeout_s)) as client:
             detail = await asyncio.wait_for(PROBES[lane.family](lane, secrets, client), timeout_s)
         result = OK
     except asyncio.TimeoutError:
