@@ -520,17 +520,7 @@ class Owner:
         return results
 
     def begin_apply_record(self, request, old_sha: str, new_sha: str) -> dict:
-        self.last_apply = {
-            "id": request.id,
-            "origin": request.origin,
-            "from": old_sha,
-            "to": new_sha,
-            "result": "running",
-            "message": None,
-            "started_at_ms": self.system.now_ms(),
-            "finished_at_ms": None,
-            "lanes": {"added": [], "removed": [], "replaced": [], "unchanged": []},
-        }
+        self.last_apply = apply_record(request.id, request.origin, old_sha, new_sha, self.system.now_ms())
         self._apply_record = self.last_apply
         self._dirty = True
         return self.last_apply
@@ -624,11 +614,10 @@ class Owner:
         with self._api_lock:
             self._apply_seq += 1
             apply_id = self._apply_seq
-        self.last_apply = {
-            "id": apply_id, "origin": "sighup", "from": self.plan_sha256, "to": None, "result": "refused",
-            "message": message, "started_at_ms": self.system.now_ms(), "finished_at_ms": self.system.now_ms(),
-            "lanes": {"added": [], "removed": [], "replaced": [], "unchanged": []},
-        }
+        now = self.system.now_ms()
+        self.last_apply = apply_record(
+            apply_id, "sighup", self.plan_sha256, None, now, result="refused", message=message, finished_at_ms=now
+        )
         self._log(message)
         self._dirty = True
         self._wake()
@@ -1018,6 +1007,22 @@ class Owner:
             os.rmdir(self.paths.plans_dir)
         except OSError:
             pass  # not empty (a file we did not write) or already gone: left as it is
+
+
+def apply_record(apply_id: int, origin: str, old_sha: str, new_sha: str | None, started_at_ms: int, *,
+                 result: str = "running", message: str | None = None, finished_at_ms: int | None = None) -> dict:
+    """status.json's ``last_apply`` (schemas/status.schema.json), in one shape."""
+    return {
+        "id": apply_id,
+        "origin": origin,
+        "from": old_sha,
+        "to": new_sha,
+        "result": result,
+        "message": message,
+        "started_at_ms": started_at_ms,
+        "finished_at_ms": finished_at_ms,
+        "lanes": {"added": [], "removed": [], "replaced": [], "unchanged": []},
+    }
 
 
 def _json_bytes(value) -> bytes:
