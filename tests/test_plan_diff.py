@@ -192,3 +192,13 @@ def test_an_optional_field_absent_or_null_is_no_change():
     assert _field_changes({"stop_grace_s": 5, "run_as": None}, {"stop_grace_s": 5}) == ()
     changed = _field_changes({"stop_grace_s": 5}, {"stop_grace_s": 5, "run_as": {"user": "gw", "group": None}})
     assert [(c.field, c.old, c.new) for c in changed] == [("run_as.user", None, "gw")]
+
+
+def test_control_characters_in_what_a_plan_carries_are_escaped(tmp_path):
+    a = _plan(tmp_path, "a", CONFIG)
+    hostile = tmp_path / "new\x1b[2J\u202e.json"
+    hostile.write_bytes(a.read_bytes())
+    code, out = _diff(str(a), str(hostile))
+    assert code == 0
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "new\\x1b[2J\\u202e.json" in out

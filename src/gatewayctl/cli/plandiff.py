@@ -14,7 +14,8 @@ import sys
 import click
 
 from gatewayctl.cli import exitcodes
-from gatewayctl.cli.plan import Outcome
+from gatewayctl.cli.plan import Outcome, _plan_error_outcome
+from gatewayctl.diagnostics import escape_controls
 
 RUNNING = "<running>"
 
@@ -42,10 +43,13 @@ def _value(v) -> str:
 
 def render(diff, old_label: str, new_label: str, *, color: bool = False) -> str:
     def paint(text: str, action: str) -> str:
+        # Paths, field names and values come from plans someone else may
+        # have written: escaped like every human output, before colouring.
+        text = escape_controls(text)
         fg = _COLOR.get(action)
         return click.style(text, fg=fg) if color and fg else text
 
-    lines = [f"plan diff {old_label} ({diff.old_sha256[:12]}) -> {new_label} ({diff.new_sha256[:12]})", ""]
+    lines = [paint(f"plan diff {old_label} ({diff.old_sha256[:12]}) -> {new_label} ({diff.new_sha256[:12]})", ""), ""]
     for lane in diff.lanes:
         head = f"  {_SYMBOL[lane.action]} lane {lane.family}"
         if lane.action == "change" and lane.old_name != lane.new_name:
@@ -87,10 +91,13 @@ def _running_plan():
     try:
         plan = planfile.load(paths.plan)
     except planfile.PlanError as exc:
-        return None, Outcome("", f"error: the running owner's plan: {exc.message}\n", exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE))
+        return None, _plan_error_outcome(exc)
     expected = load_status(paths, system).get("plan_sha256")
     if expected and expected != planfile.digest(plan):
-        return None, Outcome("", f"error: {paths.plan} is not the plan the owner runs (its status names {expected[:12]})\n", exitcodes.PLAN_TAMPERED)
+        return None, Outcome(
+            "", escape_controls(f"error: {paths.plan} is not the plan the owner runs (its status names {expected[:12]})") + "\n",
+            exitcodes.PLAN_TAMPERED,
+        )
     return plan, None
 
 
@@ -108,11 +115,11 @@ def run_diff(old_path: str | None, new_path: str, *, as_json: bool = False, exit
         try:
             old = planfile.load(old_path)
         except planfile.PlanError as exc:
-            return Outcome("", f"error: {exc.message}\n", exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE))
+            return _plan_error_outcome(exc)
     try:
         new = planfile.load(new_path)
     except planfile.PlanError as exc:
-        return Outcome("", f"error: {exc.message}\n", exitcodes.PLAN_ERROR_EXIT.get(exc.kind, exitcodes.PLAN_UNREADABLE))
+        return _plan_error_outcome(exc)
     diff = diff_plans(old, new)
     if as_json:
         text = json.dumps(diff.to_json(old_label, new_path), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
