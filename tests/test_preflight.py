@@ -255,3 +255,11 @@ def test_an_endless_answer_fails_at_the_body_cap_not_the_memory_limit():
         lane = _with(P.telegram_lane(fake), base_url=srv.base_url)
         result = _run(lane, {"TG_TOKEN": fake.token}, timeout_s=10)
     assert result.result == "failed" and "byte limit" in result.detail, result.detail
+
+
+def test_the_lines_escape_control_characters_from_the_plan():
+    from gatewayctl.cli.preflight import render
+    from gatewayctl.workers.preflight import ProbeResult
+
+    out = render([ProbeResult("telegram/a", "telegram", "failed", "cannot read file /tmp/\x1b]0;x\x07s", None)])
+    assert "\x1b" not in out and "\x07" not in out and "/tmp/\\x1b]0;x\\x07s" in out

@@ -15,6 +15,7 @@ import sys
 import click
 
 from gatewayctl.cli import exitcodes
+from gatewayctl.diagnostics import escape_controls
 
 PREFLIGHT_FORMAT_VERSION = 1
 
@@ -43,7 +44,8 @@ def render(results) -> str:
     lines = []
     for r in results:
         latency = f"  ({r.latency_ms} ms)" if r.latency_ms is not None else ""
-        lines.append(f"{r.result:<7}  {r.lane:<{width}}  {r.detail}{latency}")
+        # a secret reference (a file path) or a lane name comes from the plan: escaped
+        lines.append(escape_controls(f"{r.result:<7}  {r.lane:<{width}}  {r.detail}{latency}"))
     failed = sum(1 for r in results if r.result == "failed")
     skipped = sum(1 for r in results if r.result == "skipped")
     summary = f"preflight: {len(results) - failed - skipped} ok, {failed} failed, {skipped} skipped"
