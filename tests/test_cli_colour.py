@@ -39,7 +39,13 @@ class _Stream:
         (None, {"NO_COLOR": "0"}, True, False),  # any non-empty value
         (None, {"NO_COLOR": ""}, True, True),  # empty: as if unset
         (None, {"FORCE_COLOR": "1"}, False, True),
-        (None, {"FORCE_COLOR": "0"}, False, True),  # "regardless of its value" (force-color.org)
+        (None, {"FORCE_COLOR": "0"}, False, False),  # "0" means off (issue 13, Node's supports-color)
+        (None, {"FORCE_COLOR": "0"}, True, False),  # ... even on a terminal, as in Node
+        (None, {"FORCE_COLOR": "false"}, False, False),
+        (None, {"FORCE_COLOR": "false"}, True, False),
+        (None, {"FORCE_COLOR": "true"}, False, True),  # any other non-empty value forces
+        (None, {"FORCE_COLOR": "3"}, False, True),
+        (None, {"FORCE_COLOR": "0", "TERM": "dumb"}, True, False),
         (None, {"FORCE_COLOR": ""}, False, False),  # empty: as if unset
         (None, {"FORCE_COLOR": "1", "TERM": "dumb"}, True, True),  # forced beats dumb
         (None, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False),  # NO_COLOR wins
@@ -100,7 +106,18 @@ def test_gateway_run_config_errors_follow_stderr_too(bad_config):
 def test_check_on_a_dumb_terminal_is_plain_unless_forced(bad_config):
     plain, _ = _run_with_tty_on("stdout", ["check", "bad.toml"], bad_config, {"TERM": "dumb"})
     assert "error[GW101]" in plain and "\x1b[" not in plain
-    forced, _ = _run_with_tty_on("stdout", ["check", "bad.toml"], bad_config, {"TERM": "dumb", "FORCE_COLOR": "0"})
+    forced, _ = _run_with_tty_on("stdout", ["check", "bad.toml"], bad_config, {"TERM": "dumb", "FORCE_COLOR": "1"})
     assert RED in forced
     none, _ = _run_with_tty_on("stdout", ["check", "bad.toml"], bad_config, {"NO_COLOR": "1", "FORCE_COLOR": "1"})
     assert "\x1b[" not in none
+
+
+def test_force_color_zero_does_not_turn_colour_on(bad_config):
+    """Issue 13, item 8: `FORCE_COLOR=0` coloured a piped report; "0" and "false" mean off, as in Node."""
+    for value in ("0", "false"):
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
+        env.update(FORCE_COLOR=value, TERM="xterm")
+        piped = subprocess.run([sys.executable, "-m", "gatewayctl", "check", "bad.toml"], cwd=bad_config, env=env, capture_output=True, text=True, timeout=60)
+        assert "error[GW101]" in piped.stdout and "\x1b[" not in piped.stdout, (value, piped.stdout)
+        on_tty, _ = _run_with_tty_on("stdout", ["check", "bad.toml"], bad_config, {"TERM": "xterm", "FORCE_COLOR": value})
+        assert "error[GW101]" in on_tty and "\x1b[" not in on_tty, (value, on_tty)

@@ -46,7 +46,7 @@ from gatewayctl.report import REPORTER_NAMES
     help='Comma-separated selectors, e.g. "lark=work,wecom=alerts": shorthand for repeating --channel-account (combines with it).',
 )
 @click.option("--stdin-filename", metavar="NAME", help="Name to report for the config read from stdin ('-'); its suffix picks the format.")
-@click.option("--color/--no-color", "color", default=None, help="Colour the text output (default: when stdout is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it).")
+@click.option("--color/--no-color", "color", default=None, help="Colour the text output (default: when stdout is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it; FORCE_COLOR=0 or false turns it off).")
 @click.option(
     "-j",
     "--jobs",

@@ -11,16 +11,23 @@ Order (first match wins):
    the environment, as no-color.org asks);
 2. ``NO_COLOR`` present and not empty, whatever its value: no colour
    (https://no-color.org);
-3. ``FORCE_COLOR`` present and not empty, whatever its value, ``0``
-   included: colour (https://force-color.org says "regardless of its
-   value"; NO_COLOR wins when both are set);
-4. otherwise colour only when the stream is a terminal and ``TERM`` is not
+3. ``FORCE_COLOR`` of ``0`` or ``false``: no colour, as Node's
+   supports-color and ``tty.getColorDepth`` read it (force-color.org says
+   any non-empty value forces, but issue 13 counts ``FORCE_COLOR=0``
+   turning colour on as a bug: people write ``=0`` to mean "off");
+4. ``FORCE_COLOR`` with any other non-empty value: colour;
+5. otherwise colour only when the stream is a terminal and ``TERM`` is not
    ``dumb``.
+
+An empty ``NO_COLOR`` or ``FORCE_COLOR`` counts as unset.
 """
 
 from __future__ import annotations
 
 import os
+
+# The FORCE_COLOR values that mean "do not colour" (exact, as Node compares them).
+FORCE_COLOR_OFF = frozenset({"0", "false"})
 
 
 def want_color(flag: bool | None, stream, environ=None) -> bool:
@@ -29,7 +36,10 @@ def want_color(flag: bool | None, stream, environ=None) -> bool:
     env = os.environ if environ is None else environ
     if env.get("NO_COLOR"):
         return False
-    if env.get("FORCE_COLOR"):
+    force = env.get("FORCE_COLOR")
+    if force in FORCE_COLOR_OFF:
+        return False
+    if force:
         return True
     if env.get("TERM") == "dumb":
         return False

@@ -472,7 +472,7 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
     "--color/--no-color",
     "color",
     default=None,
-    help="Colour the diagnostics (default: when stderr is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it).",
+    help="Colour the diagnostics (default: when stderr is a terminal, TERM is not dumb and NO_COLOR is unset; FORCE_COLOR forces it; FORCE_COLOR=0 or false turns it off).",
 )
 @click.pass_context
 def plan(ctx, settings_file, config, channel_accounts, selectors, session, mode, port, allow_inline_secrets, out, fmt, color):
