@@ -15,17 +15,35 @@ requests, the status a reader sees), ``lanes`` (one supervised worker),
 ``owner`` (the loop that ties them together).
 """
 
-from gatewayctl.runtime.owner import Owner, OwnerOptions, OwnerResult
-from gatewayctl.runtime.slot import (
-    STATUS_FORMAT_VERSION,
-    OwnerActive,
-    active_owner,
-    load_status,
-    request_stop,
-    wait_until_gone,
-)
-from gatewayctl.runtime.statefiles import RuntimePaths, RuntimeRefused
-from gatewayctl.runtime.system import System
+# Names resolve on first use (PEP 562): a lane process that imports only
+# ``gatewayctl.runtime.fleet.etcd`` must not pay for the owner, its control
+# server and asyncio (about 70 ms) just because this package is its parent.
+_LAZY = {
+    "Owner": "owner",
+    "OwnerOptions": "owner",
+    "OwnerResult": "owner",
+    "STATUS_FORMAT_VERSION": "slot",
+    "OwnerActive": "slot",
+    "active_owner": "slot",
+    "load_status": "slot",
+    "request_stop": "slot",
+    "wait_until_gone": "slot",
+    "RuntimePaths": "statefiles",
+    "RuntimeRefused": "statefiles",
+    "System": "system",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Owner",
