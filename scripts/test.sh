@@ -33,6 +33,20 @@ if command -v npm >/dev/null 2>&1 && [ ! -x .venv/node/bin/yaml-language-server 
     || echo "note: could not install yaml-language-server from npm; its tests will skip" >&2
 fi
 export PATH="$PWD/.venv/node/bin:$PWD/.venv/bin:$PATH"
+# The fleet tests (issue 16) run a real etcd: Debian's etcd-server package.
+# Installed when missing (as root, or through sudo); without apt the etcd
+# tests skip and name the missing binary.
+if ! command -v etcd >/dev/null 2>&1 && [ -z "${GATEWAYCTL_TEST_ETCD:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then as_root=(env); else as_root=(sudo -n env); fi
+    { "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >/dev/null 2>&1 \
+      || { "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 \
+           && "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >/dev/null 2>&1; }; } \
+      || echo "note: could not install etcd-server with apt-get; the etcd tests will skip" >&2
+  else
+    echo "note: no etcd on PATH and no apt-get to install etcd-server; the etcd tests will skip" >&2
+  fi
+fi
 # Byte-compile once: this environment may set PYTHONDONTWRITEBYTECODE, and
 # the many subprocess tests would otherwise recompile every module each time.
 .venv/bin/python -m compileall -q src >/dev/null

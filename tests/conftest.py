@@ -47,3 +47,45 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
 
 
 os.environ.setdefault("NO_COLOR", "1")
+
+
+# ---- etcd (issue 16: the fleet backend's tests run a real server) ----
+
+
+@pytest.fixture
+def etcd_server(tmp_path):
+    """A private etcd on 127.0.0.1 (free ports, tmp data dir): `.endpoint`, `.pid`,
+    `.stop()`, `.start()` (same ports and data); stopped by pid at teardown."""
+    from tests.etcd_server import MISSING_REASON, EtcdServer, etcd_binary
+
+    if etcd_binary() is None:
+        pytest.skip(MISSING_REASON)
+    server = EtcdServer(tmp_path / "etcd")
+    server.start_fresh()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_etcd(tmp_path_factory):
+    """One etcd per test worker for tests that never stop it; pair with `etcd_prefix`."""
+    from tests.etcd_server import MISSING_REASON, EtcdServer, etcd_binary
+
+    if etcd_binary() is None:
+        pytest.skip(MISSING_REASON)
+    server = EtcdServer(tmp_path_factory.mktemp("etcd-shared"))
+    server.start_fresh()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def etcd_prefix(request) -> str:
+    """A fleet prefix no other test uses, e.g. "/gatewayctl-test/test_claim-1a2b3c4d"."""
+    from tests.etcd_server import unique_prefix
+
+    return unique_prefix(request.node.name)
