@@ -145,7 +145,7 @@ def test_tampered_content_is_refused():
     assert "digest mismatch" in exc.value.message and "p.json" in exc.value.message
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", True, None, 1.5])
+@pytest.mark.parametrize("version", [3, 0, "1", True, None, 1.5])
 def test_unknown_format_version_is_refused_before_anything_else(version):
     obj = json.loads(planfile.dumps(_sample_plan()))
     obj["format_version"] = version

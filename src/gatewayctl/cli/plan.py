@@ -218,6 +218,7 @@ def describe(plan, digest: str, config_state: str | None = None) -> str:
             + ", no supplementary groups"
         ),
         f"  private hosts {'allowed' if plan.allow_private_hosts else 'refused'}",
+        *_fleet_lines(plan),
         f"  lanes ({len(plan.lanes)}):",
     ]
     for lane in plan.lanes:
@@ -241,6 +242,35 @@ def describe(plan, digest: str, config_state: str | None = None) -> str:
     # Paths, argv items, labels and settings come from the config: never
     # print their control characters as themselves.
     return "\n".join(escape_controls(line) for line in lines) + "\n"
+
+
+def _fleet_lines(plan) -> list[str]:
+    """The fleet a plan runs in and its lease budget (docs/fleet.md); none
+    for a plan without one (the local slot alone), whose summary stays as
+    it was."""
+    from gatewayctl.compile.plan import fleet_budget
+
+    fleet = plan.fleet
+    if fleet is None:
+        return []
+    b = fleet_budget(fleet.lease_ttl_s, plan.stop_grace_s, fleet.settle_s)
+
+    def s(value: float) -> str:
+        return f"{value:.2f}".rstrip("0").rstrip(".") + "s"
+
+    lines = [
+        f"  fleet        {fleet.backend}, prefix {fleet.prefix}, host id "
+        + (fleet.host_id if fleet.host_id is not None else "(the host name, or gateway run --host-id)"),
+        f"    endpoints  {', '.join(fleet.endpoints)}",
+        f"    lease      ttl {s(b.ttl_s)}, renewed every {s(b.renew_every_s)} (each request within {s(b.request_timeout_s)})",
+        f"    lanes      stop taking work {s(b.lane_stop_after_s)} and are gone {s(b.lane_dead_after_s)} after a renewal "
+        f"is sent (margin {s(b.margin_s)}, stop grace {s(b.stop_grace_s)})",
+        f"    view       read every {s(b.poll_s)}; settle {s(b.settle_s)} before the first claim",
+    ]
+    for cred in (fleet.username, fleet.password):
+        if cred is not None:
+            lines.append(f"    {cred.field:<10} <- {cred.kind} {cred.ref}")
+    return lines
 
 
 def _handler_text(handler) -> str:

@@ -24,10 +24,12 @@ from gatewayctl.catalog import SUPERVISED_IDS, fields, gateway_field, normalize_
 from gatewayctl.compile.plan import (
     DEFAULT_WORKER,
     ENV_NAME_PATTERN,
+    FLEET_BACKENDS,
     MODES,
     RESTART_POLICIES,
     RUNTIME_PLACEHOLDERS,
     Control,
+    Fleet,
     FrozenMap,
     Handler,
     Lane,
@@ -35,7 +37,10 @@ from gatewayctl.compile.plan import (
     RestartPolicy,
     RunAs,
     SecretRef,
+    fleet_budget,
     freeze,
+    max_stop_grace_s,
+    min_lease_ttl_s,
 )
 from gatewayctl.diagnostics import Finding, pointer_join, pointer_split
 
@@ -115,6 +120,7 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
     stop_grace = _seconds(settings.data, "stop_grace_s", 10.0, settings.base, own)
     handler = _handler(settings, own)
     run_as = _run_as(settings)
+    fleet = _fleet(settings, stop_grace, own)
 
     lanes: list[Lane] = []
     for choice in _lane_choices(model, validated.selectors):
@@ -147,6 +153,7 @@ def compile_plan(doc, validated, options: CompileOptions) -> tuple[LaunchPlan | 
         generator_version=options.generator_version,
         settings_path=settings.path,
         settings_sha256=settings.sha256,
+        fleet=fleet,
     )
     return plan, findings
 
@@ -563,6 +570,93 @@ def _handler_env(names) -> tuple[str, ...]:
     if not isinstance(names, list):
         return ()
     return tuple(sorted({n for n in names if isinstance(n, str) and _ENV_NAME.match(n)}))
+
+
+# ------------------------------------------------------------------ fleet
+
+
+def _fleet(settings, stop_grace_s: float, findings: list[Finding]) -> Fleet | None:
+    """[fleet] of gatewayctl.toml as the plan carries it, and GW623 when its
+    lease cannot cover stop_grace_s. The validate stage reports every
+    malformed value (GW1xx, GW613-GW622) and then no plan is made; a value
+    that reaches this pure stage unchecked is not carried (None)."""
+    if settings.base != ():  # the deprecated [gateway] place holds no fleet (GW624)
+        return None
+    table = settings.data.get("fleet")
+    if not isinstance(table, Mapping):
+        return None
+    backend, endpoints, prefix = table.get("backend"), table.get("endpoints"), table.get("prefix")
+    ttl, settle, host_id = table.get("lease_ttl_s"), table.get("settle_s"), table.get("host_id")
+    if (
+        backend not in FLEET_BACKENDS
+        or not isinstance(endpoints, list)
+        or not endpoints
+        or not all(isinstance(e, str) for e in endpoints)
+        or not isinstance(prefix, str)
+        or not _number(ttl)
+        or (settle is not None and not _number(settle))
+        or (host_id is not None and not isinstance(host_id, str))
+    ):
+        return None
+    budget = fleet_budget(ttl, stop_grace_s, settle)
+    if not budget.feasible:
+        findings.append(_budget_finding(settings, budget))
+    return Fleet(
+        backend=backend,
+        endpoints=tuple(endpoints),
+        prefix=prefix,
+        lease_ttl_s=float(ttl),
+        settle_s=None if settle is None else float(settle),
+        host_id=host_id,
+        username=_fleet_credential(table, "username"),
+        password=_fleet_credential(table, "password"),
+    )
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fleet_credential(table: Mapping, key: str) -> SecretRef | None:
+    """An env or file reference (the validate stage refuses any other)."""
+    value = table.get(key)
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return None
+    ((kind, ref),) = value.items()
+    if kind not in ("env", "file") or not isinstance(ref, str):
+        return None
+    return SecretRef(key, kind, ref)
+
+
+def _num(value: float) -> str:
+    """Hundredths of a second, without trailing zeros (4.2 -> "4.2", 19.0 -> "19")."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _budget_finding(settings, budget) -> Finding:
+    """GW623, naming the numbers of docs/fleet.md's budget and both fixes."""
+    from gatewayctl.validate.rules.fleet import bounds
+
+    ttl, grace = budget.ttl_s, budget.stop_grace_s
+    grace_fix = max_stop_grace_s(ttl)
+    ttl_fix = min_lease_ttl_s(grace)
+    ttl_max = bounds("lease_ttl_s")[1]
+    lower = None if grace_fix is None else f"lower stop_grace_s to at most {_num(grace_fix)}"
+    if ttl_fix <= ttl_max:
+        raise_ = f"raise [fleet] lease_ttl_s to at least {_num(ttl_fix)}"
+        hint = raise_ if lower is None else f"{lower}, or {raise_}"
+    else:
+        hint = f"{lower} (raising lease_ttl_s cannot help: it would need {_num(ttl_fix)}, above its {ttl_max:g} s limit)"
+    return Finding(
+        "GW623",
+        settings.pointer("fleet", "lease_ttl_s"),
+        f"[fleet] lease_ttl_s = {ttl:g} leaves no room for stop_grace_s = {grace:g}: each lane must begin its "
+        f"graceful stop {budget.lane_stop_after_s:.2f} s after a renewal is sent (ttl {ttl:g} - margin "
+        f"{budget.margin_s:.2f} - stop grace {grace:g}), but the next renewal may take "
+        f"{budget.renew_every_s + budget.request_timeout_s:.2f} s (every {budget.renew_every_s:.2f} s, "
+        f"answered within {budget.request_timeout_s:.2f} s): one slow renewal would stop every lane",
+        hint=hint,
+    )
 
 
 def _no_lanes(model, validated) -> Finding:

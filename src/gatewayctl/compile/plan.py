@@ -7,8 +7,14 @@ Standard library only: the runtime and the lane workers import this module
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
+# A plan without a [fleet] table keeps format_version 1, byte for byte; a
+# fleet plan is format_version 2, so a gatewayctl that knows only 1 refuses
+# it instead of running its lanes without fleet-wide leases.
 FORMAT_VERSION = 1
+FLEET_FORMAT_VERSION = 2
+FORMAT_VERSIONS = (FORMAT_VERSION, FLEET_FORMAT_VERSION)
 
 MODES = ("gateway_headless", "gateway_attached_cli", "multi_channel_serve")
 ACCOUNT_SOURCES = ("selector", "explicit_default", "mapped_default", "fallback", "single_account")
@@ -202,6 +208,108 @@ class Control:
     port_source: str = "default"
 
 
+FLEET_BACKENDS = ("etcd",)
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The [fleet] table of gatewayctl.toml: every host runs the same plan
+    and claims each lane fleet-wide under a lease before it starts it.
+
+    ``endpoints``: http(s)://host:port URLs, tried in order. ``prefix``: the
+    fleet's key namespace (starts with "/", no trailing "/"). ``settle_s``
+    None: the budget's default (min(3, ttl/2)). ``host_id`` None: the host
+    name (or ``gateway run --host-id``). ``username``/``password``:
+    references only (field "username"/"password", kind env or file); the
+    owner resolves them, the plan never holds their values.
+    """
+
+    backend: str
+    endpoints: tuple[str, ...]
+    prefix: str
+    lease_ttl_s: float
+    settle_s: float | None = None
+    host_id: str | None = None
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetBudget:
+    """How a lease's TTL is spent (docs/fleet.md). All in seconds, measured
+    from ``Renewal.sent_mono``: a lane stops taking new work at
+    ``lane_stop_after_s`` and must be gone at ``lane_dead_after_s``, before
+    the server can expire the lease (``ttl_s``) even with ``margin_s`` of
+    scheduling delay and clock-rate drift."""
+
+    ttl_s: float
+    renew_every_s: float
+    request_timeout_s: float
+    margin_s: float
+    stop_grace_s: float
+    lane_stop_after_s: float
+    lane_dead_after_s: float
+    poll_s: float
+    settle_s: float
+
+    @property
+    def feasible(self) -> bool:
+        """One missed renewal (a timed-out request) never fences a lane."""
+        return self.lane_stop_after_s > self.renew_every_s + self.request_timeout_s
+
+
+def fleet_budget(ttl_s: float, stop_grace_s: float, settle_s: float | None = None) -> FleetBudget:
+    """The timing budget of a fleet lease (the lint and the runtime read
+    this one function)."""
+    ttl = float(ttl_s)
+    margin = 0.25 + 0.02 * ttl  # scheduling + clock-rate drift (2%)
+    dead_after = ttl - margin
+    return FleetBudget(
+        ttl_s=ttl,
+        renew_every_s=ttl / 3,
+        request_timeout_s=min(2.0, ttl / 5),
+        margin_s=margin,
+        stop_grace_s=float(stop_grace_s),
+        lane_stop_after_s=dead_after - float(stop_grace_s),
+        lane_dead_after_s=dead_after,
+        poll_s=min(0.5, ttl / 10),
+        settle_s=float(settle_s) if settle_s is not None else min(3.0, ttl / 2),
+    )
+
+
+# The feasibility condition in exact arithmetic, for the numbers a fix names:
+#   slack(T, G) = T - (1/4 + T/50) - G - T/3 - min(2, T/5) > 0
+# which is piecewise linear and increasing in T.
+def _slack(ttl: Fraction, grace: Fraction) -> Fraction:
+    return ttl - (Fraction(1, 4) + ttl / 50) - grace - ttl / 3 - min(Fraction(2), ttl / 5)
+
+
+def max_stop_grace_s(ttl_s: float) -> float | None:
+    """The largest stop_grace_s (in hundredths of a second) that
+    ``fleet_budget(ttl_s, ...)`` accepts, or None when none does."""
+    bound = _slack(Fraction(ttl_s), Fraction(0))  # feasible iff grace < bound
+    if bound <= 0:
+        return None
+    hundredths = -((-bound * 100) // 1) - 1  # ceil(bound*100) - 1: strictly below
+    while hundredths >= 0 and not fleet_budget(ttl_s, float(hundredths) / 100).feasible:
+        hundredths -= 1  # float rounding at the very edge
+    return float(hundredths) / 100 if hundredths >= 0 else None
+
+
+def min_lease_ttl_s(stop_grace_s: float) -> float:
+    """The smallest lease_ttl_s (in hundredths of a second) that
+    ``fleet_budget(..., stop_grace_s)`` accepts."""
+    grace = Fraction(stop_grace_s)
+    # Up to T = 10, min(2, T/5) = T/5: slack = T*(1 - 1/50 - 1/3 - 1/5) - 1/4 - G;
+    # beyond it, T*(1 - 1/50 - 1/3) - 2 - 1/4 - G.
+    low = (Fraction(1, 4) + grace) / (1 - Fraction(1, 50) - Fraction(1, 3) - Fraction(1, 5))
+    root = low if low <= 10 else (Fraction(9, 4) + grace) / (1 - Fraction(1, 50) - Fraction(1, 3))
+    hundredths = (root * 100) // 1 + 1  # floor(root*100) + 1: strictly above
+    while not fleet_budget(float(hundredths) / 100, stop_grace_s).feasible:
+        hundredths += 1  # float rounding at the very edge
+    return float(hundredths) / 100
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchPlan:
     config_path: str  # as given by the user
@@ -222,6 +330,15 @@ class LaunchPlan:
     # config, its settings read from the deprecated [gateway] place)
     settings_path: str | None = None
     settings_sha256: str | None = None
+    # gatewayctl.toml [fleet]: None runs under the local slot only.
+    fleet: Fleet | None = None
+
+    def __post_init__(self) -> None:
+        # The version follows from the content, so no caller can write a
+        # fleet plan an older reader would accept as format_version 1.
+        version = FLEET_FORMAT_VERSION if self.fleet is not None else FORMAT_VERSION
+        if self.format_version != version:
+            object.__setattr__(self, "format_version", version)
 
     def lane(self, key: str) -> Lane | None:
         """Find a lane by family id or ``family/account``."""

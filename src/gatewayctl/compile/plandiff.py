@@ -19,26 +19,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A lane's definition (its own fields plus LANE_WIDE_FIELDS, without its
+# identity) is defined once, in planfile, where the fleet's per-lane
+# definition digests are computed from it too.
+from gatewayctl.compile.planfile import LANE_PROVENANCE, lane_definition
+
 DIFF_FORMAT_VERSION = 1
 
-# Plan-wide fields that are part of every lane's definition.
-LANE_WIDE_FIELDS = ("handler", "restart", "stop_grace_s", "allow_private_hosts")
 # Owner fields a running owner cannot change without a full restart (where
 # the port came from is provenance: the same port from another source
 # changes nothing).
 # Who lanes run as (run_as) is resolved once, when the owner claims the slot
 # (a root owner refuses root lanes there), so a change needs a restart too.
-RESTART_FIELDS = ("control", "owner", "run_as")
+# The fleet (etcd endpoints, prefix, lease TTL, credentials, host id) is the
+# owner's registration and every lane's lease: any change to it, adding or
+# removing it included, needs a full restart.
+RESTART_FIELDS = ("control", "owner", "run_as", "fleet")
 RESTART_LEAVES = frozenset(
     {"control.bind", "control.port", "owner.mode", "owner.session", "run_as", "run_as.user", "run_as.group"}
 )
+RESTART_PREFIXES = ("fleet",)
 # Provenance: shown, but changing it changes nothing that runs.
 INFO_FIELDS = ("generator", "config", "settings")
-LANE_IDENTITY = ("family",)
-# Why a lane runs this account (the selector's spelling, which rule chose
-# it): nothing that runs reads these, so a difference in them alone does
-# not replace a lane; they are shown beside a real change.
-LANE_PROVENANCE = ("alias", "account_label", "account_source")
+# A difference in LANE_PROVENANCE alone does not replace a lane; it is
+# shown beside a real change.
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +142,6 @@ def _field_changes(old: dict, new: dict) -> tuple[FieldChange, ...]:
     return tuple(changes)
 
 
-def _lane_definition(body: dict, lane: dict) -> dict:
-    definition = {k: v for k, v in lane.items() if k not in LANE_IDENTITY}
-    for key in LANE_WIDE_FIELDS:
-        definition[key] = body.get(key)
-    return definition
-
-
 def _lane_name(lane: dict) -> str:
     return f"{lane['family']}/{lane['account_id']}"  # LaunchPlan.Lane.name
 
@@ -164,7 +161,7 @@ def diff_plans(old, new) -> PlanDiff:
         elif y is None:
             lanes.append(LaneDiff(family, "remove", _lane_name(x), None))
         else:
-            changes = _field_changes(_lane_definition(a, x), _lane_definition(b, y))
+            changes = _field_changes(lane_definition(a, x), lane_definition(b, y))
             runs_differently = any(c.field.split(".", 1)[0] not in LANE_PROVENANCE for c in changes)
             lanes.append(
                 LaneDiff(family, "change" if runs_differently else "unchanged", _lane_name(x), _lane_name(y),
@@ -173,5 +170,6 @@ def diff_plans(old, new) -> PlanDiff:
     owner = []
     for key in RESTART_FIELDS + INFO_FIELDS:
         for change in _field_changes({key: a.get(key)}, {key: b.get(key)}):
-            owner.append(OwnerChange(change, needs_restart=change.field in RESTART_LEAVES))
+            needs = change.field in RESTART_LEAVES or change.field.split(".", 1)[0] in RESTART_PREFIXES
+            owner.append(OwnerChange(change, needs_restart=needs))
     return PlanDiff(planfile.digest(old), planfile.digest(new), tuple(lanes), tuple(owner))

@@ -5,6 +5,9 @@ indent, trailing newline)::
 
     {"format_version": 1, "plan": {...}, "plan_sha256": "<hex>"}
 
+``format_version`` is 2 exactly when the plan has a ``fleet`` object
+([fleet] of gatewayctl.toml); a reader that knows only 1 refuses it.
+
 ``plan_sha256`` is the SHA-256 of the canonical compact encoding of the
 ``plan`` object. Readers refuse an unknown ``format_version`` before looking
 at anything else, and refuse a digest mismatch (tampering).
@@ -31,8 +34,11 @@ from dataclasses import dataclass
 from gatewayctl.inputs import MAX_CONFIG_BYTES, MAX_PLAN_BYTES, MAX_PLAN_DEPTH, InputError, read_regular_file, size_text
 
 from gatewayctl.compile.plan import (
+    FLEET_FORMAT_VERSION,
     FORMAT_VERSION,
+    FORMAT_VERSIONS,
     Control,
+    Fleet,
     FrozenMap,
     Handler,
     Lane,
@@ -239,7 +245,77 @@ def plan_to_json(plan: LaunchPlan) -> dict:
     # Only when set: plans without [gateway.worker] user keep their bytes and digest.
     if plan.run_as is not None:
         body["run_as"] = {"user": plan.run_as.user, "group": plan.run_as.group}
+    # Only in fleet plans (format_version 2): a plan without one keeps the
+    # bytes and digest of format_version 1.
+    if plan.fleet is not None:
+        body["fleet"] = fleet_to_json(plan.fleet)
     return body
+
+
+def fleet_to_json(fleet: Fleet) -> dict:
+    """The plan's ``fleet`` object (credentials as references only)."""
+    return {
+        "backend": fleet.backend,
+        "endpoints": list(fleet.endpoints),
+        "prefix": fleet.prefix,
+        "lease_ttl_s": fleet.lease_ttl_s,
+        "settle_s": fleet.settle_s,
+        "host_id": fleet.host_id,
+        "username": None if fleet.username is None else _secret_to_json(fleet.username),
+        "password": None if fleet.password is None else _secret_to_json(fleet.password),
+    }
+
+
+def _fleet_from_json(obj: dict) -> Fleet:
+    def credential(value):
+        return None if value is None else SecretRef(value["field"], value["kind"], value["ref"])
+
+    return Fleet(
+        backend=obj["backend"],
+        endpoints=tuple(obj["endpoints"]),
+        prefix=obj["prefix"],
+        lease_ttl_s=obj["lease_ttl_s"],
+        settle_s=obj["settle_s"],
+        host_id=obj["host_id"],
+        username=credential(obj["username"]),
+        password=credential(obj["password"]),
+    )
+
+
+# What a lane runs with, beyond its own fields: the plan-wide settings every
+# lane runs with (a changed handler changes every lane).
+LANE_WIDE_FIELDS = ("handler", "restart", "stop_grace_s", "allow_private_hosts")
+# The lane's key, not part of what it runs.
+LANE_IDENTITY = ("family",)
+# Why a lane runs this account (the selector's spelling, which rule chose
+# it): nothing that runs reads these.
+LANE_PROVENANCE = ("alias", "account_label", "account_source")
+
+
+def lane_definition(body: dict, lane: dict, *, provenance: bool = True) -> dict:
+    """One lane's definition in a plan's JSON ``body``: the lane's own
+    fields (without its identity) plus the plan-wide fields it runs with.
+    ``provenance=False`` leaves out the fields nothing that runs reads: two
+    definitions equal then serve the lane identically."""
+    skip = LANE_IDENTITY if provenance else LANE_IDENTITY + LANE_PROVENANCE
+    definition = {k: v for k, v in lane.items() if k not in skip}
+    for key in LANE_WIDE_FIELDS:
+        definition[key] = body.get(key)
+    return definition
+
+
+def lane_definition_digests(plan: LaunchPlan) -> dict[str, str]:
+    """Lane name (``family/account_id``) -> SHA-256 (hex) of the canonical
+    compact JSON of what the lane runs (``lane_definition`` without
+    provenance). Hosts of a fleet compare them: a host whose digest for a
+    lane differs would serve it differently."""
+    body = plan_to_json(plan)
+    return {
+        f"{lane['family']}/{lane['account_id']}": hashlib.sha256(
+            canonical_bytes(lane_definition(body, lane, provenance=False))
+        ).hexdigest()
+        for lane in body["lanes"]
+    }
 
 
 def digest(plan: LaunchPlan) -> str:
@@ -265,11 +341,12 @@ def loads(data: bytes | str, *, source: str = "plan") -> LaunchPlan:
         raise PlanError("malformed", f"{source}: not a plan file (no format_version)")
     version = obj["format_version"]
     # bool is an int subclass: `true` must not pass for version 1.
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in FORMAT_VERSIONS:
+        known = " and ".join(str(v) for v in FORMAT_VERSIONS)
         raise PlanError(
             "version",
             f"{source}: plan format_version {version!r} is not supported by this gatewayctl "
-            f"(it reads format_version {FORMAT_VERSION}); re-create the plan with this version",
+            f"(it reads format_version {known}); re-create the plan with this version",
         )
     body = obj.get("plan")
     recorded = obj.get("plan_sha256")
@@ -281,6 +358,16 @@ def loads(data: bytes | str, *, source: str = "plan") -> LaunchPlan:
             "tampered",
             f"{source}: plan digest mismatch (recorded {recorded[:12]}..., content {actual[:12]}...): "
             "the plan was edited after it was made; re-create it with `gatewayctl plan`",
+        )
+    # A fleet plan is version 2 and only a fleet plan is: a version 1 plan
+    # with leases in it would run without them under an older reader.
+    has_fleet = body.get("fleet") is not None
+    if has_fleet != (version == FLEET_FORMAT_VERSION):
+        raise PlanError(
+            "malformed",
+            f"{source}: not a valid plan (format_version {version} "
+            + ("has a fleet object; fleet plans are format_version 2" if has_fleet else "needs a fleet object")
+            + "); re-create it with `gatewayctl plan`",
         )
     problem = schema_problem(obj)
     if problem is not None:
@@ -295,6 +382,7 @@ def _from_json(body: dict) -> LaunchPlan:
     handler = body.get("handler")
     restart = body["restart"]
     run_as = body.get("run_as")
+    fleet = body.get("fleet")
     # Absent in plans written before gatewayctl.toml existed (an addition
     # within format_version 1): such a plan came from a loong config alone.
     settings = body.get("settings")
@@ -342,6 +430,7 @@ def _from_json(body: dict) -> LaunchPlan:
         generator_version=body["generator"]["version"],
         settings_path=None if settings is None else settings["path"],
         settings_sha256=None if settings is None else settings["sha256"],
+        fleet=None if fleet is None else _fleet_from_json(fleet),
     )
 
 

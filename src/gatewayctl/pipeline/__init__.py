@@ -344,13 +344,13 @@ def _lint_settings(settings_doc, cli_selectors, options, base_dir) -> LintResult
     from gatewayctl.diagnostics import Finding
     from gatewayctl.inputs import MAX_CONFIG_BYTES, InputError, read_regular_file
     from gatewayctl.source import load_document
-    from gatewayctl.validate import sensitive_pointers, validate
-    from gatewayctl.validate.schema import check_settings
+    from gatewayctl.validate import settings_findings as check_settings
+    from gatewayctl.validate import settings_sensitive_pointers, validate
 
     sources: dict[str, tuple[str, ...]] = {}
     if cli_selectors is not None:
         sources[cli_selectors.path] = tuple(source_lines(cli_selectors))
-    settings_sensitive = sensitive_pointers(settings_doc.data, None)
+    settings_sensitive = settings_sensitive_pointers(settings_doc.data)
     secrets = sensitive_values(settings_doc, settings_sensitive)
     sources[settings_doc.path] = mask_lines(settings_doc, settings_sensitive)
 

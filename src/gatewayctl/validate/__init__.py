@@ -59,6 +59,24 @@ class SettingsView:
         return pointer_join(*self.base, *tokens)
 
 
+def settings_findings(data) -> list[Finding]:
+    """Every finding about gatewayctl's settings file on its own: the
+    schema's (GW1xx), except where the [fleet] rules explain a problem with
+    their own code (GW613-GW622), and those rules' findings."""
+    from gatewayctl.validate import schema
+    from gatewayctl.validate.rules import fleet
+
+    return [f for f in schema.check_settings(data) if not fleet.owns_schema_finding(f)] + fleet.check_settings(data)
+
+
+def settings_sensitive_pointers(data) -> list[str]:
+    """``sensitive_pointers`` for a settings file: also [fleet]'s
+    credentials (the user name too) and endpoints with user:password@."""
+    from gatewayctl.validate.rules.fleet import fleet_sensitive_pointers
+
+    return list(dict.fromkeys(sensitive_pointers(data, None) + fleet_sensitive_pointers(data)))
+
+
 def legacy_settings_keys(data) -> list[str]:
     """gatewayctl's keys still found in a loong config's [gateway] table."""
     gateway = data.get("gateway") if isinstance(data, dict) else None
@@ -115,11 +133,19 @@ def validate(doc, *, cli_selectors=None, settings_doc=None) -> tuple[Validated, 
     from gatewayctl.validate.rules import RuleContext, run_all
     from gatewayctl.validate.rules import selectors as selector_rules
 
+    from gatewayctl.validate.rules.fleet import gateway_fleet
+
     data = doc.data
     findings: list[Finding] = list(schema.check(data))
+    misplaced_fleet = gateway_fleet(data)
+    if misplaced_fleet:
+        # GW624 says what [gateway.fleet] is and where it goes; an
+        # unknown-key GW101 for it would be a second, vaguer finding.
+        findings = [f for f in findings if not f.pointer.startswith(misplaced_fleet[0].pointer)]
     model = build_model(data)
     findings.extend(run_all(RuleContext(data, model)))
     findings.extend(_legacy_findings(data, settings_doc))
+    findings.extend(misplaced_fleet)
     # Locating is the costly step: cap before it (errors kept first, so a
     # file with errors still shows some), and count what was left out.
     kept, dropped = cap_findings(one_mistake_one_finding(findings), MAX_DIAGNOSTICS_PER_FILE)
@@ -131,7 +157,7 @@ def validate(doc, *, cli_selectors=None, settings_doc=None) -> tuple[Validated, 
     loong_port = gateway.get("port") if isinstance(gateway, dict) else None
     if settings_doc is not None:
         sdata = settings_doc.data if isinstance(settings_doc.data, dict) else {}
-        diags.extend(settings_doc.diagnostic(f) for f in schema.check_settings(settings_doc.data))
+        diags.extend(settings_doc.diagnostic(f) for f in settings_findings(settings_doc.data))
         settings = SettingsView(
             MappingProxyType(dict(sdata)), (), ORIGIN_SETTINGS, "control_port", loong_port, settings_doc.path, settings_doc.sha256
         )
