@@ -430,3 +430,28 @@ def test_records_round_trip_and_malformed_ones_are_none():
     assert HostRecord.from_json({**rec.to_json(), "lanes": {"x": 1}}) is None
     assert HostRecord.from_json([]) is None
     assert Holder.from_json({**holder.to_json(), "lease": "7"}) is None
+
+
+def test_one_backend_may_be_driven_from_several_threads(make_backend):
+    """The owner may renew from one thread while it claims from another."""
+    import threading
+
+    a = make_backend()
+    a.register(record("host-a"))
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                assert a.keepalive().lease == a.lease
+                assert a.claim(f"telegram/t{n}-{i}", SHA_A, i) is not None
+                assert a.release(f"telegram/t{n}-{i}") is True
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and a.view().holders == {}

@@ -9,9 +9,14 @@ budget must count as failed). The gateway is a handful of JSON POSTs.
 What it guarantees:
 
 - Every call has a deadline (``timeout_s`` of the client, or of the call).
-  It bounds connect, send and each wait for bytes; the body is read in
-  chunks with the deadline checked after each, and an answer that completes
-  after the deadline is an error, never a result.
+  Connect, send and every wait for bytes are bounded by the time left when
+  the request is sent; the body is read in chunks with the deadline checked
+  after each; and an answer that completes after the deadline is an error,
+  never a result. The limit: a server that trickles its response headers a
+  byte at a time can hold one call past its deadline (each read is bounded,
+  their sum is not), but what it finally says still counts as a failure.
+  Name resolution (getaddrinfo) is not bounded: give endpoints as IPs when
+  that matters.
 - Endpoints are tried in order, starting from the one that answered last;
   one that fails (refused, timed out, not etcd, or etcd saying it is
   unavailable) hands the rest of the deadline to the next.
@@ -24,7 +29,9 @@ What it guarantees:
 Imports only the standard library at import time; httpx is imported when
 the first request is sent (lane workers import this module).
 
-Not thread-safe: use one client per thread.
+One client may be shared by threads: httpx's connection pool is
+thread-safe, and the remembered endpoint and auth token are plain
+assignments (a race costs at most one extra try or one extra login).
 """
 
 from __future__ import annotations
