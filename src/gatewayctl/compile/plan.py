@@ -6,6 +6,7 @@ Standard library only: the runtime and the lane workers import this module
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -254,8 +255,15 @@ class FleetBudget:
 
     @property
     def feasible(self) -> bool:
-        """One missed renewal (a timed-out request) never fences a lane."""
-        return self.lane_stop_after_s > self.renew_every_s + self.request_timeout_s
+        """One missed renewal (a timed-out request) never fences a lane:
+        lane_stop_after_s > renew_every_s + request_timeout_s, evaluated in
+        exact arithmetic on ttl_s and stop_grace_s as the decimals they are
+        written as, so a value exactly at the edge is refused on every
+        machine instead of passing or failing by a float rounding (the fix
+        numbers of GW623 are exact too)."""
+        if not (math.isfinite(self.ttl_s) and math.isfinite(self.stop_grace_s)):
+            return False
+        return _slack(_decimal(self.ttl_s), _decimal(self.stop_grace_s)) > 0
 
 
 def fleet_budget(ttl_s: float, stop_grace_s: float, settle_s: float | None = None) -> FleetBudget:
@@ -280,6 +288,12 @@ def fleet_budget(ttl_s: float, stop_grace_s: float, settle_s: float | None = Non
 # The feasibility condition in exact arithmetic, for the numbers a fix names:
 #   slack(T, G) = T - (1/4 + T/50) - G - T/3 - min(2, T/5) > 0
 # which is piecewise linear and increasing in T.
+def _decimal(value: float) -> Fraction:
+    """The decimal a number was written as (``4.21``, not the binary float
+    nearest to it): repr gives the shortest text that reads back as it."""
+    return Fraction(repr(float(value)))
+
+
 def _slack(ttl: Fraction, grace: Fraction) -> Fraction:
     return ttl - (Fraction(1, 4) + ttl / 50) - grace - ttl / 3 - min(Fraction(2), ttl / 5)
 
@@ -287,7 +301,7 @@ def _slack(ttl: Fraction, grace: Fraction) -> Fraction:
 def max_stop_grace_s(ttl_s: float) -> float | None:
     """The largest stop_grace_s (in hundredths of a second) that
     ``fleet_budget(ttl_s, ...)`` accepts, or None when none does."""
-    bound = _slack(Fraction(ttl_s), Fraction(0))  # feasible iff grace < bound
+    bound = _slack(_decimal(ttl_s), Fraction(0))  # feasible iff grace < bound
     if bound <= 0:
         return None
     hundredths = -((-bound * 100) // 1) - 1  # ceil(bound*100) - 1: strictly below
@@ -299,7 +313,7 @@ def max_stop_grace_s(ttl_s: float) -> float | None:
 def min_lease_ttl_s(stop_grace_s: float) -> float:
     """The smallest lease_ttl_s (in hundredths of a second) that
     ``fleet_budget(..., stop_grace_s)`` accepts."""
-    grace = Fraction(stop_grace_s)
+    grace = _decimal(stop_grace_s)
     # Up to T = 10, min(2, T/5) = T/5: slack = T*(1 - 1/50 - 1/3 - 1/5) - 1/4 - G;
     # beyond it, T*(1 - 1/50 - 1/3) - 2 - 1/4 - G.
     low = (Fraction(1, 4) + grace) / (1 - Fraction(1, 50) - Fraction(1, 3) - Fraction(1, 5))

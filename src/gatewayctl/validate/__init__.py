@@ -66,7 +66,9 @@ def settings_findings(data) -> list[Finding]:
     from gatewayctl.validate import schema
     from gatewayctl.validate.rules import fleet
 
-    return [f for f in schema.check_settings(data) if not fleet.owns_schema_finding(f)] + fleet.check_settings(data)
+    findings = [f for f in schema.check_settings(data) if not fleet.owns_schema_finding(f)] + fleet.check_settings(data)
+    # `lease_ttl = 10` is one mistake: GW101's did-you-mean, not also GW613
+    return one_mistake_one_finding(findings)
 
 
 def settings_sensitive_pointers(data) -> list[str]:
