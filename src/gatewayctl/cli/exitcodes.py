@@ -14,6 +14,7 @@ IO_ERROR = 10  # runtime directory or state file could not be written
 DEGRADED = 11  # `gateway status`: an owner runs, but not every lane is running
 PLAN_OTHER_VERSION = 12  # saved plan was made by another gatewayctl version: re-create it
 APPLY_FAILED = 13  # `gateway apply`: refused (nothing touched) or failed (rolled back)
+LANE_FENCED = 75  # lane serve: a fleet lane stopped by its deadline (its host's lease was not renewed in time)
 INTERRUPTED = 130  # Ctrl-C (128 + SIGINT) ended the command; gateway run / multi-channel-serve take it as a stop request (0)
 INTERNAL = 70  # a bug in gatewayctl (EX_SOFTWARE); never a traceback on stderr by default
 

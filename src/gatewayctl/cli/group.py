@@ -89,5 +89,6 @@ def cli() -> None:
       12  saved plan made by another gatewayctl version (re-create it)
       13  gateway apply: refused, or failed and rolled back
       70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
+      75  lane serve: stopped by its fleet deadline (lease not renewed in time)
       130 interrupted by Ctrl-C (gateway run: a stop request, exit 0)
     """

@@ -30,7 +30,8 @@ def serve(plan_path: str, lane_key: str) -> None:
     \b
     Reads GATEWAYCTL_LANE_STATUS (status file) and GATEWAYCTL_RUNTIME_DIR
     (cursor directory). Exits 0 on SIGTERM; non-zero with a one-line reason
-    on stderr when the lane cannot run.
+    on stderr when the lane cannot run; 75 when a fleet lane stopped by its
+    deadline (GATEWAYCTL_LANE_FENCE_FD).
     """
     from gatewayctl.workers.serve import serve as run
 
@@ -42,4 +43,6 @@ def serve(plan_path: str, lane_key: str) -> None:
         sys.exit(exitcodes.PLAN_ERROR_EXIT.get(outcome.plan_error, exitcodes.PLAN_UNREADABLE))
     if outcome.kind == "usage":
         sys.exit(exitcodes.USAGE)
+    if outcome.kind == "fenced":
+        sys.exit(exitcodes.LANE_FENCED)
     sys.exit(LANE_FAILED)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +23,17 @@ class FakeRequest:
         self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.headers = {k.lower(): v for k, v in handler.headers.items()}
         self.body = body
+        self._sock = handler.connection
+
+    def peer_gone(self) -> bool:
+        """True when the client closed its end (a killed or stopped process,
+        an abandoned long poll): it waits for no answer any more. Nothing
+        is read: a pipelined request stays for the server."""
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+            return bool(readable) and self._sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def json(self):
         ctype = self.headers.get("content-type", "")
@@ -76,8 +89,19 @@ class Waits:
                 self.cond.wait(left)
 
 
+OVERLAPS_PATH = "/_fake/overlaps"
+
+
 class FakeServer(Waits):
-    """Subclasses implement ``dispatch(req) -> (status, json_obj, headers)``."""
+    """Subclasses implement ``dispatch(req) -> (status, json_obj, headers)``.
+
+    ``overlaps`` counts concurrent consumers of the one account a fake
+    serves (what each family's platform would see as two clients at once:
+    a getUpdates finding another in progress, two /sync long polls, two live
+    websockets, a second reply to one message); it only grows. ``GET
+    /_fake/overlaps`` answers ``{"overlaps": n}``."""
+
+    overlaps = 0
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.cond = threading.Condition()
@@ -97,7 +121,10 @@ class FakeServer(Waits):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
-                    status, obj, headers = fake.dispatch(FakeRequest(self, body))
+                    if self.command == "GET" and urlsplit(self.path).path == OVERLAPS_PATH:
+                        status, obj, headers = 200, {"overlaps": fake.overlaps}, None
+                    else:
+                        status, obj, headers = fake.dispatch(FakeRequest(self, body))
                 except BadRequest as exc:
                     status, obj, headers = 400, {"error": str(exc)}, None
                 data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()

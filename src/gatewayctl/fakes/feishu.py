@@ -3,7 +3,8 @@ replies and long-connection endpoint discovery over HTTP; the pbbp2 frame
 websocket (ping/pong control frames, data frames split over ``sum`` parts,
 acks recorded); and the webhook side: builders for ``im.message.receive_v1``
 events, AES-256-CBC encryption and X-Lark-Signature signing as Feishu does
-them, and a poster that delivers a callback to a lane's webhook."""
+them, and a poster that delivers a callback to a lane's webhook. A second
+live websocket of the one app counts in ``overlaps`` (two consumers)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class FakeFeishu(FakeServer):
         self.acks: list[Frame] = []
         self.pings = 0
         self.ws_connections = 0
+        self._live: set = set()  # open websocket connections (overlaps counts a second one)
         self.endpoint_code = 0  # non-zero: discovery refuses with this code
         self.client_config = {"ReconnectCount": -1, "ReconnectInterval": 1, "ReconnectNonce": 0, "PingInterval": 1}
         self._ids = itertools.count(1)
@@ -151,6 +153,10 @@ class FakeFeishu(FakeServer):
     async def _ws_connection(self, ws) -> None:
         with self.cond:
             self.ws_connections += 1
+            self._live = {other for other in self._live if other.state.name == "OPEN"}
+            if self._live:
+                self.overlaps += 1  # a second live connection of the one app
+            self._live.add(ws)
             self._ws = ws
             self.cond.notify_all()
         try:
@@ -170,6 +176,7 @@ class FakeFeishu(FakeServer):
             pass
         finally:
             with self.cond:
+                self._live.discard(ws)
                 if self._ws is ws:
                     self._ws = None
                 self.cond.notify_all()

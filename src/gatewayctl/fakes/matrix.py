@@ -1,6 +1,8 @@
 """Fake Matrix homeserver (client-server API v3): /sync with since, timeout
 and inline filters, whoami, idempotent PUT send with txnId, errcode bodies
-(M_UNKNOWN_TOKEN 401, M_LIMIT_EXCEEDED 429 with retry_after_ms)."""
+(M_UNKNOWN_TOKEN 401, M_LIMIT_EXCEEDED 429 with retry_after_ms). Two
+/sync requests in progress at once (both clients still connected) count in
+``overlaps``: two consumers of one account."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class FakeMatrix(FakeServer):
         self.failures: dict[str, list[int]] = {}  # "sync"|"send" -> [retry_after_ms, ...]
         self.sync_calls: list[dict] = []
         self.send_attempts = 0  # every PUT, including idempotent repeats
+        self._syncs: set[FakeRequest] = set()  # /sync requests in progress
 
     # -- test control -------------------------------------------------
     def inject(self, room_id: str, sender: str, body: str, *, msgtype: str = "m.text", content: dict | None = None,
@@ -80,7 +83,15 @@ class FakeMatrix(FakeServer):
         if req.path == f"{API}/account/whoami" and req.method == "GET":
             return 200, {"user_id": self.user_id, "device_id": "FAKEDEVICE", "is_guest": False}, None
         if req.path == f"{API}/sync" and req.method == "GET":
-            return self._sync(req)
+            with self.cond:
+                if any(not other.peer_gone() for other in self._syncs):
+                    self.overlaps += 1  # another consumer's /sync is waiting for its answer
+                self._syncs.add(req)
+            try:
+                return self._sync(req)
+            finally:
+                with self.cond:
+                    self._syncs.discard(req)
         m = _SEND.match(req.path)
         if m and req.method == "PUT":
             return self._send(req, unquote(m.group(1)), unquote(m.group(2)), unquote(m.group(3)))
@@ -96,6 +107,7 @@ class FakeMatrix(FakeServer):
     def _sync(self, req: FakeRequest):
         with self.cond:
             self.sync_calls.append(dict(req.query))
+            self.cond.notify_all()
             failed = self._take_failure("sync")
             if failed:
                 return failed

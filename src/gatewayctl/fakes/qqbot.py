@@ -4,7 +4,8 @@ host; ``expires_in`` as a string), ``/gateway``, passive replies on
 (``msg_id`` required: no proactive sends), and the op-code websocket
 gateway: Hello (op 10), Identify (op 2) -> READY, heartbeats (op 1 -> op
 11), Resume (op 6) -> RESUMED with the events missed meanwhile replayed,
-Reconnect (op 7) and Invalid Session (op 9) on demand."""
+Reconnect (op 7) and Invalid Session (op 9) on demand. A second live
+gateway websocket of the one app counts in ``overlaps`` (two consumers)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class FakeQQBot(FakeServer):
         self.heartbeats = 0
         self.answer_heartbeats = True
         self.ws_connections = 0
+        self._live: set = set()  # open websocket connections (overlaps counts a second one)
         self.session_id: str | None = None
         self.events: list[dict] = []  # every dispatch with its seq, for replay on resume
         self.seq = 0
@@ -153,6 +155,10 @@ class FakeQQBot(FakeServer):
     async def _ws_connection(self, ws) -> None:
         with self.cond:
             self.ws_connections += 1
+            self._live = {other for other in self._live if other.state.name == "OPEN"}
+            if self._live:
+                self.overlaps += 1  # a second live connection of the one app
+            self._live.add(ws)
         try:
             await ws.send(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}))
             async for raw in ws:
@@ -197,6 +203,7 @@ class FakeQQBot(FakeServer):
             pass
         finally:
             with self.cond:
+                self._live.discard(ws)
                 if self._ws is ws:
                     self._ws = None
                     self._ready = False

@@ -1,6 +1,8 @@
 """Fake Telegram Bot API: /bot<token>/<method>, {"ok", "result"} envelopes,
 getUpdates long polling with offset confirmation, 401/409/429 as Telegram
-sends them."""
+sends them. A getUpdates that finds another one in progress (from a client
+still connected) counts in ``overlaps``: two pollers of one bot, which
+Telegram answers with 409 for the older one."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class FakeTelegram(FakeServer):
         self.failures: dict[str, list[tuple[int, dict]]] = {}
         self.max_offset_seen = 0
         self._poll_generation = 0
+        self._polls: dict[int, FakeRequest] = {}  # getUpdates in progress, by generation
 
     # -- test control -------------------------------------------------
     def inject(self, chat_id: int, sender_id: int, text: str, *, chat_type: str = "private",
@@ -87,6 +90,7 @@ class FakeTelegram(FakeServer):
             return _err(400, "Bad Request: can't parse JSON object")
         with self.cond:
             self.calls.append((method, params))
+            self.cond.notify_all()  # wait_until on calls (and polls in progress) wakes
             queued = self.failures.get(method)
             if queued:
                 code, extra = queued.pop(0)
@@ -97,6 +101,8 @@ class FakeTelegram(FakeServer):
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _err(404, "Not Found: method not found")
+        if method == "getUpdates":
+            return self._m_getUpdates(params, req)
         return handler(params)
 
     def _ok(self, result):
@@ -120,7 +126,7 @@ class FakeTelegram(FakeServer):
             self.webhook_url = ""
         return self._ok(True)
 
-    def _m_getUpdates(self, params):
+    def _m_getUpdates(self, params, req: FakeRequest | None = None):
         try:
             offset = int(params.get("offset") or 0)
             timeout = float(params.get("timeout") or 0)
@@ -137,6 +143,18 @@ class FakeTelegram(FakeServer):
                 return _err(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
             self._poll_generation += 1
             generation = self._poll_generation
+            live = [g for g, other in self._polls.items() if not other.peer_gone()]
+            if live:
+                self.overlaps += 1  # a second poller while another waits for its answer
+            if req is not None:
+                self._polls[generation] = req
+            try:
+                return self._poll(generation, offset, timeout, limit, allowed)
+            finally:
+                self._polls.pop(generation, None)
+
+    def _poll(self, generation: int, offset: int, timeout: float, limit: int, allowed):
+        with self.cond:
             if offset:
                 # Telegram: an offset confirms every update below it, for good.
                 self.max_offset_seen = max(self.max_offset_seen, offset)

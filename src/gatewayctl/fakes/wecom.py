@@ -8,27 +8,37 @@ Wire format as the real server speaks it: frames ``{"cmd", "headers":
 adds it, as some deployments do); ``ping`` answered the same way;
 ``aibot_msg_callback`` pushed for injected messages; ``aibot_respond_msg``
 recorded and answered; ``aibot_event_callback`` with ``disconnected_event``
-for a takeover."""
+for a takeover. ``overlaps`` (and ``GET /_fake/overlaps`` on the websocket
+port) counts the takeovers: a subscribe while another connection of the bot
+is live is two consumers of one account."""
 
 from __future__ import annotations
 
 import asyncio
+import http
 import itertools
 import json
 import threading
 import time
 
 from websockets.asyncio.server import serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
 
 from gatewayctl.fakes._http import Waits
 
 
 class WsThread:
-    """A websockets server on 127.0.0.1 served from a private event loop."""
+    """A websockets server on 127.0.0.1 served from a private event loop.
 
-    def __init__(self, handler, host: str = "127.0.0.1", port: int = 0):
+    ``http(path) -> (status, obj) | None`` answers plain HTTP GETs on the
+    same port (a fake's ``/_fake/...`` control paths); None: the request goes
+    on to the websocket handshake."""
+
+    def __init__(self, handler, host: str = "127.0.0.1", port: int = 0, *, http=None):
         self._handler = handler
+        self._http = http
         self.host = host
         self.loop = asyncio.new_event_loop()
         self._server = None
@@ -40,11 +50,23 @@ class WsThread:
 
         async def boot():
             self._server = await serve(self._handler, self.host, self.port, ping_interval=None,
-                                       max_size=16 * 1024 * 1024)
+                                       max_size=16 * 1024 * 1024, process_request=self._process_request)
             return self._server.sockets[0].getsockname()[1]
 
         self.port = self.call(boot())
         return self
+
+    def _process_request(self, connection, request):
+        if self._http is None:
+            return None
+        answer = self._http(request.path.split("?", 1)[0])
+        if answer is None:
+            return None
+        status, obj = answer
+        body = json.dumps(obj).encode()
+        headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                           ("Connection", "close")])
+        return Response(status, http.HTTPStatus(status).phrase, headers, body)
 
     @property
     def url(self) -> str:
@@ -72,7 +94,7 @@ class FakeWeCom(Waits):
         self.secret = secret
         self.ack_with_cmd = ack_with_cmd
         self.cond = threading.Condition()
-        self.ws_thread = WsThread(self._connection, host, port)
+        self.ws_thread = WsThread(self._connection, host, port, http=self._http)
         self.connections = 0  # successful subscriptions
         self.attempts = 0  # websocket connections opened
         self.pings = 0
@@ -101,6 +123,17 @@ class FakeWeCom(Waits):
     @property
     def url(self) -> str:
         return self.ws_thread.url
+
+    @property
+    def overlaps(self) -> int:
+        """Concurrent consumers seen: every takeover of a live connection."""
+        return self.takeovers
+
+    def _http(self, path: str):
+        if path == "/_fake/overlaps":
+            with self.cond:
+                return 200, {"overlaps": self.overlaps}
+        return None
 
     # -- test control -----------------------------------------------------
 

@@ -33,6 +33,7 @@ class FakeWhatsAppCloud(FakeServer):
         self.sent: list[dict] = []
         self.failures: list[tuple[int, int]] = []
         self.next_id = 1
+        self.replied_to: set[str] = set()  # inbound message ids a reply named (context.message_id)
 
     def fail_next(self, status: int = 429, code: int = 130429, count: int = 1) -> None:
         with self.cond:
@@ -87,7 +88,14 @@ class FakeWhatsAppCloud(FakeServer):
         to, recipient = body.get("to"), body.get("recipient")
         if not (isinstance(to, str) and to) and not (isinstance(recipient, str) and recipient):
             return _err(400, 100, "(#100) The parameter to or recipient is required.")
+        context = (body.get("context") or {}).get("message_id") if isinstance(body.get("context"), dict) else None
         with self.cond:
+            if isinstance(context, str) and context:
+                if context in self.replied_to:
+                    # Push delivery has no consumer to count: a second reply
+                    # to one inbound message is what two receivers look like.
+                    self.overlaps += 1
+                self.replied_to.add(context)
             wamid = f"wamid.OUT{self.next_id:06d}"
             self.next_id += 1
             self.sent.append({"to": to, "recipient": recipient, "text": body["text"]["body"],

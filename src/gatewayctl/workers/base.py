@@ -199,10 +199,18 @@ class LaneContext:
     state_dir: str | None
     clock: Clock = field(default_factory=Clock)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    fence: "object" = None  # workers.fence.Fence in a fleet, else None
     _malformed_logged: set = field(default_factory=set)
 
     def setting(self, key: str, default=None):
         return self.lane.settings.get(key, default)
+
+    def check_fence(self, what: str) -> None:
+        """Raise fence.Fenced (a Stopped) once the lane's fleet deadline has
+        passed; called before every poll or receive and before every send.
+        Nothing without a fence (a single host)."""
+        if self.fence is not None:
+            self.fence.check(what)
 
     def redact(self, text: str) -> str:
         return self.secrets.redact(text)
@@ -271,7 +279,10 @@ async def handle_inbound(ctx: LaneContext, msg: Inbound, send: Callable[[str], A
 
     Handler failures are counted and logged, never raised: one bad turn must
     not stop the lane. ``send`` may raise LaneFailure (fatal) which passes up.
+    A lane past its fleet deadline neither asks nor sends (fence.Fenced
+    passes up: the cursor is not saved, the next holder answers it).
     """
+    ctx.check_fence("asking the handler")
     request = {
         "id": f"{ctx.lane.family}:{msg.conversation_id}:{msg.message_id}",
         "family": ctx.lane.family,
@@ -289,6 +300,7 @@ async def handle_inbound(ctx: LaneContext, msg: Inbound, send: Callable[[str], A
         return
     if reply is None or reply == "":
         return
+    ctx.check_fence("sending a reply")
     try:
         await send(reply)
     except SendError as exc:

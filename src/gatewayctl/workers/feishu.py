@@ -449,5 +449,9 @@ class FeishuLane:
             return _json_response(401, {"msg": "invalid signature"})
         if ctx.stop.is_set():
             return _json_response(503, {"msg": "stopping"})
+        try:
+            ctx.check_fence("taking a webhook event")
+        except Stopped:
+            return _json_response(503, {"msg": "stopping"})
         await self.take_event(plain)
         return _json_response(200, {"msg": "success"})

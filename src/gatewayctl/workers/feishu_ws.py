@@ -339,6 +339,7 @@ class WsReceiver:
         attempts = 0  # failures since the last connection that worked
         while not ctx.stop.is_set():
             self._session_started = None
+            ctx.check_fence("connecting")
             try:
                 url, service_id = await self._discover()
                 await self._session(url, service_id)
@@ -442,6 +443,8 @@ class WsReceiver:
     async def _read(self, ws) -> None:
         try:
             async for raw in ws:
+                # Fenced: the frame is not acknowledged, Feishu delivers it again (to the next holder).
+                self.ctx.check_fence("taking a frame")
                 if isinstance(raw, str):
                     raw = raw.encode("utf-8")
                 try:

@@ -169,6 +169,7 @@ class MatrixLane:
         if since is None:
             since = await self._skip_backlog()
         while not ctx.stop.is_set():
+            ctx.check_fence("syncing")
             params = {"since": since, "timeout": self.timeout_s * 1000, "filter": sync_filter()}
             try:
                 data = await until_stopped(
@@ -205,6 +206,7 @@ class MatrixLane:
         """A fresh start answers from now on, not hours of history."""
         params = {"timeout": 0, "filter": sync_filter(limit=1)}
         while True:
+            self.ctx.check_fence("syncing")
             try:
                 data = await until_stopped(self.ctx, self._retrying("GET", f"{API}/sync", params=params))
             except _ApiError as exc:

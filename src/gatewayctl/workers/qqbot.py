@@ -169,6 +169,7 @@ class QQBotLane:
         try:
             while not ctx.stop.is_set():
                 delay = None
+                ctx.check_fence("connecting")
                 try:
                     url = await self._gateway_url()
                     await self._session(url, backoff)
@@ -282,6 +283,7 @@ class QQBotLane:
         ctx = self.ctx
         while True:
             payload = await self._recv(ws)
+            ctx.check_fence("taking an event")
             op = payload.get("op")
             if op == 11:
                 acked.set()
@@ -370,6 +372,7 @@ class QQBotLane:
 
         async def send(reply: str) -> None:
             for seq, chunk in enumerate(split_text(reply, MAX_TEXT), start=1):
+                ctx.check_fence("sending a reply")
                 body = {"content": chunk, "msg_type": 0, "msg_id": msg_id, "msg_seq": seq}
                 backoff = Backoff()
                 while True:

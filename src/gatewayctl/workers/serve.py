@@ -5,7 +5,11 @@ GATEWAYCTL_LANE_STATUS (the status file the owner folds into
 ``gateway status``), GATEWAYCTL_LANE_DIR (the lane's own directory, where
 cursors live; else GATEWAYCTL_RUNTIME_DIR, else the status file's
 directory; none set: cursors are not persisted), GATEWAYCTL_PLAN_SHA256
-(the digest the owner ran: a plan with another digest is refused).
+(the digest the owner ran: a plan with another digest is refused),
+GATEWAYCTL_LANE_FENCE_FD (in a fleet: the lane's deadline descriptor,
+workers.fence; past it the lane stops and exits 75) and
+GATEWAYCTL_LANE_CURSOR (in a fleet: the cursor lives in etcd,
+workers.cursor).
 
 Under the owner, ``--plan`` names an inherited descriptor
 (``/proc/self/fd/N``, a sealed copy of the plan): it is read from that
@@ -31,6 +35,7 @@ from gatewayctl.inputs import MAX_PLAN_BYTES
 from gatewayctl.compile.plan import Lane, LaunchPlan
 from gatewayctl.workers import handlers, secrets
 from gatewayctl.workers.base import Clock, HandlerError, LaneContext, LaneFailure, Stopped, printable
+from gatewayctl.workers.fence import Fence, Fenced, watchdog
 from gatewayctl.workers.status import StatusWriter
 
 FAMILIES = ("telegram", "matrix", "whatsapp", "wecom", "feishu", "qqbot")
@@ -82,6 +87,7 @@ def load_plan(plan_path: str, environ) -> LaunchPlan:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     kind: str  # "ok" | "lane" (lane failure) | "usage" (no such lane / family) | "plan" (plan unusable)
+    #            | "fenced" (stopped by its fleet deadline: exit 75)
     message: str = ""
     plan_error: str = ""  # PlanError.kind when kind == "plan"
 
@@ -166,13 +172,40 @@ def serve(plan_path: str, lane_key: str, *, environ=None, clock: Clock | None = 
 
 async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Clock | None = None,
                       status_path: str | None = None, state_dir: str | None = None,
-                      stop: asyncio.Event | None = None) -> Outcome:
+                      stop: asyncio.Event | None = None, exit=os._exit) -> Outcome:
     """Run one lane in the current event loop until it fails or ``stop`` is set
-    (SIGTERM/SIGINT set it too when this is the main thread)."""
+    (SIGTERM/SIGINT set it too when this is the main thread). In a fleet
+    ($GATEWAYCTL_LANE_FENCE_FD) a watchdog stops the lane at its deadline
+    and calls ``exit(75)`` if it is still running at its dead deadline."""
     environ = os.environ if environ is None else environ
     clock = clock or Clock()
     status = StatusWriter(status_path, family=lane.family, account=lane.account_id, clock=clock)
     status.flush()
+    stop = stop or asyncio.Event()
+    fence = Fence.from_env(environ, lane=lane.name)
+    guard = None
+    if fence is not None:
+        fence.on_trip = stop.set
+        try:
+            fence.check("starting")
+        except Fenced as exc:
+            return _fenced(status, exc.message)
+        guard = asyncio.ensure_future(watchdog(fence, exit=exit))
+    try:
+        return await _serve_lane(plan, lane, environ, clock, status, state_dir, stop, fence)
+    finally:
+        if guard is not None:
+            guard.cancel()
+            await asyncio.gather(guard, return_exceptions=True)
+
+
+def _fenced(status: StatusWriter, message: str) -> Outcome:
+    status.set_state("stopped", connected=False, error=message)
+    return Outcome("fenced", message)
+
+
+async def _serve_lane(plan: LaunchPlan, lane: Lane, environ, clock: Clock, status: StatusWriter,
+                      state_dir: str | None, stop: asyncio.Event, fence: Fence | None) -> Outcome:
     try:
         if plan.handler is None:
             raise LaneFailure(
@@ -190,7 +223,7 @@ async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Cloc
             plan.handler, env=handlers.handler_env(env_names, environ, names=spec.env), clock=clock
         )
         ctx = LaneContext(plan=plan, lane=lane, secrets=resolved, handler=handler, status=status,
-                          state_dir=state_dir, clock=clock, stop=stop or asyncio.Event())
+                          state_dir=state_dir, clock=clock, stop=stop, fence=fence)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -206,14 +239,19 @@ async def serve_async(plan: LaunchPlan, lane: Lane, *, environ=None, clock: Cloc
         finally:
             await handler.close()
     except LaneFailure as exc:
+        if fence is not None and fence.tripped is not None:
+            return _fenced(status, fence.tripped)
         status.set_state("failed", connected=False, error=exc.message)
         return Outcome("lane", exc.message)
 
 
 async def run_lane(ctx: LaneContext, family_lane, *, grace_s: float = 10.0) -> Outcome:
-    """Run a family loop until it fails or the lane is stopped."""
+    """Run a family loop until it fails or the lane is stopped. A lane whose
+    fence tripped ends "fenced", whatever the loop ended with (a turn it
+    dropped, a connection it lost while stopping)."""
     task = asyncio.ensure_future(family_lane.run())
     stopper = asyncio.ensure_future(ctx.stop.wait())
+    fence = ctx.fence
     try:
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
@@ -222,9 +260,13 @@ async def run_lane(ctx: LaneContext, family_lane, *, grace_s: float = 10.0) -> O
             if not done:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            if fence is not None and fence.tripped is not None:
+                return _fenced(ctx.status, fence.tripped)
             ctx.status.set_state("stopped", connected=False)
             return Outcome("ok")
         exc = task.exception()
+        if fence is not None and fence.tripped is not None:
+            return _fenced(ctx.status, fence.tripped)
         if exc is None or isinstance(exc, Stopped):
             ctx.status.set_state("stopped", connected=False)
             return Outcome("ok")

@@ -158,6 +158,7 @@ class TelegramLane:
         state = self.cursor.load()
         offset = state.get("offset") if isinstance(state.get("offset"), int) else None
         while not ctx.stop.is_set():
+            ctx.check_fence("polling getUpdates")
             payload = {"timeout": self.poll_timeout, "allowed_updates": ["message"]}
             if offset is not None:
                 payload["offset"] = offset
@@ -280,6 +281,7 @@ class TelegramLane:
 
         async def send(reply: str) -> None:
             for i, chunk in enumerate(split_text(reply, MAX_TEXT)):
+                ctx.check_fence("sending a reply")
                 payload = {"chat_id": chat_id, "text": chunk}
                 if i == 0 and message_id is not None:
                     payload["reply_parameters"] = {

@@ -35,6 +35,7 @@ from gatewayctl.workers.base import (
     LaneContext,
     LaneFailure,
     SendError,
+    Stopped,
     allowed,
     handle_inbound,
     kind_of,
@@ -121,6 +122,7 @@ class WeComLane:
 
     async def _session(self, backoff: Backoff) -> None:
         ctx = self.ctx
+        ctx.check_fence("connecting")
         async with connect(self.url, open_timeout=_ACK_TIMEOUT_S, ping_interval=None, close_timeout=2,
                            max_size=4 * 1024 * 1024) as ws:
             self.ws = ws
@@ -200,6 +202,7 @@ class WeComLane:
     async def _read(self, ws) -> None:
         try:
             async for raw in ws:
+                self.ctx.check_fence("taking a frame")
                 try:
                     frame = json.loads(raw)
                 except (ValueError, TypeError):
@@ -247,6 +250,8 @@ class WeComLane:
         if task.cancelled():
             return
         exc = task.exception()
+        if isinstance(exc, Stopped):
+            return  # the lane is stopping (or fenced): the turn is dropped, not failed
         if isinstance(exc, SHAPE_ERRORS):
             self.ctx.malformed("message", f"{type(exc).__name__}: {exc}")
         elif exc is not None:

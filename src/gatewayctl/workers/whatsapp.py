@@ -147,6 +147,7 @@ class WhatsAppLane:
         if self.ctx.stop.is_set():
             return Response(503, b"stopping\n")
         try:
+            self.ctx.check_fence("taking a webhook delivery")
             await self._deliver(payload)
         except SHAPE_ERRORS as exc:
             # Signed by Meta but not the documented shape: acknowledged (a
@@ -219,6 +220,7 @@ class WhatsAppLane:
 
         async def send(reply: str) -> None:
             for i, chunk in enumerate(split_text(reply, MAX_TEXT)):
+                ctx.check_fence("sending a reply")
                 body = {
                     "messaging_product": "whatsapp",
                     "recipient_type": "individual",
