@@ -415,6 +415,7 @@ def test_settings_to_plan_to_file_and_back_give_the_same_fleet(here):
         password=SecretRef("password", "file", "/run/secrets/etcd"),
     )
     assert plan.fleet == want and plan.format_version == FLEET_FORMAT_VERSION
+    assert plan.fleet.budget(plan.stop_grace_s) == fleet_budget(10, 3, 1.5)
     planfile.write(plan, "plan.json")
     loaded = planfile.load("plan.json")
     assert loaded == plan and loaded.fleet == want and loaded.format_version == 2

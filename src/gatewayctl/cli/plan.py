@@ -248,12 +248,10 @@ def _fleet_lines(plan) -> list[str]:
     """The fleet a plan runs in and its lease budget (docs/fleet.md); none
     for a plan without one (the local slot alone), whose summary stays as
     it was."""
-    from gatewayctl.compile.plan import fleet_budget
-
     fleet = plan.fleet
     if fleet is None:
         return []
-    b = fleet_budget(fleet.lease_ttl_s, plan.stop_grace_s, fleet.settle_s)
+    b = fleet.budget(plan.stop_grace_s)
 
     def s(value: float) -> str:
         return f"{value:.2f}".rstrip("0").rstrip(".") + "s"

@@ -234,6 +234,11 @@ class Fleet:
     username: SecretRef | None = None
     password: SecretRef | None = None
 
+    def budget(self, stop_grace_s: float) -> FleetBudget:
+        """This fleet's timing budget for lanes with ``stop_grace_s`` (the
+        plan's): ``fleet_budget(lease_ttl_s, stop_grace_s, settle_s)``."""
+        return fleet_budget(self.lease_ttl_s, stop_grace_s, self.settle_s)
+
 
 @dataclass(frozen=True, slots=True)
 class FleetBudget:
