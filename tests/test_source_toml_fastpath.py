@@ -9,6 +9,8 @@ must give equal values; where rtoml refuses, tomllib's answer is used.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -51,15 +53,41 @@ def test_fast_path_values_equal_tomllib_values(tree, data):
 
 def test_loader_uses_the_fast_parser_when_present(monkeypatch):
     calls = []
-    real = toml_source._fast_toml.loads
+    real = toml_source._fast_toml_loads
 
     def spy(text):
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(toml_source._fast_toml, "loads", spy)
+    monkeypatch.setattr(toml_source, "_fast_toml_loads", spy)
     doc, diags = load_document("a.toml", data=b"[telegram]\nenabled = false\n")
     assert calls and diags == () and doc.data == {"telegram": {"enabled": False}}
+
+
+def test_fast_parser_is_rtoml_core_without_its_wrapper():
+    """The loader calls rtoml's compiled core directly (the wrapper's
+    typing and pathlib imports cost a cold check 5-7 ms): same values as
+    rtoml.loads, same refusals, and a fresh process never imports the
+    wrapper on a clean file."""
+    text = '[telegram]\nbot_token = { env = "T" }\nallowed_chat_ids = [1, -2]\nx = 1.5\nd = 2024-05-01\n'
+    assert toml_source._fast_toml_loads is not rtoml.loads
+    assert _equal(toml_source._fast_toml_loads(text), rtoml.loads(text))
+    for bad in ("a = 1\na = 2\n", "n = 1__2\n", "x = [\n", "[a]\n[a]\n"):
+        with pytest.raises(Exception) as wrapped:
+            rtoml.loads(bad)
+        with pytest.raises(Exception) as core:
+            toml_source._fast_toml_loads(bad)
+        assert str(core.value) == str(wrapped.value)
+    script = (
+        "import sys\n"
+        "from gatewayctl.source import load_document\n"
+        "doc, diags = load_document('a.toml', data=b'[telegram]\\nenabled = false\\n')\n"
+        "assert diags == () and doc.data == {'telegram': {'enabled': False}}\n"
+        "assert 'rtoml._rtoml' in sys.modules and 'rtoml' not in sys.modules, sorted(sys.modules)\n"
+        "assert 'typing' not in sys.modules and 'pathlib' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_integers_beyond_64_bits_fall_back_to_tomllib_and_are_refused_where_they_are():

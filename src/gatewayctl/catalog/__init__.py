@@ -10,10 +10,14 @@ gatewayctl.diagnostics.
 from __future__ import annotations
 
 import functools
-import json
+import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
+
+from gatewayctl.records import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without the typing import
+if TYPE_CHECKING:
+    from pathlib import Path
 
 GATEWAY_SUPERVISED = "gateway-supervised"
 NATIVE_SERVE = "native-serve"
@@ -30,7 +34,7 @@ CLASS_LABELS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Family:
     id: str  # canonical id, e.g. "whatsapp-personal"
     table: str  # TOML/YAML table name, e.g. "whatsapp_personal"
@@ -145,20 +149,30 @@ def schema_path(name: str) -> Path:
     Installed wheels carry schemas/ as package data (gatewayctl/schemas);
     an editable checkout reads the repository's top-level schemas/.
     """
+    from pathlib import Path
+
+    return Path(schema_file(name))
+
+
+def schema_file(name: str) -> str:
+    """schema_path() as a string, without importing pathlib (the schema
+    stage's fast path reads the config schema on every cold check)."""
     filename = f"{name}.schema.json"
     # The package is always a directory on disk (wheels install unzipped), so
     # a plain path beats importlib.resources, which costs ~4 ms of imports
     # on every cold start.
-    package = Path(__file__).resolve().parents[1]
-    packaged = package / "schemas" / filename
-    if packaged.is_file():
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    packaged = os.path.join(package, "schemas", filename)
+    if os.path.isfile(packaged):
         return packaged
-    return package.parents[1] / "schemas" / filename
+    return os.path.join(os.path.dirname(os.path.dirname(package)), "schemas", filename)
 
 
 @functools.cache
 def load_schema(name: str = "config") -> dict:
-    with open(schema_path(name), "rb") as fh:
+    import json
+
+    with open(schema_file(name), "rb") as fh:
         return json.load(fh)
 
 
@@ -177,7 +191,7 @@ def gateway_field(*keys: str) -> dict:
     return node
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FieldSpec:
     name: str
     types: tuple[str, ...]  # JSON types: "string", "integer", "boolean", "array", "object"

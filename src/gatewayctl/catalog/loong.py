@@ -14,8 +14,7 @@ unknown key does.
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
+import os
 
 __all__ = ["LOONG_BUILD_FEATURES", "LOONG_COMMIT", "LOONG_REPO", "inventory", "known_keys", "version_line"]
 
@@ -59,7 +58,7 @@ LOONG_BUILD_FEATURES = (
     "feishu-integration",
 )
 
-_INVENTORY = Path(__file__).with_name("loong_keys.json")
+_INVENTORY = os.path.join(os.path.dirname(__file__), "loong_keys.json")
 
 
 def version_line() -> str:
@@ -69,6 +68,8 @@ def version_line() -> str:
 
 @functools.cache
 def inventory() -> dict:
+    import json
+
     with open(_INVENTORY, "rb") as fh:
         return json.load(fh)
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 from gatewayctl.cli import exitcodes
 from gatewayctl.inputs import MAX_CONFIG_BYTES, read_stream
+from gatewayctl.records import record
 from gatewayctl.report import REPORTER_NAMES
 
 STDIN = "-"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckSettings:
     files: tuple[str, ...]
     fmt: str = "text"
@@ -31,7 +31,7 @@ class CheckSettings:
     jobs: int = 1  # processes to lint with (pipeline.lint_files); the output does not depend on it
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckOutcome:
     output: str
     exit_code: int
@@ -99,7 +99,7 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
 def _hint_stdin_format(result):
     """Unnamed stdin is read as TOML (loong's format); when that fails, say so
     and how to name YAML or JSON, since the content may well be either."""
-    from dataclasses import replace
+    from gatewayctl.records import replace
 
     extra = (
         "Stdin without --stdin-filename is read as TOML; for YAML or JSON pass "

@@ -1,7 +1,8 @@
 """Diagnostics: the one currency every pipeline stage returns.
 
 Owns Position, Range, Severity, Diagnostic, Finding and the code registry.
-Standard library only; must not import any other gatewayctl package.
+Standard library and gatewayctl.records (frozen records without the
+dataclasses import) only; must not import any other gatewayctl package.
 
 A stage produces ``Finding`` values (a code, a JSON pointer into the
 document, a message); one ``locate`` step, owned by the source package,
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
 
 from gatewayctl.diagnostics.codes import CODES, CodeInfo, code_info
+from gatewayctl.records import field, record
 
 __all__ = [
     "CODES",
@@ -45,7 +46,7 @@ class Severity(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Position:
     """1-based line and column (columns count Unicode code points)."""
 
@@ -56,7 +57,7 @@ class Position:
         return {"line": self.line, "column": self.column}
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Range:
     """A span of source text; ``end`` is exclusive."""
 
@@ -119,7 +120,7 @@ SAFE = "safe"
 UNSAFE = "unsafe"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fix:
     """A fix a rule declares next to its finding, as an intent, not text.
 
@@ -157,7 +158,7 @@ class Fix:
         return default
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """A diagnostic before it is located in source text.
 
@@ -190,7 +191,7 @@ class Finding:
 ORIGIN_SETTINGS = "settings"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnostic:
     code: str
     severity: Severity

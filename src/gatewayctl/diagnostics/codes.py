@@ -20,10 +20,10 @@ answer "can gatewayctl plan and run it?" (docs/rules.md tells them apart).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from gatewayctl.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CodeInfo:
     code: str
     severity: str  # "error" | "warning"

@@ -12,10 +12,9 @@ runtime, workers, report or cli.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from gatewayctl.pipeline.redact import mask_lines, scrub, sensitive_values, source_lines
 from gatewayctl.pipeline.suppress import apply_settings_suppressions, apply_suppressions
+from gatewayctl.records import field, record
 
 __all__ = [
     "SETTINGS_NAMES",
@@ -43,7 +42,7 @@ SETTINGS_NAMES = ("gatewayctl.toml", "gatewayctl.yaml", "gatewayctl.yml", "gatew
 SETTINGS_KEY = "loong_config"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LintResult:
     """One pass: every diagnostic (scrubbed), and the masked source lines a
     reporter may show (only for files that have diagnostics, unless asked:
@@ -213,7 +212,7 @@ def _unparsed_sources(path: str, data: bytes | None, shown: str, load_diags) -> 
     return tuple(mask_unparsed_line(ln) if n in wanted else "" for n, ln in enumerate(lines, 1))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileLint:
     """What a report needs of one file's pass (LintResult without the
     document and model, so it is cheap to send from a worker process)."""
@@ -407,11 +406,11 @@ def _compile(result: LintResult, options) -> LintResult:
     """Compile a linted pass and run the run-time checks; every finding is
     located in the document it points into and scrubbed."""
     import shutil
-    from dataclasses import replace
 
     from gatewayctl.compile.compiler import compile_plan
     from gatewayctl.compile.feasibility import runtime_findings
     from gatewayctl.diagnostics import ORIGIN_SETTINGS
+    from gatewayctl.records import replace
 
     def place(f):
         target = result.settings_doc if f.origin == ORIGIN_SETTINGS and result.settings_doc is not None else result.doc

@@ -8,7 +8,7 @@ scrubbed from diagnostic texts as a last line of defence.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from gatewayctl.records import replace
 
 
 def source_lines(doc) -> list[str]:

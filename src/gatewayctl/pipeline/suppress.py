@@ -24,9 +24,9 @@ Imports the standard library and gatewayctl.diagnostics only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from gatewayctl.diagnostics import CODES, SAFE, Diagnostic, Fix, Range, Severity, code_info
+from gatewayctl.records import record
 
 __all__ = [
     "Directive",
@@ -49,7 +49,7 @@ def suppressible(code: str) -> bool:
     return code in CODES and code[2] in "1234"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Directive:
     """One `# gatewayctl: ...` comment."""
 

@@ -29,16 +29,16 @@ after it, what the user meant is guesswork.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Sequence
-
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from gatewayctl.diagnostics import Finding
+from gatewayctl.records import record
 
+# typing.TYPE_CHECKING without importing typing (a cold check does not need it).
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # lark is imported on first use: well-formed input never needs it
     from lark import Lark, Token
     from lark.exceptions import UnexpectedInput
@@ -53,7 +53,7 @@ _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _MAX_SHOWN = 48
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Selector:
     """One well-formed CHANNEL=ACCOUNT entry and where it was written."""
 
@@ -81,7 +81,8 @@ def _parser() -> "Lark":
     # of lark, parsing a selector afterwards costs microseconds.
     # Read beside this module (the package is a directory on disk, in a
     # checkout and in an installed wheel alike).
-    grammar = (Path(__file__).with_name("selectors.lark")).read_text(encoding="utf-8")
+    with open(os.path.join(os.path.dirname(__file__), "selectors.lark"), encoding="utf-8") as fh:
+        grammar = fh.read()
     return Lark(
         grammar,
         parser="lalr",

@@ -9,9 +9,7 @@ no parser library (a Document must stay cheap to build and to pass around).
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
 
 from gatewayctl.diagnostics import (
     TARGET_KEY,
@@ -22,20 +20,25 @@ from gatewayctl.diagnostics import (
     code_info,
     pointer_split,
 )
+from gatewayctl.digest import sha256_hex
+from gatewayctl.records import field, record
 from gatewayctl.source.text import Entry, LineTable
 
 
-class Index(Protocol):
+class Index:
+    """What ``build_index`` returns (a protocol, written as a plain class:
+    typing.Protocol would cost a cold check the typing import)."""
+
     def entry(self, tokens: Sequence[str]) -> Entry | None:
         """The entry at exactly these pointer tokens; None if absent (and for the root)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Document:
     path: str
     text: str
     format: str  # "toml" | "yaml" | "json" | "selectors"
-    data: Any = field(compare=False)
+    data: object = field(compare=False)
     sha256: str
     # Builds the index on first use; may return None when positions cannot
     # be computed (then every pointer locates to the first line).
@@ -135,7 +138,7 @@ class Document:
         )
 
 
-def _walk(data: Any, tokens: Sequence[str]) -> Any:
+def _walk(data: object, tokens: Sequence[str]) -> object:
     for token in tokens:
         if isinstance(data, dict):
             if token not in data:
@@ -153,7 +156,7 @@ def _walk(data: Any, tokens: Sequence[str]) -> Any:
 # -- selectors from the command line ------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _ListIndex:
     entries: dict
 
@@ -186,7 +189,7 @@ def selector_document(values: Sequence[str], label: str = "<command line>") -> D
         text=text,
         format="selectors",
         data=list(values),
-        sha256=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        sha256=sha256_hex(text.encode("utf-8", "surrogatepass")),
         build_index=build,
     )
 

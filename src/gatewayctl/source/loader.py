@@ -6,10 +6,10 @@ use, so a TOML run never pays for ruamel.yaml.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from gatewayctl.diagnostics import Position, Range
+from gatewayctl.digest import sha256_hex
 from gatewayctl.inputs import MAX_CONFIG_BYTES, InputError, read_regular_file, size_text
 from gatewayctl.source.common import LoadResult, load_diagnostic
 from gatewayctl.source.values import replace_surrogates, unsupported_values
@@ -53,7 +53,7 @@ def load_document(path: str, *, data: bytes | None = None, fmt: str | None = Non
     text, problem = _decode(path, raw)
     if problem is not None:
         return None, (problem,)
-    sha256 = hashlib.sha256(raw).hexdigest()
+    sha256 = sha256_hex(raw)
     if fmt == "toml":
         from gatewayctl.source import toml_source as parser
     elif fmt == "yaml":

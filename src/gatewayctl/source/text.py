@@ -10,9 +10,9 @@ Imports the standard library and gatewayctl.diagnostics only.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 
 from gatewayctl.diagnostics import Position, Range
+from gatewayctl.records import record
 
 BOM = "\ufeff"
 
@@ -92,7 +92,7 @@ def trim_end(text: str, start: int, end: int) -> int:
     return end
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     """Where one pointer's key and value are written (character offsets).
 

@@ -17,8 +17,8 @@ not depend on a parser it is checked against).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from gatewayctl.records import field, record
 from gatewayctl.source.text import Entry
 
 # Deeper than tomllib's own recursion allows in practice; a guard so that
@@ -40,7 +40,7 @@ class ScanError(Exception):
     """The text is not the TOML this scanner expects (a bug or a rejected file)."""
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Value:
     start: int
     end: int
@@ -50,14 +50,14 @@ class Value:
     items: list = field(default_factory=list)  # Value (array) or KeyVal (inline)
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class KeyPart:
     name: str
     start: int
     end: int
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class KeyVal:
     keys: list
     value: Value
@@ -67,7 +67,7 @@ class KeyVal:
         return self.keys[0].start
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Header:
     keys: list
     aot: bool
@@ -313,7 +313,7 @@ class Scanner:
 # -- pointers -------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Definition:
     """One place that defines a path (for explaining redefinitions)."""
 
@@ -403,7 +403,7 @@ class Builder:
                 self._keyval(item, path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TomlIndex:
     entries: dict
 
@@ -421,7 +421,7 @@ def build_index(text: str) -> TomlIndex:
 # -- explaining a redefinition ------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Redefinition:
     path: tuple  # the key defined twice
     second: tuple[int, int]  # span of the offending definition

@@ -19,11 +19,49 @@ nothing from catalog, validate or later stages.
 from __future__ import annotations
 
 import re
+import sys
 
-try:  # optional: the wheel is binary; without it, tomllib does everything
-    import rtoml as _fast_toml
-except ImportError:  # pragma: no cover - exercised where rtoml has no wheel
-    _fast_toml = None
+
+def _fast_loads():
+    """rtoml's parser (``loads(text) -> dict``), or None where rtoml has no
+    wheel (tomllib then does everything).
+
+    The compiled core ``rtoml._rtoml`` is loaded without running
+    ``rtoml/__init__.py``: that wrapper imports typing and pathlib for its
+    annotations and file helpers, 5-7 ms of a cold check that only ever
+    calls ``loads(str)``, which is ``_rtoml.deserialize`` after a type check.
+    Any surprise (another rtoml layout) falls back to the public module.
+    """
+    try:
+        from importlib.machinery import PathFinder
+
+        package = PathFinder.find_spec("rtoml")
+        spec = PathFinder.find_spec("rtoml._rtoml", package.submodule_search_locations) if package else None
+        if spec is not None and spec.loader is not None:
+            core = sys.modules.get("rtoml._rtoml")
+            if core is None:
+                core = spec.loader.create_module(spec)
+                spec.loader.exec_module(core)
+                # Registered under its own name: a later `import rtoml` (its
+                # `from . import _rtoml`) reuses it instead of loading the
+                # extension a second time.
+                sys.modules["rtoml._rtoml"] = core
+            deserialize = core.deserialize
+
+            def loads(text: str) -> dict:
+                return deserialize(text, none_value=None)
+
+            return loads
+    except Exception:  # noqa: BLE001 - the public module below is the way of record
+        pass
+    try:
+        import rtoml
+    except ImportError:  # pragma: no cover - exercised where rtoml has no wheel
+        return None
+    return rtoml.loads
+
+
+_fast_toml_loads = _fast_loads()
 
 from gatewayctl.diagnostics import Position, Range, pointer_join
 from gatewayctl.source.common import LoadResult, load_diagnostic
@@ -85,13 +123,13 @@ def toml_scan():
 
 
 def parse(path: str, text: str, sha256: str) -> LoadResult:
-    if _fast_toml is not None:
+    if _fast_toml_loads is not None:
         # tomllib turns CRLF inside multi-line strings into LF and rtoml
         # keeps it; outside strings CRLF is just a newline. Normalizing first
         # makes both read the same values (rtoml gives no positions to shift).
         fast_text = text.replace("\r\n", "\n") if "\r" in text else text
         try:
-            data = _fast_toml.loads(fast_text)
+            data = _fast_toml_loads(fast_text)
         except Exception:  # any refusal: let tomllib decide and explain
             pass
         else:

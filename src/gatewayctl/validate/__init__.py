@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, ORIGIN_SETTINGS, TARGET_KEY, Diagnostic, Finding, pointer_join
+from gatewayctl.records import record
 
 SELECTOR_LIST_POINTER = "/gateway/channel_accounts"
 
@@ -33,7 +33,7 @@ LEGACY_SETTINGS_KEYS = ("channel_accounts", "stop_grace_s", "worker", "restart",
 _EMPTY: Mapping = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SettingsView:
     """gatewayctl's own settings as the compiler reads them, and where they
     are written: the root of a gatewayctl settings file (``origin``
@@ -91,7 +91,7 @@ def legacy_settings_keys(data) -> list[str]:
 _SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|api_key|apikey|private_key|encrypt_key|credential)", re.I)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Validated:
     model: object  # validate.model.ConfigModel
     selectors: tuple  # validate.rules.selectors.ResolvedSelector, in input order
@@ -292,7 +292,7 @@ def too_many(dropped: int) -> Finding:
 
 
 def _with_message(d: Diagnostic, message: str) -> Diagnostic:
-    from dataclasses import replace
+    from gatewayctl.records import replace
 
     return replace(d, message=message)
 

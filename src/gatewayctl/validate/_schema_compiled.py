@@ -19,7 +19,6 @@ class JsonSchemaValuesException(JsonSchemaValueException):
 
 
 VERSION = "2.22.3"
-from decimal import Decimal
 import re
 
 
@@ -1102,7 +1101,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
                 for data__alloweduserids_x, data__alloweduserids_item in enumerate(data__alloweduserids):
                     if not isinstance(data__alloweduserids_item, (int)) and not (isinstance(data__alloweduserids_item, float) and data__alloweduserids_item.is_integer()) or isinstance(data__alloweduserids_item, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".allowed_user_ids[{data__alloweduserids_x}]".format(**locals()) + " must be integer")
-                    if isinstance(data__alloweduserids_item, (int, float, Decimal)) and not isinstance(data__alloweduserids_item, bool):
+                    if isinstance(data__alloweduserids_item, (int, float)) and not isinstance(data__alloweduserids_item, bool):
                         if data__alloweduserids_item < 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".allowed_user_ids[{data__alloweduserids_x}]".format(**locals()) + " must be bigger than or equal to 0")
         if data_keys:
@@ -1154,7 +1153,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
                 for data__alloweduserids_x, data__alloweduserids_item in enumerate(data__alloweduserids):
                     if not isinstance(data__alloweduserids_item, (int)) and not (isinstance(data__alloweduserids_item, float) and data__alloweduserids_item.is_integer()) or isinstance(data__alloweduserids_item, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".allowed_user_ids[{data__alloweduserids_x}]".format(**locals()) + " must be integer")
-                    if isinstance(data__alloweduserids_item, (int, float, Decimal)) and not isinstance(data__alloweduserids_item, bool):
+                    if isinstance(data__alloweduserids_item, (int, float)) and not isinstance(data__alloweduserids_item, bool):
                         if data__alloweduserids_item < 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".allowed_user_ids[{data__alloweduserids_x}]".format(**locals()) + " must be bigger than or equal to 0")
         if data_keys:
@@ -3255,7 +3254,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             data__pingintervals = data["ping_interval_s"]
             if not isinstance(data__pingintervals, (int)) and not (isinstance(data__pingintervals, float) and data__pingintervals.is_integer()) or isinstance(data__pingintervals, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be integer")
-            if isinstance(data__pingintervals, (int, float, Decimal)) and not isinstance(data__pingintervals, bool):
+            if isinstance(data__pingintervals, (int, float)) and not isinstance(data__pingintervals, bool):
                 if data__pingintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be bigger than or equal to 0")
         if "reconnect_interval_s" in data_keys:
@@ -3263,7 +3262,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             data__reconnectintervals = data["reconnect_interval_s"]
             if not isinstance(data__reconnectintervals, (int)) and not (isinstance(data__reconnectintervals, float) and data__reconnectintervals.is_integer()) or isinstance(data__reconnectintervals, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be integer")
-            if isinstance(data__reconnectintervals, (int, float, Decimal)) and not isinstance(data__reconnectintervals, bool):
+            if isinstance(data__reconnectintervals, (int, float)) and not isinstance(data__reconnectintervals, bool):
                 if data__reconnectintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be bigger than or equal to 0")
         if "allowed_conversation_ids" in data_keys:
@@ -3366,7 +3365,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             data__pingintervals = data["ping_interval_s"]
             if not isinstance(data__pingintervals, (int)) and not (isinstance(data__pingintervals, float) and data__pingintervals.is_integer()) or isinstance(data__pingintervals, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be integer")
-            if isinstance(data__pingintervals, (int, float, Decimal)) and not isinstance(data__pingintervals, bool):
+            if isinstance(data__pingintervals, (int, float)) and not isinstance(data__pingintervals, bool):
                 if data__pingintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".ping_interval_s must be bigger than or equal to 0")
         if "reconnect_interval_s" in data_keys:
@@ -3374,7 +3373,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             data__reconnectintervals = data["reconnect_interval_s"]
             if not isinstance(data__reconnectintervals, (int)) and not (isinstance(data__reconnectintervals, float) and data__reconnectintervals.is_integer()) or isinstance(data__reconnectintervals, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be integer")
-            if isinstance(data__reconnectintervals, (int, float, Decimal)) and not isinstance(data__reconnectintervals, bool):
+            if isinstance(data__reconnectintervals, (int, float)) and not isinstance(data__reconnectintervals, bool):
                 if data__reconnectintervals < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".reconnect_interval_s must be bigger than or equal to 0")
         if "allowed_conversation_ids" in data_keys:
@@ -3464,7 +3463,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             data__synctimeouts = data["sync_timeout_s"]
             if not isinstance(data__synctimeouts, (int)) and not (isinstance(data__synctimeouts, float) and data__synctimeouts.is_integer()) or isinstance(data__synctimeouts, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be integer")
-            if isinstance(data__synctimeouts, (int, float, Decimal)) and not isinstance(data__synctimeouts, bool):
+            if isinstance(data__synctimeouts, (int, float)) and not isinstance(data__synctimeouts, bool):
                 if data__synctimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be bigger than or equal to 0")
         if "allowed_room_ids" in data_keys:
@@ -3547,7 +3546,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             data__synctimeouts = data["sync_timeout_s"]
             if not isinstance(data__synctimeouts, (int)) and not (isinstance(data__synctimeouts, float) and data__synctimeouts.is_integer()) or isinstance(data__synctimeouts, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be integer")
-            if isinstance(data__synctimeouts, (int, float, Decimal)) and not isinstance(data__synctimeouts, bool):
+            if isinstance(data__synctimeouts, (int, float)) and not isinstance(data__synctimeouts, bool):
                 if data__synctimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".sync_timeout_s must be bigger than or equal to 0")
         if "allowed_room_ids" in data_keys:
@@ -3642,7 +3641,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_chan
             data__pollingtimeouts = data["polling_timeout_s"]
             if not isinstance(data__pollingtimeouts, (int)) and not (isinstance(data__pollingtimeouts, float) and data__pollingtimeouts.is_integer()) or isinstance(data__pollingtimeouts, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be integer")
-            if isinstance(data__pollingtimeouts, (int, float, Decimal)) and not isinstance(data__pollingtimeouts, bool):
+            if isinstance(data__pollingtimeouts, (int, float)) and not isinstance(data__pollingtimeouts, bool):
                 if data__pollingtimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be bigger than or equal to 0")
         if "allowed_chat_ids" in data_keys:
@@ -3727,7 +3726,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_acco
             data__pollingtimeouts = data["polling_timeout_s"]
             if not isinstance(data__pollingtimeouts, (int)) and not (isinstance(data__pollingtimeouts, float) and data__pollingtimeouts.is_integer()) or isinstance(data__pollingtimeouts, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be integer")
-            if isinstance(data__pollingtimeouts, (int, float, Decimal)) and not isinstance(data__pollingtimeouts, bool):
+            if isinstance(data__pollingtimeouts, (int, float)) and not isinstance(data__pollingtimeouts, bool):
                 if data__pollingtimeouts < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".polling_timeout_s must be bigger than or equal to 0")
         if "allowed_chat_ids" in data_keys:
@@ -4067,7 +4066,7 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
             data__port = data["port"]
             if not isinstance(data__port, (int)) and not (isinstance(data__port, float) and data__port.is_integer()) or isinstance(data__port, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".port must be integer")
-            if isinstance(data__port, (int, float, Decimal)) and not isinstance(data__port, bool):
+            if isinstance(data__port, (int, float)) and not isinstance(data__port, bool):
                 if data__port < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".port must be bigger than or equal to 0")
                 if data__port > 65535:
@@ -4155,15 +4154,15 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                     data__restart__maxrestarts = data__restart["max_restarts"]
                     if not isinstance(data__restart__maxrestarts, (int)) and not (isinstance(data__restart__maxrestarts, float) and data__restart__maxrestarts.is_integer()) or isinstance(data__restart__maxrestarts, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.max_restarts must be integer")
-                    if isinstance(data__restart__maxrestarts, (int, float, Decimal)) and not isinstance(data__restart__maxrestarts, bool):
+                    if isinstance(data__restart__maxrestarts, (int, float)) and not isinstance(data__restart__maxrestarts, bool):
                         if data__restart__maxrestarts < 0:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.max_restarts must be bigger than or equal to 0")
                 if "window_s" in data__restart_keys:
                     data__restart_keys.remove("window_s")
                     data__restart__windows = data__restart["window_s"]
-                    if not isinstance(data__restart__windows, (int, float, Decimal)) or isinstance(data__restart__windows, bool):
+                    if not isinstance(data__restart__windows, (int, float)) or isinstance(data__restart__windows, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.window_s must be number")
-                    if isinstance(data__restart__windows, (int, float, Decimal)) and not isinstance(data__restart__windows, bool):
+                    if isinstance(data__restart__windows, (int, float)) and not isinstance(data__restart__windows, bool):
                         if data__restart__windows > 86400:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.window_s must be smaller than or equal to 86400")
                         if data__restart__windows <= 0:
@@ -4171,9 +4170,9 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                 if "backoff_initial_s" in data__restart_keys:
                     data__restart_keys.remove("backoff_initial_s")
                     data__restart__backoffinitials = data__restart["backoff_initial_s"]
-                    if not isinstance(data__restart__backoffinitials, (int, float, Decimal)) or isinstance(data__restart__backoffinitials, bool):
+                    if not isinstance(data__restart__backoffinitials, (int, float)) or isinstance(data__restart__backoffinitials, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_initial_s must be number")
-                    if isinstance(data__restart__backoffinitials, (int, float, Decimal)) and not isinstance(data__restart__backoffinitials, bool):
+                    if isinstance(data__restart__backoffinitials, (int, float)) and not isinstance(data__restart__backoffinitials, bool):
                         if data__restart__backoffinitials > 86400:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_initial_s must be smaller than or equal to 86400")
                         if data__restart__backoffinitials <= 0:
@@ -4181,9 +4180,9 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                 if "backoff_max_s" in data__restart_keys:
                     data__restart_keys.remove("backoff_max_s")
                     data__restart__backoffmaxs = data__restart["backoff_max_s"]
-                    if not isinstance(data__restart__backoffmaxs, (int, float, Decimal)) or isinstance(data__restart__backoffmaxs, bool):
+                    if not isinstance(data__restart__backoffmaxs, (int, float)) or isinstance(data__restart__backoffmaxs, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_max_s must be number")
-                    if isinstance(data__restart__backoffmaxs, (int, float, Decimal)) and not isinstance(data__restart__backoffmaxs, bool):
+                    if isinstance(data__restart__backoffmaxs, (int, float)) and not isinstance(data__restart__backoffmaxs, bool):
                         if data__restart__backoffmaxs > 86400:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".restart.backoff_max_s must be smaller than or equal to 86400")
                         if data__restart__backoffmaxs <= 0:
@@ -4193,9 +4192,9 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
         if "stop_grace_s" in data_keys:
             data_keys.remove("stop_grace_s")
             data__stopgraces = data["stop_grace_s"]
-            if not isinstance(data__stopgraces, (int, float, Decimal)) or isinstance(data__stopgraces, bool):
+            if not isinstance(data__stopgraces, (int, float)) or isinstance(data__stopgraces, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".stop_grace_s must be number")
-            if isinstance(data__stopgraces, (int, float, Decimal)) and not isinstance(data__stopgraces, bool):
+            if isinstance(data__stopgraces, (int, float)) and not isinstance(data__stopgraces, bool):
                 if data__stopgraces < 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".stop_grace_s must be bigger than or equal to 0")
                 if data__stopgraces > 86400:
@@ -4268,9 +4267,9 @@ def validate_https___gatewayctl_dev_schemas_config_schema_json__definitions_gate
                 if "timeout_s" in data__handler_keys:
                     data__handler_keys.remove("timeout_s")
                     data__handler__timeouts = data__handler["timeout_s"]
-                    if not isinstance(data__handler__timeouts, (int, float, Decimal)) or isinstance(data__handler__timeouts, bool):
+                    if not isinstance(data__handler__timeouts, (int, float)) or isinstance(data__handler__timeouts, bool):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be number")
-                    if isinstance(data__handler__timeouts, (int, float, Decimal)) and not isinstance(data__handler__timeouts, bool):
+                    if isinstance(data__handler__timeouts, (int, float)) and not isinstance(data__handler__timeouts, bool):
                         if data__handler__timeouts > 86400:
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".handler.timeout_s must be smaller than or equal to 86400")
                         if data__handler__timeouts <= 0:

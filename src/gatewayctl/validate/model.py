@@ -15,11 +15,11 @@ report or cli.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gatewayctl.catalog import BY_TABLE, normalize_account_id
 from gatewayctl.diagnostics import escape_pointer_token, pointer_join
+from gatewayctl.records import field, record
 
 __all__ = [
     "SOURCE_EXPLICIT",
@@ -43,7 +43,7 @@ _STRUCTURAL = frozenset({"enabled", "default_account", "accounts"})
 _EMPTY: Mapping = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccountModel:
     """One account (lane candidate) of a family.
 
@@ -93,7 +93,7 @@ class AccountModel:
         return base + "/" + escape_pointer_token(name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FamilyModel:
     """A channel family table present in the config.
 
@@ -136,7 +136,7 @@ class FamilyModel:
         return self.account(self.default_id)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConfigModel:
     families: tuple[FamilyModel, ...]
     allow_private_hosts: bool

@@ -22,10 +22,10 @@ source, compile, runtime, report or cli.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gatewayctl.catalog import normalize_account_id
+from gatewayctl.records import record
 from gatewayctl.validate.secrets import ENV, EXEC, FILE, INLINE, classify
 
 __all__ = ["RuntimeId", "runtime_id"]
@@ -47,7 +47,7 @@ _DERIVED: dict[str, tuple[str, str, str, str | None]] = {
 _ACCOUNT_ENV_DEFAULTS = {("whatsapp", "phone_number_id"): "WHATSAPP_PHONE_NUMBER_ID"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuntimeId:
     """``token`` compares equal exactly when two accounts are known to get
     the same runtime id. ``id`` is the id when it is known (None for a

@@ -32,14 +32,11 @@ place must not be echoed into CI logs.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import json
+import os
 import re
 import sys
-from pathlib import Path
 
-from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, FAMILIES, load_schema, resolve, schema_path
+from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, FAMILIES, load_schema, resolve, schema_file as _schema_file
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, TARGET_KEY, UNSAFE, Finding, Fix, pointer_join, pointer_split
 
@@ -85,7 +82,7 @@ CATALOG_ONLY_TABLES = frozenset(f.table for f in FAMILIES if f.klass == CATALOG_
 _IGNORED_SECTIONS = {"external_skills": "skills"}
 
 _GENERATED_MODULE = "gatewayctl.validate._schema_compiled"
-_GENERATED_PATH = Path(__file__).with_name("_schema_compiled.py")
+_GENERATED_PATH = os.path.join(os.path.dirname(__file__), "_schema_compiled.py")
 
 
 def check(data) -> list[Finding]:
@@ -123,7 +120,7 @@ def check_settings(data) -> list[Finding]:
     global _settings_fast_validate
     if _settings_fast_validate is None:
         _settings_fast_validate = _load_fast_validator(
-            schema_file=schema_path("settings"), generated=Path("<settings-schema>")
+            schema_file=_schema_file("settings"), generated="<settings-schema>"
         )
     try:
         _settings_fast_validate(data)
@@ -225,7 +222,7 @@ def _fast_is_valid(data) -> bool:
     return True
 
 
-def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | None = None):
+def _load_fast_validator(*, schema_file: str | os.PathLike | None = None, generated: str | os.PathLike | None = None):
     """The fast validator: the shipped module when it matches the schema, else one
     generated from the schema at hand (a stale module costs speed, never correctness).
 
@@ -235,12 +232,14 @@ def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | N
     per-user cache directory: code run from a place another user can write
     would run that user's code (the class of CVE-2024-53848).
     """
-    schema_file = schema_file or schema_path("config")
-    schema_bytes = schema_file.read_bytes()
-    schema_sha = hashlib.sha256(schema_bytes).hexdigest()
-    if generated is None or generated == _GENERATED_PATH:
+    from gatewayctl.digest import sha256_hex
+
+    with open(schema_file or _schema_file("config"), "rb") as fh:
+        schema_bytes = fh.read()
+    schema_sha = sha256_hex(schema_bytes)
+    if generated is None or os.path.abspath(generated) == os.path.abspath(_GENERATED_PATH):
         try:
-            module = importlib.import_module(_GENERATED_MODULE)
+            from gatewayctl.validate import _schema_compiled as module
         except ImportError:
             module = None
         if module is not None and getattr(module, "SCHEMA_SHA256", None) == schema_sha:
@@ -248,7 +247,8 @@ def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | N
     else:
         # Another generated file (tests): the same match rule, compiled here.
         try:
-            text = generated.read_text(encoding="utf-8")
+            with open(generated, encoding="utf-8") as fh:
+                text = fh.read()
         except OSError:
             text = ""
         if f'SCHEMA_SHA256 = "{schema_sha}"' in text:
@@ -259,6 +259,8 @@ def _load_fast_validator(*, schema_file: Path | None = None, generated: Path | N
     # json.loads gives fastjsonschema a private copy: it rewrites every $ref
     # of the schema it is given in place, and catalog.load_schema's cached
     # dict is shared with every other stage.
+    import json
+
     source = _generate_source(json.loads(schema_bytes), schema_sha)
     validate = _exec_validator(compile(source, str(_GENERATED_PATH), "exec"))
     if validate is None:  # pragma: no cover - our own generated code failed to run
@@ -280,8 +282,13 @@ def _exec_validator(code):
 def generated_module_source() -> str:
     """The text of ``_schema_compiled.py`` for the current schema file."""
     # Parsed afresh, never catalog.load_schema's shared dict (see above).
-    raw = schema_path("config").read_bytes()
-    return _generate_source(json.loads(raw), hashlib.sha256(raw).hexdigest())
+    import json
+
+    from gatewayctl.digest import sha256_hex
+
+    with open(_schema_file("config"), "rb") as fh:
+        raw = fh.read()
+    return _generate_source(json.loads(raw), sha256_hex(raw))
 
 
 def _generate_source(schema: dict, schema_sha: str) -> str:
@@ -298,6 +305,15 @@ def _generate_source(schema: dict, schema_sha: str) -> str:
     if library_import not in code:  # pragma: no cover - a fastjsonschema output change
         raise RuntimeError("unexpected fastjsonschema import line in generated code")
     code = code.replace(library_import, "")
+    # Decimal: our loaders never produce one (TOML, YAML and JSON numbers
+    # load as int and float), and importing decimal cost every cold check
+    # about a millisecond. A Decimal, should one ever arrive, fails the fast
+    # path and the slow path (which counts it as a number) decides.
+    decimal_import = "from decimal import Decimal\n"
+    if decimal_import in code:
+        code = code.replace(decimal_import, "").replace(", Decimal)", ")")
+        if "Decimal" in code:  # pragma: no cover - a fastjsonschema output change
+            raise RuntimeError("unexpected use of Decimal in generated code")
     header = (
         f"# Generated by `python -m gatewayctl.validate.schema --regenerate` from\n"
         f"# schemas/config.schema.json with fastjsonschema {fastjsonschema.VERSION}. Do not edit.\n"
@@ -800,7 +816,8 @@ def _misplaced_channel_tables(data: dict) -> list[Finding]:
 
 def _main(argv: list[str]) -> int:
     if argv == ["--regenerate"]:
-        _GENERATED_PATH.write_text(generated_module_source(), encoding="utf-8")
+        with open(_GENERATED_PATH, "w", encoding="utf-8") as fh:
+            fh.write(generated_module_source())
         print(f"wrote {_GENERATED_PATH}")
         return 0
     print("usage: python -m gatewayctl.validate.schema --regenerate", file=sys.stderr)

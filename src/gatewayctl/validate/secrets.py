@@ -20,7 +20,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from gatewayctl.records import record
 
 __all__ = [
     "DEFAULT_ENV_NAMES",
@@ -60,7 +61,7 @@ DEFAULT_ENV_NAMES: dict[tuple[str, str], str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SecretInfo:
     """What a secret field refers to.
 

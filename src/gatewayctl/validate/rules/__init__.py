@@ -15,15 +15,14 @@ never source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gatewayctl.diagnostics import Finding
+from gatewayctl.records import record
 from gatewayctl.validate.model import ConfigModel
 
 __all__ = ["RULE_MODULES", "RuleContext", "run_all"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleContext:
     data: object  # the loaded document's data (usually a dict)
     model: ConfigModel

@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, fields
 from gatewayctl.diagnostics import pointer_join
+from gatewayctl.records import record
 from gatewayctl.validate.model import AccountModel, FamilyModel
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Location:
     """One table where channel fields are written: a family's top level or
     one account's own table."""

@@ -37,19 +37,18 @@ never source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from gatewayctl import catalog
 from gatewayctl.catalog import Family
 from gatewayctl.diagnostics import SAFE, Finding, Fix
+from gatewayctl.records import record
 from gatewayctl.selectors import Selector, show
 
 __all__ = ["ResolvedSelector", "check", "comma_entry"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResolvedSelector:
     family: Family
     typed_channel: str  # as typed (may be an alias, any case)
@@ -117,7 +116,7 @@ def comma_entry(pointer: str, text: str, parsed: Sequence[Selector]) -> Finding:
 def _with_comma_note(f: Finding, sel: Selector) -> Finding:
     """A --channel-account value holding a comma: say that the comma is part
     of the account id and spell out the repeated flags that were meant."""
-    from dataclasses import replace
+    from gatewayctl.records import replace
 
     first, *rest = [part.strip() for part in sel.account.split(",")]
     flags = " ".join(
@@ -350,5 +349,7 @@ def _account_disabled(sel: Selector, family: Family, fam, account) -> Finding:
 
 
 def _closest(word: str, candidates: Iterable[str], *, cutoff: float) -> str | None:
+    import difflib  # only a selector that names nothing known pays for it
+
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return matches[0] if matches else None
