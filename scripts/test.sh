@@ -2,14 +2,16 @@
 # Set up (idempotent) and run the whole test suite. CI calls exactly this.
 #
 #   bash scripts/test.sh                  # everything, in parallel workers (what CI runs)
-#   bash scripts/test.sh -m "not slow" -n 2   # the quick run: all but the slow process-heavy tests
+#   bash scripts/test.sh --quick          # the quick run: all but the slow process-heavy tests, fewer property examples
 #   bash scripts/test.sh tests/test_x.py -n 0 -x   # one file, serially, stop at the first failure
 #
-# Arguments go to pytest. Tests run in GATEWAYCTL_TEST_WORKERS parallel
-# workers (pytest-xdist; default 4: most tests wait on processes and
-# sockets, so more workers than the 2 CI cores pays; the quick run is
-# CPU-bound, and each worker collects the whole suite, so -n 2 suits it);
-# a later -n wins, `-n 0` runs serially.
+# Arguments go to pytest; `--quick`, first, stands for `-m "not slow"
+# --hypothesis-profile quick` (tests/conftest.py: a fifth of the property
+# tests' examples; CI's full run keeps them all). Tests run in
+# GATEWAYCTL_TEST_WORKERS parallel workers (pytest-xdist; default 4: most
+# tests wait on processes, sockets and deadlines, so more workers than the 2
+# CI cores pays, the quick run included); a later -n wins, `-n 0` runs
+# serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -52,6 +54,14 @@ fi
 .venv/bin/python -m compileall -q src >/dev/null
 # Import-layer contracts (style.md): dependencies point one way.
 .venv/bin/lint-imports --no-cache
+# pytest caches its assertion-rewritten test modules only where Python may
+# write bytecode; with PYTHONDONTWRITEBYTECODE set, every worker rewrote all
+# test modules on every run (about 3 of its 4 s of collection).
+unset PYTHONDONTWRITEBYTECODE
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  set -- -m "not slow" --hypothesis-profile quick "$@"
+fi
 # loadgroup: tests marked xdist_group share one worker (and so one copy of
 # an expensive session fixture, such as pre-commit's hook environment).
 exec .venv/bin/python -m pytest -n "${GATEWAYCTL_TEST_WORKERS:-4}" --dist loadgroup "$@"

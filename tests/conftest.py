@@ -10,8 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The quick run's property tests (`bash scripts/test.sh --quick` passes
+# `--hypothesis-profile quick`): a fifth of the examples (20 of hypothesis's
+# default 100; tests.support.examples scales the counts the tests give), so
+# the quick run stays under a minute on 2 cores. CI's full run keeps the
+# default profile and every example.
+settings.register_profile("quick", max_examples=20)
 
 
 def pytest_addoption(parser):

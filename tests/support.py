@@ -18,6 +18,18 @@ LANES_AS_ROOT_TOML = '[gateway.worker]\nuser = "root"\n\n' if LANES_AS_ROOT else
 LANES_AS_ROOT_SETTINGS = '\n[worker]\nuser = "root"\n' if LANES_AS_ROOT else ""
 
 
+def examples(n: int) -> int:
+    """``max_examples`` for a property test: ``n`` under hypothesis's default
+    profile (CI's full run), scaled by the active profile's ``max_examples``
+    against the default 100 otherwise. The quick run loads the ``quick``
+    profile (tests/conftest.py, ``bash scripts/test.sh --quick``), which runs
+    a fifth of the examples, at least 10 a test. Called at import time of
+    the test module, after pytest has loaded the profile."""
+    from hypothesis import settings
+
+    return max(10, n * settings().max_examples // 100)
+
+
 def poll(predicate, timeout: float = 10.0, interval: float = 0.02):
     """Call ``predicate`` until it returns something truthy and return that;
     at the deadline, one last call decides (falsy: the caller's assert fails)."""

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from gatewayctl.cli import check as check_module
 from gatewayctl.cli import fastcheck
 from gatewayctl.cli.group import cli
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "gateway-rollout.toml"
@@ -123,7 +124,7 @@ TOKENS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(TOKENS, max_size=8))
 def test_any_command_line_fast_or_click_never_differ(tokens):
     argv = ["check", *tokens]

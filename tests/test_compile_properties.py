@@ -13,6 +13,7 @@ from gatewayctl.source import load_document, selector_document
 from gatewayctl.validate import validate
 
 from tests.test_plan_support import REPO, assert_valid_plan
+from tests.support import examples
 
 SHAPES_LINES = (REPO / "fixtures" / "plans" / "default-shapes.toml").read_text().splitlines(keepends=True)
 SEED_LINES = (REPO / "examples" / "gateway-rollout.toml").read_text().splitlines(keepends=True)
@@ -34,7 +35,7 @@ def _compile_any(text: str, selectors=None, **options):
 _junk = st.text(alphabet='[]{}="\',.=\\#\n abc123_-:$%', max_size=5)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.sampled_from([SHAPES_LINES, SEED_LINES]))
 def test_mutated_configs_compile_or_report(data, source):
     lines = list(source)
@@ -66,7 +67,7 @@ _gateway_keys = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(_gateway_keys, _toml_value, max_size=5), st.one_of(st.none(), st.text(max_size=6)))
 def test_any_gateway_table_compiles_or_reports(gateway, env_port):
     body = "".join(f"{k} = {v}\n" for k, v in gateway.items())

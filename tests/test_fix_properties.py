@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gatewayctl.fix import fix_text
+from tests.support import examples
 
 FAMILIES = ["telegram", "matrix", "wecom", "feishu"]
 NAMES = st.sampled_from(["TELEGRAM_BOT_TOKEN", "MATRIX_TOKEN", "X", "APP_SECRET", "Wecom_Bot"])
@@ -127,13 +128,13 @@ def _check(fmt: str, text: str):
     assert not again.changed, f"second run changed:\n{ff.fixed}\n---\n{again.fixed}"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs("toml"))
 def test_toml_fix_edits_only_located_ranges_and_is_idempotent(text):
     _check("toml", text)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs("yaml"))
 def test_yaml_fix_edits_only_located_ranges_and_is_idempotent(text):
     _check("yaml", text)
@@ -164,7 +165,7 @@ def json_configs(draw):
     return json.dumps(data, indent=draw(st.sampled_from([None, 2])), ensure_ascii=False) + "\n"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_configs())
 def test_json_fix_edits_only_located_ranges_and_is_idempotent(text):
     _check("json", text)

@@ -30,7 +30,7 @@ import pytest
 from gatewayctl.cli import exitcodes
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE
 from gatewayctl.inputs import MAX_CONFIG_BYTES, MAX_PLAN_BYTES
-from tests.support import poll
+from tests.support import examples, poll
 
 REPO = Path(__file__).resolve().parents[1]
 # The example's loong config with gatewayctl's settings in the deprecated
@@ -668,7 +668,7 @@ def test_random_configs_get_one_verdict_and_never_an_exception(tmp_path):
     }
     path = tmp_path / "config.json"
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(st.lists(st.tuples(st.sampled_from(["gateway", "telegram", "telegram/accounts/bot", "gateway/restart", "gateway/handler", ""]), _keys(), _hostile_values()), min_size=1, max_size=4))
     def run(edits):
         doc = json.loads(json.dumps(base))

@@ -17,6 +17,7 @@ from gatewayctl.validate.model import (
     build_model,
 )
 from gatewayctl.validate.rules import RuleContext, run_all
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -216,7 +217,7 @@ TABLE = st.dictionaries(FIELD_NAMES, JSONISH, max_size=6)
 ACCOUNT_TABLE = st.dictionaries(st.text(max_size=6), TABLE | JSONISH, max_size=3)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
         st.sampled_from(sorted(BY_TABLE) + ["outbound_http", "providers", "gateway", "lark"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gatewayctl.cli.check import CheckSettings, run_check
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = (REPO / "examples" / "gateway-rollout.toml").read_text()
@@ -30,7 +31,7 @@ def _check_bytes(data: bytes, name: str, selectors=()):
     return report
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_example_never_crashes(data):
     lines = list(EXAMPLE_LINES)
@@ -53,14 +54,14 @@ def test_mutated_example_never_crashes(data):
     _check_bytes("".join(lines).encode(), "mutated.toml")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_crash(blob):
     _check_bytes(blob, "blob.toml")
     _check_bytes(blob, "blob.yaml")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.text(alphabet="lark=work,feishuwecom alerts=_-.", max_size=20), max_size=4))
 def test_arbitrary_selectors_never_crash(selectors):
     _check_bytes(EXAMPLE.encode(), "example.toml", selectors)

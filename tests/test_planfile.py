@@ -33,6 +33,7 @@ from gatewayctl.compile.plan import (
 from gatewayctl.compile.planfile import PlanError
 
 from tests.test_plan_support import plan_validator
+from tests.support import examples
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _name = st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True)
@@ -108,7 +109,7 @@ def plans(draw):
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(plans())
 def test_round_trip_is_identity_and_bytes_are_canonical(plan):
     data = planfile.dumps(plan)

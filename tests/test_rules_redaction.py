@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gatewayctl.validate.model import build_model
 from gatewayctl.validate.rules import RULE_MODULES, RuleContext, run_all
+from tests.support import examples
 
 # A marker no message template contains, followed by random material, so a
 # leak of any 8+ character run of the secret is unambiguous.
@@ -50,7 +51,7 @@ def _leaks(text: str, secret: str) -> bool:
     return any(core[i : i + 8] in text for i in range(len(core) - 7))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SECRETS)
 def test_no_message_or_hint_contains_an_inline_secret_or_url_password(secret):
     data = _config(secret)

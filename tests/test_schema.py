@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from gatewayctl.catalog import BY_TABLE, FAMILIES, fields, load_schema
 from gatewayctl.diagnostics import CODES, pointer_split
 from gatewayctl.validate import schema as stage
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "schemas" / "config.schema.json"
@@ -703,7 +704,7 @@ def mutated_configs(draw):
     return data
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_configs())
 def test_fast_path_agrees_with_jsonschema(data):
     before = copy.deepcopy(data)
@@ -718,7 +719,7 @@ def test_fast_path_agrees_with_jsonschema(data):
         pointer_split(f.pointer)  # a well-formed pointer
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(mutated_configs())
 def test_runtime_compiled_validator_agrees_too(data):
     import fastjsonschema
@@ -756,7 +757,7 @@ _any_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.t
 _any_tree = st.recursive(_any_leaf, lambda i: st.one_of(st.lists(i, max_size=3), st.dictionaries(_any_key, i, max_size=4)), max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.dictionaries(_any_key, _any_tree, max_size=5))
 def test_check_never_raises_on_arbitrary_trees(data):
     for f in stage.check(data):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from gatewayctl.catalog import load_schema
 from gatewayctl.source import load_document
 from gatewayctl.validate.draft7 import Draft7
+from tests.support import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema("config")
@@ -97,7 +98,7 @@ def _paths(node, path=()):
             yield from _paths(v, path + (i,))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_same_errors_as_jsonschema_after_random_edits(data):
     assert VALID
@@ -112,12 +113,15 @@ def test_same_errors_as_jsonschema_after_random_edits(data):
             parent = parent[token]
         op = data.draw(st.sampled_from(["set", "delete", "rename", "add"]))
         key = path[-1]
+        # a drawn value is copied: VALUES samples one shared ["a"] list, which a
+        # later edit of this config would otherwise change for every later
+        # example (hypothesis then reports FlakyStrategyDefinition)
         if op == "set":
-            parent[key] = data.draw(VALUES)
+            parent[key] = copy.deepcopy(data.draw(VALUES))
         elif op == "delete":
             del parent[key]
         elif op == "rename" and isinstance(parent, dict):
             parent[str(key) + data.draw(st.sampled_from(["_", "x", "s"]))] = parent.pop(key)
         elif op == "add" and isinstance(parent, dict):
-            parent[data.draw(st.sampled_from(["enabled", "accounts", "mode", "zzz", "bot_token", "allowed_chat_ids"]))] = data.draw(VALUES)
+            parent[data.draw(st.sampled_from(["enabled", "accounts", "mode", "zzz", "bot_token", "allowed_chat_ids"]))] = copy.deepcopy(data.draw(VALUES))
     same_errors(config)

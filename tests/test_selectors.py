@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gatewayctl.diagnostics import CODES
 from gatewayctl.selectors import Selector, parse_selectors
 from gatewayctl.selectors.parser import _parser
+from tests.support import examples
 
 
 def parse(*texts: str):
@@ -167,7 +168,7 @@ _TRICKY = "=, \t\n\x00\x7f`'\"!@#é飞\u00a0\u2028"
 any_text = st.text(alphabet=st.one_of(st.sampled_from(_TRICKY), st.sampled_from("abcLK09_-"), st.characters()), max_size=40)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(any_text, max_size=4))
 def test_any_text_gives_selectors_or_located_findings_never_an_exception(texts):
     selectors, findings = parse(*texts)
@@ -200,7 +201,7 @@ account_ids = st.from_regex(r"[A-Za-z0-9_.:/@-]([A-Za-z0-9_.:/@ -]{0,10}[A-Za-z0
 blanks = st.sampled_from(["", " ", "  ", "\t", " \n "])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(channel_names, account_ids, blanks, blanks, blanks), min_size=1, max_size=6))
 def test_round_trip_of_well_formed_lists(entries):
     parts = [f"{pad1}{ch}{pad2}={pad3}{acc}" for ch, acc, pad1, pad2, pad3 in entries]
@@ -274,7 +275,7 @@ def test_flag_trims_what_rust_trims_and_nothing_more():
     assert (sel.channel, sel.account) == ("lark", "work")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(any_text, max_size=4))
 def test_any_flag_value_gives_one_selector_or_one_located_finding(texts):
     selectors, findings = parse_flag_selectors([(f"/{i}", t) for i, t in enumerate(texts)])

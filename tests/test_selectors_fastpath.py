@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from gatewayctl.selectors import parser
+from tests.support import examples
 
 ALPHABET = st.sampled_from(list("lark=work,wecom alerts-_.éA1 \t\u2028=,=,"))
 
@@ -24,7 +25,7 @@ def _grammar_only(text: str):
     return selectors
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(st.one_of(st.text(ALPHABET, max_size=40), st.text(max_size=30)))
 def test_fast_path_agrees_with_the_grammar(text):
     fast = parser._fast_path("/0", text)
@@ -34,7 +35,7 @@ def test_fast_path_agrees_with_the_grammar(text):
     assert _grammar_only(text) == fast
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -15,6 +15,7 @@ from gatewayctl.diagnostics import CODES
 from gatewayctl.selectors import parse_selectors
 from gatewayctl.validate.model import build_model
 from gatewayctl.validate.rules.selectors import ResolvedSelector, check
+from tests.support import examples
 
 SEED = """
 [feishu]
@@ -336,7 +337,7 @@ names = st.sampled_from(catalog.all_names() + ("nope", "Lark", "FEISHU", "tele g
 accounts = st.sampled_from(("work", "alerts", "bot_123456", "Work", "oncall", "x y", ""))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(names, accounts), max_size=6))
 def test_any_selector_list_gives_lanes_or_findings_never_an_exception(pairs):
     texts = [f"{c}={a}" for c, a in pairs]
@@ -458,7 +459,7 @@ def test_a_selected_disabled_account_gives_its_family_no_lane():
 flag_accounts = st.sampled_from(("work", "alerts", "bot_123456", "Work", "oncall", "x y", "a=b", "work,wecom=alerts", "\tz"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(names, flag_accounts), max_size=6))
 def test_any_flag_list_resolves_or_reports_never_an_exception(pairs):
     from gatewayctl.selectors import parse_flag_selectors

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gatewayctl.diagnostics import pointer_join
 from gatewayctl.source import load_document
+from tests.support import examples
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # -- generated trees ----------------------------------------------------------
 
@@ -466,19 +467,19 @@ toml_ish = st.text(st.sampled_from(list("ab1 =.[]{}\"'\\#,\n\r\t-:+_e") + ["\x00
 yaml_ish = st.text(st.sampled_from(list("ab1 :-?[]{}\"'\\#,&*!|>\n\r\t~<.") + ["\x00", "é", "\u2028", "\x85"]), max_size=60)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.one_of(toml_ish, st.text(max_size=40)), st.sampled_from(["x.toml", "x.yaml", "x.json"]))
 def test_any_text_is_a_document_or_located_diagnostics(text, name):
     check_any(text.encode("utf-8", "surrogatepass"), name)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(yaml_ish)
 def test_yaml_shaped_garbage(text):
     check_any(text.encode(), "x.yaml")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=80), st.sampled_from(["x.toml", "x.yaml", "x.json"]))
 def test_any_bytes(raw, name):
     check_any(raw, name)

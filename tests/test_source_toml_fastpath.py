@@ -19,6 +19,7 @@ from hypothesis import given, settings, strategies as st
 from gatewayctl.source import load_document, toml_source
 
 from tests.test_source_properties import same, toml_scalars, trees, write_toml
+from tests.support import examples
 
 rtoml = pytest.importorskip("rtoml", reason="rtoml (the optional fast TOML path) is not installed")
 
@@ -33,7 +34,7 @@ def _equal(a, b) -> bool:
     return type(a) is type(b) and a == b and (getattr(a, "utcoffset", None) is None or a.utcoffset() == b.utcoffset())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(trees(toml_scalars()), st.data())
 def test_fast_path_values_equal_tomllib_values(tree, data):
     text = "\n".join(write_toml(tree, data.draw).lines) + "\n"

@@ -22,6 +22,7 @@ from gatewayctl.workers.feishu_ws import (
     ack_frame,
     ping_frame,
 )
+from tests.support import examples
 
 
 def test_required_fields_are_written_even_when_zero():
@@ -90,7 +91,7 @@ def test_malformed_frames_are_frame_errors(raw):
 _text = st.text(max_size=20)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(seq=st.integers(0, 2**64 - 1), log=st.integers(0, 2**64 - 1), service=st.integers(-2**31, 2**31 - 1),
        method=st.integers(-2**31, 2**31 - 1), headers=st.lists(st.tuples(_text, _text), max_size=5),
        enc=st.none() | _text, ptype=st.none() | _text, payload=st.none() | st.binary(max_size=64),
@@ -100,7 +101,7 @@ def test_round_trip(seq, log, service, method, headers, enc, ptype, payload, new
     assert Frame.decode(frame.encode()) == frame
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=80))
 def test_arbitrary_bytes_decode_or_raise_frame_error(raw):
     try:
