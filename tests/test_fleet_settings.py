@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from gatewayctl.cli import exitcodes
 from gatewayctl.cli.main import cli
@@ -642,3 +645,20 @@ def test_plan_diff_and_the_digests_share_one_definition():
             da, db = planfile.lane_definition_digests(a), planfile.lane_definition_digests(b)
             for lane in diff_plans(a, b).lanes:
                 assert (lane.action == "unchanged") == (da[lane.old_name] == db[lane.new_name]), lane
+
+
+# ------------------------------------------------- budget, exhaustively
+
+
+@hyp_settings(max_examples=400, deadline=None)
+@given(ttl=st.integers(300, 30000), grace=st.integers(0, 40000))
+def test_both_fixes_agree_with_the_budget_everywhere(ttl, grace):
+    """For every lease and grace (in hundredths of a second, the precision
+    the fixes are given in): feasible exactly when the grace is at most the
+    largest one the lease allows, and exactly when the lease is at least the
+    smallest one the grace needs."""
+    t, g = ttl / 100, grace / 100
+    feasible = fleet_budget(t, g).feasible
+    x = max_stop_grace_s(t)
+    assert feasible == (x is not None and g <= x)
+    assert feasible == (t >= min_lease_ttl_s(g))

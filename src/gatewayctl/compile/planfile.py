@@ -35,7 +35,6 @@ from gatewayctl.inputs import MAX_CONFIG_BYTES, MAX_PLAN_BYTES, MAX_PLAN_DEPTH, 
 
 from gatewayctl.compile.plan import (
     FLEET_FORMAT_VERSION,
-    FORMAT_VERSION,
     FORMAT_VERSIONS,
     Control,
     Fleet,
