@@ -200,6 +200,7 @@ class LaneContext:
     clock: Clock = field(default_factory=Clock)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fence: "object" = None  # workers.fence.Fence in a fleet, else None
+    cursor_store: "object" = None  # workers.cursor.EtcdCursorConfig in a fleet, else None (a file)
     _malformed_logged: set = field(default_factory=set)
 
     def setting(self, key: str, default=None):

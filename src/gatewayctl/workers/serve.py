@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from gatewayctl.compile import planfile
 from gatewayctl.inputs import MAX_PLAN_BYTES
 from gatewayctl.compile.plan import Lane, LaunchPlan
-from gatewayctl.workers import handlers, secrets
+from gatewayctl.workers import cursor, handlers, secrets
 from gatewayctl.workers.base import Clock, HandlerError, LaneContext, LaneFailure, Stopped, printable
 from gatewayctl.workers.fence import Fence, Fenced, watchdog
 from gatewayctl.workers.status import StatusWriter
@@ -218,12 +218,13 @@ async def _serve_lane(plan: LaunchPlan, lane: Lane, environ, clock: Clock, statu
         ):
             raise LaneFailure(f"{lane.name}: [handler] of kind {spec.kind!r} has nothing to call")
         resolved = secrets.resolve(plan, lane, environ=environ)
+        cursor_store = cursor.config_from_env(environ, lane.name)
         env_names = {str(s.ref) for s in lane.secrets if s.kind == "env"}
         handler = handlers.build(
             plan.handler, env=handlers.handler_env(env_names, environ, names=spec.env), clock=clock
         )
         ctx = LaneContext(plan=plan, lane=lane, secrets=resolved, handler=handler, status=status,
-                          state_dir=state_dir, clock=clock, stop=stop, fence=fence)
+                          state_dir=state_dir, clock=clock, stop=stop, fence=fence, cursor_store=cursor_store)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
