@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 # A plan without a [fleet] table keeps format_version 1, byte for byte; a
 # fleet plan is format_version 2, so a gatewayctl that knows only 1 refuses
@@ -293,20 +292,28 @@ def fleet_budget(ttl_s: float, stop_grace_s: float, settle_s: float | None = Non
 # The feasibility condition in exact arithmetic, for the numbers a fix names:
 #   slack(T, G) = T - (1/4 + T/50) - G - T/3 - min(2, T/5) > 0
 # which is piecewise linear and increasing in T.
-def _decimal(value: float) -> Fraction:
+# fractions (and the decimal module it imports) is loaded only when a budget
+# is judged: every lane process imports this module, and lanes are counted
+# in memory (issue 17).
+def _decimal(value: float):
     """The decimal a number was written as (``4.21``, not the binary float
-    nearest to it): repr gives the shortest text that reads back as it."""
+    nearest to it), as a Fraction: repr gives the shortest text that reads
+    back as the same float."""
+    from fractions import Fraction
+
     return Fraction(repr(float(value)))
 
 
-def _slack(ttl: Fraction, grace: Fraction) -> Fraction:
+def _slack(ttl, grace):
+    from fractions import Fraction
+
     return ttl - (Fraction(1, 4) + ttl / 50) - grace - ttl / 3 - min(Fraction(2), ttl / 5)
 
 
 def max_stop_grace_s(ttl_s: float) -> float | None:
     """The largest stop_grace_s (in hundredths of a second) that
     ``fleet_budget(ttl_s, ...)`` accepts, or None when none does."""
-    bound = _slack(_decimal(ttl_s), Fraction(0))  # feasible iff grace < bound
+    bound = _slack(_decimal(ttl_s), 0)  # feasible iff grace < bound
     if bound <= 0:
         return None
     hundredths = -((-bound * 100) // 1) - 1  # ceil(bound*100) - 1: strictly below
@@ -318,6 +325,8 @@ def max_stop_grace_s(ttl_s: float) -> float | None:
 def min_lease_ttl_s(stop_grace_s: float) -> float:
     """The smallest lease_ttl_s (in hundredths of a second) that
     ``fleet_budget(..., stop_grace_s)`` accepts."""
+    from fractions import Fraction
+
     grace = _decimal(stop_grace_s)
     # Up to T = 10, min(2, T/5) = T/5: slack = T*(1 - 1/50 - 1/3 - 1/5) - 1/4 - G;
     # beyond it, T*(1 - 1/50 - 1/3) - 2 - 1/4 - G.

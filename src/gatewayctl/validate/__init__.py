@@ -64,19 +64,37 @@ def settings_findings(data) -> list[Finding]:
     schema's (GW1xx), except where the [fleet] rules explain a problem with
     their own code (GW613-GW622), and those rules' findings."""
     from gatewayctl.validate import schema
+
+    findings = schema.check_settings(data)
+    if not (isinstance(data, dict) and "fleet" in data):
+        return findings
     from gatewayctl.validate.rules import fleet
 
-    findings = [f for f in schema.check_settings(data) if not fleet.owns_schema_finding(f)] + fleet.check_settings(data)
+    findings = [f for f in findings if not fleet.owns_schema_finding(f)] + fleet.check_settings(data)
     # `lease_ttl = 10` is one mistake: GW101's did-you-mean, not also GW613
     return one_mistake_one_finding(findings)
+
+
+def _misplaced_fleet(data) -> list[Finding]:
+    """GW624 for a [gateway.fleet] table (the rule module is loaded only
+    when there is one: a cold `check` stays light)."""
+    gateway = data.get("gateway") if isinstance(data, dict) else None
+    if not isinstance(gateway, dict) or "fleet" not in gateway:
+        return []
+    from gatewayctl.validate.rules.fleet import gateway_fleet
+
+    return gateway_fleet(data)
 
 
 def settings_sensitive_pointers(data) -> list[str]:
     """``sensitive_pointers`` for a settings file: also [fleet]'s
     credentials (the user name too) and endpoints with user:password@."""
+    found = sensitive_pointers(data, None)
+    if not (isinstance(data, dict) and "fleet" in data):
+        return found
     from gatewayctl.validate.rules.fleet import fleet_sensitive_pointers
 
-    return list(dict.fromkeys(sensitive_pointers(data, None) + fleet_sensitive_pointers(data)))
+    return list(dict.fromkeys(found + fleet_sensitive_pointers(data)))
 
 
 def legacy_settings_keys(data) -> list[str]:
@@ -135,11 +153,9 @@ def validate(doc, *, cli_selectors=None, settings_doc=None) -> tuple[Validated, 
     from gatewayctl.validate.rules import RuleContext, run_all
     from gatewayctl.validate.rules import selectors as selector_rules
 
-    from gatewayctl.validate.rules.fleet import gateway_fleet
-
     data = doc.data
     findings: list[Finding] = list(schema.check(data))
-    misplaced_fleet = gateway_fleet(data)
+    misplaced_fleet = _misplaced_fleet(data)
     if misplaced_fleet:
         # GW624 says what [gateway.fleet] is and where it goes; an
         # unknown-key GW101 for it would be a second, vaguer finding.

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
 from gatewayctl.validate.secrets import env_name_problem
@@ -151,11 +150,15 @@ def _endpoints(table: Mapping) -> list[Finding]:
 
 
 def _endpoint_key(url: str) -> str:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port}"
 
 
 def _endpoint_finding(url: str, where: str) -> Finding | None:
+    from urllib.parse import urlsplit
+
     example = "http://10.0.0.5:2379"
 
     def bad(message: str, hint: str = f"write the endpoint as scheme://host:port, e.g. {example}") -> Finding:
