@@ -311,3 +311,62 @@ def test_a_lane_resumed_after_its_deadline_sends_nothing(tmp_path, fence_file):
         assert proc.returncode == EX_FENCED, err
         assert tg.snapshot_sent() == []
         assert len(err.strip().splitlines()) == 1 and "lease could not be renewed in time" in err
+
+
+# ---------------------------------------------------------------- every family
+
+
+def _family_cases():
+    from gatewayctl.fakes import FakeFeishu, FakeMatrix, FakeQQBot, FakeWeCom, FakeWhatsAppCloud, post_webhook, \
+        webhook_payload
+    from gatewayctl.fakes.feishu import message_event
+
+    def whatsapp_send(fake, status, text):
+        url = poll(lambda: (read_json(status) or {}).get("webhook_url"))
+        n = fake.next_id
+        try:
+            return post_webhook(url, webhook_payload(fake.phone_number_id, "15551234567", text, f"wamid.IN{n}{text}"),
+                                "fence-secret")[0]
+        except OSError:  # the lane already stopped listening
+            return None
+
+    return {
+        "telegram": (FakeTelegram, plans.telegram_lane, lambda f: {"TG_TOKEN": f.token},
+                     lambda f, st: f.wait_until(lambda: f._polls, timeout=20),
+                     lambda f, st, text: f.inject(42, 7, text)),
+        "matrix": (FakeMatrix, plans.matrix_lane, lambda f: {"MX_TOKEN": f.access_token},
+                   lambda f, st: f.wait_until(lambda: len(f.sync_calls) >= 2, timeout=20),
+                   lambda f, st, text: f.inject("!room:localhost", "@alice:localhost", text)),
+        "wecom": (FakeWeCom, plans.wecom_lane, plans.wecom_env, lambda f, st: f.wait_connected(1, timeout=20),
+                  lambda f, st, text: f.inject(text, chatid="group_alerts")),
+        "feishu": (FakeFeishu, plans.feishu_lane, plans.feishu_env, lambda f, st: f.wait_ws(1, timeout=20),
+                   lambda f, st, text: f.push_event(message_event(text))),
+        "qqbot": (FakeQQBot, plans.qqbot_lane, plans.qqbot_env, lambda f, st: f.wait_ready(1, timeout=20),
+                  lambda f, st, text: f.inject_c2c("u_alice", text)),
+        "whatsapp": (FakeWhatsAppCloud, plans.whatsapp_lane,
+                     lambda f: {"WA_TOKEN": f.access_token, "WA_VERIFY": "v", "WA_APP_SECRET": "fence-secret"},
+                     lambda f, st: poll(lambda: (read_json(st) or {}).get("webhook_url"), timeout=20),
+                     whatsapp_send),
+    }
+
+
+@pytest.mark.parametrize("family", ["telegram", "matrix", "wecom", "feishu", "qqbot", "whatsapp"])
+def test_every_family_stops_at_its_deadline_and_answers_nothing_after(tmp_path, fence_file, family):
+    fake_class, make_lane, make_env, ready, send = _family_cases()[family]
+    with fake_class() as fake:
+        p = plans.plan([make_lane(fake)], plans.Handler(kind="echo"))
+        status = str(tmp_path / "lane.json")
+        env = {**make_env(fake), ENV_FENCE_FD: str(fence_file.rfd)}
+        lane = plans.LaneThread(p, family, env, status_path=status, state_dir=str(tmp_path)).start()
+        try:
+            assert ready(fake, status), f"{family} lane never got ready"
+            send(fake, status, "before")
+            assert fake.wait_sent(1, timeout=20), f"{family}: no reply before the deadline"
+            fence_file.from_now(-0.1, 30)
+            send(fake, status, "after")
+            outcome = lane.join(20)
+        finally:
+            lane.stop()
+        assert outcome is not None and outcome.kind == "fenced", outcome
+        assert len(fake.snapshot_sent()) == 1
+        assert fake.overlaps == 0
