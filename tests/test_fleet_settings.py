@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
@@ -662,3 +662,91 @@ def test_both_fixes_agree_with_the_budget_everywhere(ttl, grace):
     x = max_stop_grace_s(t)
     assert feasible == (x is not None and g <= x)
     assert feasible == (t >= min_lease_ttl_s(g))
+
+
+# ------------------------------------- no [fleet] is ever silently dropped
+
+_VALUES = {
+    "backend": st.sampled_from(["etcd", "consul", "", 5, None]),
+    "endpoints": st.one_of(
+        st.lists(
+            st.sampled_from(
+                ["http://10.0.0.5:2379", "https://etcd:2379", "http://[::1]:2379", "http://a", "ftp://a:1",
+                 "http://u:p@a:1", "http://a:1/x", "http://a:1/", "HTTP://a:1", "http://a:0", "", 7]
+            ),
+            max_size=3,
+        ),
+        st.sampled_from(["http://a:1", None]),
+    ),
+    "prefix": st.sampled_from(["/g", "/gatewayctl/prod", "g", "/g/", "//g", "/g h", "/" + "a" * 128, "", 1]),
+    "lease_ttl_s": st.one_of(st.sampled_from([3, 10, 20, 300, 2, 301, "10", True, None]), st.floats(0, 400, allow_nan=False)),
+    "settle_s": st.sampled_from([0, 3, 60, -1, 61, "3", None]),
+    "host_id": st.sampled_from(["gw-01", "0", "", "-x", "a b", "h" * 65, 3, None]),
+    "username": st.sampled_from([{"env": "ETCD_USERNAME"}, {"file": "/u"}, "root", {"exec": ["x"]}, {}, None]),
+    "password": st.sampled_from([{"env": "ETCD_PASSWORD"}, {"file": "/p"}, "pw", {"env": "$X"}, {"env": "A", "file": "/b"}, None]),
+}
+
+
+@pytest.fixture(scope="module")
+def loong_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fleet-prop")
+    (d / "config.toml").write_text(TELEGRAM, encoding="utf-8")
+    return d
+
+
+_VALID = {
+    "backend": "etcd",
+    "endpoints": ["http://10.0.0.5:2379"],
+    "prefix": "/gatewayctl/prod",
+    "lease_ttl_s": 20,
+    "settle_s": 3,
+    "host_id": "gw-01",
+    "username": {"env": "ETCD_USERNAME"},
+    "password": {"file": "/p"},
+}
+
+
+@st.composite
+def fleet_tables(draw):
+    """A valid table with up to three keys replaced by anything (None:
+    removed): near a valid table, where a dropped finding would matter."""
+    table = dict(_VALID)
+    for key in draw(st.lists(st.sampled_from(sorted(_VALUES)), max_size=3, unique=True)):
+        table[key] = draw(_VALUES[key])
+    return table
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(table=fleet_tables(), grace=st.sampled_from([0, 1, 3, 10]))
+def test_a_fleet_table_is_refused_or_compiled_whole(loong_dir, table, grace):
+    """Whatever the [fleet] table holds: either `check` reports an error (and
+    every table the settings schema refuses is one), or the plan carries
+    exactly that fleet. Never a plan that quietly runs without it."""
+    import jsonschema
+
+    from gatewayctl.catalog import load_schema
+
+    table = {k: v for k, v in table.items() if v is not None}
+    doc = {"loong_config": "config.toml", "stop_grace_s": grace, "handler": {"echo": True}, "fleet": table}
+    result, plan = lint_and_compile(
+        str(loong_dir / "gatewayctl.json"), _options(), data=json.dumps(doc).encode(), base_dir=str(loong_dir)
+    )
+    schema_ok = jsonschema.Draft7Validator(load_schema("settings")).is_valid(doc)
+    if not schema_ok:
+        assert result.has_errors and plan is None
+    event("refused" if plan is None else "compiled")
+    if plan is None:
+        assert result.has_errors
+        return
+    assert schema_ok and not result.has_errors
+    f = plan.fleet
+    assert f is not None and plan.format_version == 2
+    assert (f.backend, list(f.endpoints), f.prefix, f.lease_ttl_s) == (table["backend"], table["endpoints"], table["prefix"], table["lease_ttl_s"])
+    assert (f.settle_s, f.host_id) == (table.get("settle_s"), table.get("host_id"))
+    for key in ("username", "password"):
+        ref = getattr(f, key)
+        want = table.get(key)
+        assert (ref is None) == (want is None)
+        if ref is not None:
+            assert {ref.kind: ref.ref} == want and ref.field == key
+    assert f.budget(plan.stop_grace_s).feasible

@@ -70,7 +70,16 @@ def settings_findings(data) -> list[Finding]:
         return findings
     from gatewayctl.validate.rules import fleet
 
-    findings = [f for f in findings if not fleet.owns_schema_finding(f)] + fleet.check_settings(data)
+    own = fleet.check_settings(data)
+    explained = {fleet.key_of(f.pointer) for f in own}
+    # A schema finding is dropped only where a [fleet] rule explains that
+    # key: a value the rules do not judge keeps the schema's finding, so a
+    # [fleet] table can never be accepted because its finding was dropped.
+    def explained_here(f) -> bool:
+        key = fleet.key_of(f.pointer)
+        return key in explained if key is not None else bool(own)  # the table's own: required, dependencies
+
+    findings = [f for f in findings if not (fleet.owns_schema_finding(f) and explained_here(f))] + own
     # `lease_ttl = 10` is one mistake: GW101's did-you-mean, not also GW613
     return one_mistake_one_finding(findings)
 

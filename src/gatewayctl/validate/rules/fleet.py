@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
 from gatewayctl.validate.secrets import env_name_problem
 
-__all__ = ["check_settings", "gateway_fleet", "owns_schema_finding", "fleet_sensitive_pointers", "bounds"]
+__all__ = ["check_settings", "gateway_fleet", "owns_schema_finding", "fleet_sensitive_pointers", "bounds", "key_of"]
 
 FLEET = "fleet"
 CREDENTIALS = ("username", "password")
@@ -59,6 +59,12 @@ def owns_schema_finding(f: Finding) -> bool:
         return True  # every credential problem is GW621/GW622 (and never quotes the value)
     under = f.pointer == "/" + FLEET or f.pointer.startswith("/" + FLEET + "/")
     return under and f.code not in ("GW101", "GW102")
+
+
+def key_of(pointer: str) -> str | None:
+    """The [fleet] key a pointer is under (None: the table itself)."""
+    tokens = pointer.split("/")
+    return tokens[2] if len(tokens) > 2 else None
 
 
 def check_settings(data) -> list[Finding]:
