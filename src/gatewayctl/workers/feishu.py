@@ -284,6 +284,7 @@ class FeishuLane:
             payload = {"msg_type": "text", "content": json.dumps({"text": chunk}, ensure_ascii=False)}
             backoff = Backoff()
             while True:
+                self.ctx.check_fence("sending a reply")  # each try: a retry may come after the deadline
                 try:
                     await self._api("POST", path, payload)
                     break

@@ -132,6 +132,7 @@ class MatrixLane:
         while True:
             if self.ctx.stop.is_set():
                 raise Stopped()
+            self.ctx.check_fence("calling the homeserver")  # each try: a retry may come after the deadline
             try:
                 return await self._request(method, path, **kw)
             except _RetryAfter as exc:

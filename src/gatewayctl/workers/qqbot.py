@@ -376,6 +376,7 @@ class QQBotLane:
                 body = {"content": chunk, "msg_type": 0, "msg_id": msg_id, "msg_seq": seq}
                 backoff = Backoff()
                 while True:
+                    ctx.check_fence("sending a reply")  # each try: a retry may come after the deadline
                     try:
                         await self._request("POST", path, body)
                         break

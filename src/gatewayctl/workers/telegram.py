@@ -122,6 +122,7 @@ class TelegramLane:
         while True:
             if self.ctx.stop.is_set():
                 raise Stopped()
+            self.ctx.check_fence(f"calling {method}")  # each try: a retry may come after the deadline
             try:
                 return await self._call(method, payload, timeout=timeout)
             except _RetryAfter as exc:

@@ -247,6 +247,7 @@ class WhatsAppLane:
         while True:
             if self.ctx.stop.is_set():
                 raise Stopped()
+            self.ctx.check_fence("sending a reply")  # each try: a retry may come after the deadline
             try:
                 resp = await self.client.post(url, json=body, headers=headers, timeout=30)
             except httpx.HTTPError as exc:
