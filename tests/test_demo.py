@@ -212,6 +212,43 @@ def test_python_m_gatewayctl_fakes_runs_each_family_on_loopback(family):
     assert proc.returncode == 0, err
 
 
+def test_python_m_gatewayctl_fakes_runs_several_families_in_one_process():
+    """The walkthrough's form: FAMILY:PORT arguments, one JSON line each; bad
+    arguments are usage errors that say what to give instead."""
+    import json
+    import signal
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free a moment ago; the fake binds it again
+    proc = subprocess.Popen([sys.executable, "-m", "gatewayctl.fakes", f"telegram:{port}", "matrix"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        telegram, matrix = json.loads(proc.stdout.readline()), json.loads(proc.stdout.readline())
+        assert telegram["family"] == "telegram" and telegram["base_url"] == f"http://127.0.0.1:{port}"
+        assert matrix["family"] == "matrix" and not _refuses(matrix["base_url"])
+        # /_fake/sent?wait=N waits for the Nth reply (here: one that never
+        # comes, so it answers with what there is once the timeout passes)
+        with urllib.request.urlopen(f"{telegram['base_url']}/_fake/sent?wait=1&timeout=0.2", timeout=30) as resp:
+            assert json.loads(resp.read()) == {"sent": []}
+        try:
+            urllib.request.urlopen(f"{telegram['base_url']}/_fake/sent?wait=x", timeout=30)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400 and b"wait must be an integer" in exc.read()
+        else:
+            raise AssertionError("?wait=x was accepted")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    for argv, needle in ((["nope"], "unknown family 'nope'"), (["telegram:x"], "must be a number"),
+                         (["telegram", "matrix", "--port", "1"], "--port goes with a single FAMILY"),
+                         (["telegram", "telegram"], "each family at most once")):
+        bad = subprocess.run([sys.executable, "-m", "gatewayctl.fakes", *argv], capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and needle in bad.stderr and "Traceback" not in bad.stderr, (argv, bad.stderr)
+
+
 @pytest.mark.slow
 def test_a_failure_while_the_owner_runs_still_stops_owner_lanes_and_fakes(monkeypatch, tmp_path):
     # Telegram's allowlist no longer holds the chat the demo writes from: no

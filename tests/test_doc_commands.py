@@ -46,8 +46,9 @@ NOT_RUNNABLE: dict[str, str] = {
     "of this checkout into a scratch tool directory",
     r"^export \w+=\.\.\.": "placeholders (`...`) for a channel's real credentials",
     r"gatewayctl gateway run|gatewayctl multi-channel-serve": "runs the example's lanes against the real Feishu, Telegram "
-    "and WeCom APIs with their real credentials; `gatewayctl demo` (tests/test_demo.py) runs the same rollout against "
-    "the built-in fakes, tests/test_gateway_owner.py the owner itself",
+    "and WeCom APIs with their real credentials; the docs/gateway.md walkthrough on the built-in fakes "
+    "(tests/test_walkthrough.py) and `gatewayctl demo` (tests/test_demo.py) run the same rollout against the fakes, "
+    "tests/test_gateway_owner.py the owner itself",
     r"gatewayctl gateway apply": "changes the plan of a running owner, which needs the example's real credentials; "
     "tests/test_gateway_apply.py drives it against a real owner, tests/test_apply_rollout.py the docs/gateway.md "
     "rollout against the built-in fakes",
@@ -60,6 +61,14 @@ NOT_RUNNABLE: dict[str, str] = {
     "extension: needs the VS Code toolchain and the npm registry",
     r"scripts/loong_inventory\.py|scripts/extract_loong_docs_toml\.py": "needs a clone of loong's repository "
     "(--loong-git-dir); tests/test_loong_* check their committed output",
+}
+
+# (page, level-2 heading) -> the test that runs that section's commands
+# itself, in order: they share state a per-command run cannot give them
+# (background fakes on fixed ports, exported variables, shell job numbers)
+RUN_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("docs/gateway.md", "Walkthrough on your machine, against the built-in fakes"): "tests/test_walkthrough.py "
+    "runs every command of the section as written, in order, against the fakes it starts on the section's fixed ports",
 }
 
 # command regex -> the exit codes its doc section promises
@@ -124,6 +133,18 @@ def doc_commands(doc: str) -> list[tuple[int, int, str]]:
             elif info == "" and text.split(" ", 1)[0] in COMMAND_WORDS:
                 out.append((start, n, text))
     return out
+
+
+def section_of(doc: str, line: int) -> str | None:
+    """The level-2 heading (`## ...`) above ``line`` (1-based) of a page, outside fences."""
+    heading, fence = None, None
+    for n, text in enumerate((REPO / doc).read_text(encoding="utf-8").split("\n")[: line - 1], start=1):
+        m = re.match(r"^\s*(```+|~~~+)", text)
+        if m:
+            fence = None if fence and m.group(1).startswith(fence) else (fence or m.group(1))
+        elif fence is None and text.startswith("## "):
+            heading = text[3:].strip()
+    return heading
 
 
 def _strip_comment(cmd: str) -> str:
@@ -216,7 +237,7 @@ def run_page(doc: str, box: Path) -> tuple[list[str], list[str]]:
                     proc.wait(timeout=30)
                 background, block, ports = [], start, {}
             where = f"{doc}:{line}: {written}"
-            if _first(NOT_RUNNABLE, written) is not None:
+            if _first(NOT_RUNNABLE, written) is not None or (doc, section_of(doc, line)) in RUN_ELSEWHERE:
                 continue
             cmd = runnable_form(written)
             if cmd is None:
@@ -278,6 +299,8 @@ def test_every_shell_block_is_found_and_each_command_is_run_or_listed():
     assert any(doc == "docs/workers.md" and "curl" in w for doc, w in all_commands)
     for pattern in NOT_RUNNABLE:
         assert any(re.search(pattern, w) for _, w in all_commands), f"NOT_RUNNABLE entry matches no doc command: {pattern}"
+    for doc, heading in RUN_ELSEWHERE:
+        assert any(section_of(doc, n) == heading for _s, n, _w in doc_commands(doc)), f"no commands under {doc}: ## {heading}"
     runnable = [w for _, w in all_commands if _first(NOT_RUNNABLE, w) is None and runnable_form(w) is not None]
     assert len(runnable) >= 30, runnable
 

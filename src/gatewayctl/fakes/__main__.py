@@ -1,13 +1,14 @@
-"""``python -m gatewayctl.fakes FAMILY [--port N]``: run one fake in the
-foreground (for manual rollouts and the benchmark); prints one JSON line
-with its loopback endpoints and test credentials, then serves until
-SIGINT/SIGTERM."""
+"""``python -m gatewayctl.fakes FAMILY[:PORT]... [--port N]``: run fakes in the
+foreground (for manual rollouts, the docs/gateway.md walkthrough and the
+benchmark); prints one JSON line per fake with its loopback endpoints and
+test credentials, then serves until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import signal
+import sys
 
 from gatewayctl.fakes import FakeFeishu, FakeMatrix, FakeQQBot, FakeTelegram, FakeWeCom, FakeWhatsAppCloud
 
@@ -32,26 +33,56 @@ FAKES = {"telegram": FakeTelegram, "matrix": FakeMatrix, "whatsapp": FakeWhatsAp
          "feishu": FakeFeishu, "qqbot": FakeQQBot}
 
 
+def _family_port(text: str) -> tuple[str, int]:
+    family, sep, port = text.partition(":")
+    if family not in FAKES:
+        raise argparse.ArgumentTypeError(f"unknown family {family!r}; choose from {', '.join(FAKES)}")
+    if not sep:
+        return family, 0
+    if not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port after ':' must be a number from 0 to 65535")
+    return family, int(port)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gatewayctl.fakes",
-                                     description="Run one loopback channel-API fake in the foreground.")
-    parser.add_argument("family", choices=tuple(FAKES))
-    parser.add_argument("--port", type=int, default=0,
-                        help="loopback port (0: ephemeral); for wecom the websocket port, "
-                             "for feishu and qqbot the HTTP port (their websocket is ephemeral)")
+                                     description="Run loopback channel-API fakes in the foreground.")
+    parser.add_argument("fakes", nargs="+", type=_family_port, metavar="FAMILY[:PORT]",
+                        help=f"one of {', '.join(FAKES)}, optionally with its loopback port (default: "
+                             "ephemeral); for wecom the websocket port, for feishu and qqbot the HTTP port "
+                             "(their websocket is ephemeral)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="the port of a single FAMILY (the same as FAMILY:PORT)")
     args = parser.parse_args(argv)
+    wanted = list(args.fakes)
+    if args.port is not None:
+        if len(wanted) != 1 or wanted[0][1]:
+            parser.error("--port goes with a single FAMILY without :PORT; give several as FAMILY:PORT")
+        wanted = [(wanted[0][0], args.port)]
+    families = [family for family, _ in wanted]
+    if len(set(families)) != len(families):
+        parser.error("each family at most once")
     # A process-directed signal may land on any thread, and a handler only
-    # runs once the main thread wakes: block both signals before the fake's
+    # runs once the main thread wakes: block both signals before the fakes'
     # threads start (they inherit the mask) and take them with sigwait here.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    fake = FAKES[args.family](port=args.port)
-    fake.start()
+    started = []
     try:
-        print(json.dumps({"family": args.family, **_describe(args.family, fake)}), flush=True)
+        for family, port in wanted:
+            try:
+                fake = FAKES[family](port=port)
+                fake.start()
+            except OSError as exc:  # the port is taken, most likely
+                print(f"python -m gatewayctl.fakes: cannot listen for {family} on 127.0.0.1:{port}: "
+                      f"{exc.strerror or exc}; pick another port", file=sys.stderr)
+                return 1
+            started.append(fake)
+            print(json.dumps({"family": family, **_describe(family, fake)}), flush=True)
         signal.sigwait(stop_signals)
     finally:
-        fake.stop()
+        for fake in started:
+            fake.stop()
     return 0
 
 

@@ -70,6 +70,24 @@ class FakeRequest:
         return merged
 
 
+MAX_SENT_WAIT_S = 60.0
+
+
+def sent_listing(fake, req: FakeRequest) -> tuple[int, dict, None]:
+    """``GET /_fake/sent[?wait=N[&timeout=S]]``: the replies the fake took, without
+    their monotonic stamps. With ``wait``, first wait (at most ``timeout`` s,
+    default 10, at most 60) until N were sent, so a shell walkthrough can see
+    a reply without a retry loop; on timeout the list is what there is."""
+    try:
+        want = int(req.query.get("wait", "0") or 0)
+        timeout = min(float(req.query.get("timeout", "10") or 10), MAX_SENT_WAIT_S)
+    except ValueError:
+        raise BadRequest("wait must be an integer and timeout a number of seconds") from None
+    if want > 0 and timeout > 0:
+        fake.wait_until(lambda: len(fake.sent) >= want, timeout)
+    return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in fake.snapshot_sent()]}, None
+
+
 class Waits:
     """``wait_until`` for a fake whose state changes under ``self.cond``."""
 

@@ -11,7 +11,7 @@ import re
 import time
 from urllib.parse import unquote
 
-from gatewayctl.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import FakeRequest, FakeServer, sent_listing
 
 API = "/_matrix/client/v3"
 _SEND = re.compile(r"^/_matrix/client/v3/rooms/([^/]+)/send/([^/]+)/([^/]+)$")
@@ -194,5 +194,5 @@ class FakeMatrix(FakeServer):
             eid = self.inject(str(body["room_id"]), str(body["sender"]), str(body["text"]))
             return 200, {"event_id": eid}, None
         if req.path == "/_fake/sent":
-            return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None
+            return sent_listing(self, req)
         return 404, {"error": "unknown control path"}, None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from gatewayctl.fakes._http import BadRequest, FakeRequest, FakeServer
+from gatewayctl.fakes._http import BadRequest, FakeRequest, FakeServer, sent_listing
 
 MAX_TEXT = 4096
 
@@ -201,7 +201,7 @@ class FakeTelegram(FakeServer):
                               chat_type=body.get("chat_type", "private"), entities=body.get("entities"))
             return 200, {"update_id": uid}, None
         if req.path == "/_fake/sent":
-            return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None
+            return sent_listing(self, req)
         if req.path == "/_fake/webhook" and req.method == "POST":
             self._m_setWebhook(req.control_json())
             return 200, {"ok": True}, None

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from gatewayctl.fakes._http import FakeRequest, FakeServer
+from gatewayctl.fakes._http import FakeRequest, FakeServer, sent_listing
 
 _MESSAGES = re.compile(r"^(?:/v\d+\.\d+)?/([^/]+)/messages$")
 _NODE = re.compile(r"^(?:/v\d+\.\d+)?/([^/]+)$")
@@ -48,7 +48,7 @@ class FakeWhatsAppCloud(FakeServer):
 
     def dispatch(self, req: FakeRequest):
         if req.path == "/_fake/sent":
-            return 200, {"sent": [{k: v for k, v in s.items() if k != "at"} for s in self.snapshot_sent()]}, None
+            return sent_listing(self, req)
         node = _NODE.match(req.path)
         if node and req.method == "GET":
             # A read of the phone number node, as `preflight` makes it.
