@@ -38,6 +38,7 @@ from gatewayctl.compile.plan import (
 from gatewayctl.compile.plandiff import diff_plans
 from gatewayctl.pipeline import lint_and_compile, lint_file
 
+from tests.support import examples
 from tests.test_plan_support import REPO, compile_text, plan_validator
 
 TELEGRAM = """\
@@ -650,7 +651,7 @@ def test_plan_diff_and_the_digests_share_one_definition():
 # ------------------------------------------------- budget, exhaustively
 
 
-@hyp_settings(max_examples=400, deadline=None)
+@hyp_settings(max_examples=examples(400), deadline=None)
 @given(ttl=st.integers(300, 30000), grace=st.integers(0, 40000))
 def test_both_fixes_agree_with_the_budget_everywhere(ttl, grace):
     """For every lease and grace (in hundredths of a second, the precision
@@ -716,7 +717,7 @@ def fleet_tables(draw):
     return table
 
 
-@hyp_settings(max_examples=300, deadline=None)
+@hyp_settings(max_examples=examples(300), deadline=None)
 @given(table=fleet_tables(), grace=st.sampled_from([0, 1, 3, 10]))
 def test_a_fleet_table_is_refused_or_compiled_whole(loong_dir, table, grace):
     """Whatever the [fleet] table holds: either `check` reports an error (and
