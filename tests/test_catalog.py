@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -74,3 +76,31 @@ def test_normalization_fast_path_agrees_with_the_full_algorithm(raw):
 
 def normalize_account_id_uncached(raw):
     return norm.__wrapped__(raw)
+
+
+# ------------------------------------------- the generated fields table
+
+
+def test_generated_fields_table_is_current_and_equal_to_the_schema():
+    from gatewayctl.catalog import _fields_compiled
+
+    shipped = Path(_fields_compiled.__file__).read_text(encoding="utf-8")
+    assert shipped == catalog.fields_module_source(), (
+        "src/gatewayctl/catalog/_fields_compiled.py is stale: run python -m gatewayctl.validate.schema --regenerate"
+    )
+    for fam in catalog.FAMILIES:
+        if fam.id in _fields_compiled.FIELDS:
+            assert catalog.fields(fam.id) == catalog.fields_from_schema(fam.id), fam.id
+
+
+def test_stale_fields_table_falls_back_to_the_schema(monkeypatch):
+    from gatewayctl.catalog import _fields_compiled
+
+    monkeypatch.setattr(_fields_compiled, "SCHEMA_SHA256", "0" * 64)
+    monkeypatch.setattr(_fields_compiled, "FIELDS", {"telegram": (("bot_token", (), False, None, None, None),)})
+    catalog.fields.cache_clear()
+    try:
+        assert catalog.fields("telegram") == catalog.fields_from_schema("telegram")
+        assert catalog.fields("telegram")["bot_token"].secret
+    finally:
+        catalog.fields.cache_clear()

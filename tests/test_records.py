@@ -1,8 +1,9 @@
 """gatewayctl.records behaves as the dataclass it replaces on the check path.
 
 Each property is checked against a real ``@dataclass(frozen=True,
-slots=True)`` with the same fields, so the two cannot drift apart; and a
-cold `check` must not import what records exist to avoid.
+slots=True)`` with the same fields, so the two cannot drift apart
+(tests/test_coldstart_paths.py checks that a cold `check` imports none of
+what records exist to avoid).
 """
 
 from __future__ import annotations
@@ -10,15 +11,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from gatewayctl.records import field, record, replace
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @record(order=True)
@@ -130,20 +126,40 @@ def test_pickle_copy_and_dataclasses_functions():
         replace(item, cache=[])
 
 
-def test_cold_check_imports_none_of_the_heavy_modules():
-    """What records, digest and the lazy imports exist for: a cold `check`
-    of the seed imports none of these (each cost a measurable share of
-    bench/bench_coldstart.py's figure)."""
-    heavy = ["dataclasses", "inspect", "typing", "hashlib", "decimal", "pathlib", "difflib", "importlib.util", "rtoml"]
-    script = (
-        "import sys\n"
-        "from gatewayctl.cli.main import main\n"
-        "try:\n"
-        f"    main(['check', {str(REPO / 'examples' / 'gateway-rollout.toml')!r}])\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code == 0, exc.code\n"
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+def test_generic_and_compiled_init_agree(monkeypatch):
+    """A class's first instances come from the generic __init__, later ones
+    from one compiled for it: both bind arguments alike and refuse alike."""
+    from gatewayctl import records
+
+    monkeypatch.setattr(records, "_COMPILE_AFTER", 10)
+
+    @record
+    class Spec:
+        name: str
+        kinds: tuple = ()
+        extra: dict = field(default_factory=dict)
+        note: str = field(default="n", init=False)
+        cache: list = field(default_factory=list, init=False, compare=False)
+
+    calls = [(("a",), {}), (("a", ("x",)), {}), ((), {"name": "b", "extra": {"k": 1}}), (("c",), {"kinds": ("y",)})]
+    bad = [((), {}), (("a", (), {}, "extra"), {}), (("a",), {"name": "b"}), (("a",), {"note": "m"}), (("a",), {"nope": 1})]
+
+    def build_all():
+        built = [Spec(*args, **kwargs) for args, kwargs in calls]
+        errors = []
+        for args, kwargs in bad:
+            with pytest.raises(TypeError) as info:
+                Spec(*args, **kwargs)
+            errors.append(str(info.value).split("(", 1)[-1])
+        return built, errors
+
+    first, first_errors = build_all()  # 9 calls: all through the generic __init__
+    assert Spec.__init__.__name__ == "__init__" and "<record" not in Spec.__init__.__code__.co_filename
+    for _ in range(3):
+        Spec("warm")
+    assert Spec.__init__.__code__.co_filename == "<record Spec>"  # compiled and swapped in
+    second, second_errors = build_all()
+    assert first == second and [repr(x) for x in first] == [repr(x) for x in second]
+    assert all(x.note == "n" and x.cache == [] for x in first + second)
+    assert first[0].extra is not first[1].extra
+    assert first_errors == second_errors

@@ -6,8 +6,9 @@ builds: importing ``dataclasses`` pulls in ``inspect`` (and with it ast,
 dis, tokenize), and each decorated class compiles half a dozen generated
 methods, together about a third of a cold check of a clean file
 (bench/bench_coldstart.py). A record costs one type() call: its
-``__init__`` is compiled on first use (most record classes are never
-instantiated on a clean file), the other methods are shared closures.
+``__init__`` is generic until a class has been built a couple of hundred
+times and is compiled for the class then (a cold check never pays for
+compile()), the other methods are shared closures.
 
 What a record keeps of a dataclass: the constructor (positional and
 keyword, defaults, ``field(default_factory=...)``, ``init=False``), frozen
@@ -109,17 +110,71 @@ def _build(cls, frozen: bool, order: bool):
     return new
 
 
+# Instances built by the generic __init__ before the class's own is
+# compiled. The first compile() in a process costs about a millisecond (a
+# tenth of a cold check's budget) and a few dozen microseconds each after:
+# a one-file check builds most record classes a handful of times and never
+# pays it, a sweep of many files compiles its busy classes early on.
+_COMPILE_AFTER = 200
+
+
 def _lazy_init(specs, frozen: bool):
-    """An __init__ that compiles the class's real one on the first call and
-    puts it in its place: a class nothing instantiates costs no compile."""
+    """The class's __init__: the generic one for the first _COMPILE_AFTER
+    instances, then one compiled for the class, put in its place."""
+    generic = _generic_init(specs, frozen)
+    calls = 0
 
     def __init__(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls <= _COMPILE_AFTER:
+            return generic(self, *args, **kwargs)
         cls = _owner(type(self), __init__)
         real = _compile_init(cls.__name__, specs, frozen)
         type.__setattr__(cls, "__init__", real)
-        real(self, *args, **kwargs)
+        return real(self, *args, **kwargs)
 
     return __init__
+
+
+def _generic_init(specs, frozen: bool):
+    """What _compile_init's function does, for any fields, without compile()."""
+    names = tuple(name for name, spec in specs if spec.init)
+    defaults = {name: spec.default for name, spec in specs if spec.init and spec.default is not _MISSING}
+    factories = {name: spec.default_factory for name, spec in specs if spec.init and spec.default_factory is not _MISSING}
+    derived = tuple(
+        (name, spec.default_factory if spec.default_factory is not _MISSING else (lambda value=spec.default: value))
+        for name, spec in specs
+        if not spec.init and (spec.default_factory is not _MISSING or spec.default is not _MISSING)
+    )
+    setter = object.__setattr__ if frozen else setattr
+    count = len(names)
+    required = sum(1 for name in names if name not in defaults and name not in factories)
+    takes = f"{count + 1}" if required == count else f"from {required + 1} to {count + 1}"
+
+    def init(self, *args, **kwargs):
+        if len(args) > count:
+            raise TypeError(f"__init__() takes {takes} positional arguments but {len(args) + 1} were given")
+        for name, value in zip(names, args):
+            if name in kwargs:
+                raise TypeError(f"__init__() got multiple values for argument '{name}'")
+            setter(self, name, value)
+        for name in names[len(args):]:
+            if name in kwargs:
+                value = kwargs.pop(name)
+            elif name in defaults:
+                value = defaults[name]
+            elif name in factories:
+                value = factories[name]()
+            else:
+                raise TypeError(f"__init__() missing 1 required positional argument: '{name}'")
+            setter(self, name, value)
+        if kwargs:
+            raise TypeError(f"__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        for name, produce in derived:
+            setter(self, name, produce())
+
+    return init
 
 
 def _owner(cls, method):

@@ -13,9 +13,9 @@ are therefore computed only for documents that have something to say.
 from __future__ import annotations
 
 import enum
-import re
 
 from gatewayctl.diagnostics.codes import CODES, CodeInfo, code_info
+from gatewayctl.lazyre import lazy
 from gatewayctl.records import field, record
 
 __all__ = [
@@ -79,7 +79,7 @@ class Range:
 # paragraph separators, the bidirectional overrides and isolates ("Trojan
 # source" reordering), and lone surrogates (not encodable: printing one
 # would crash).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNPRINTABLE = lazy("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

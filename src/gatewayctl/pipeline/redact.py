@@ -7,7 +7,7 @@ scrubbed from diagnostic texts as a last line of defence.
 
 from __future__ import annotations
 
-import re
+from gatewayctl.lazyre import lazy
 from gatewayctl.records import replace
 
 
@@ -80,8 +80,8 @@ def scrub(diag, secrets):
     return replace(diag, message=msg, hint=hint)
 
 
-_SECRETISH_KEY = re.compile(r"(secret|token|password|passwd|api_?key|private_key|encrypt_key|credential|auth)", re.I)
-_KEY_VALUE = re.compile(r"""^(\s*-?\s*["']?)([\w.\-]+)(["']?\s*(?:=|:)\s*)(.*)$""")
+_SECRETISH_KEY = lazy(r"(?i)(secret|token|password|passwd|api_?key|private_key|encrypt_key|credential|auth)")
+_KEY_VALUE = lazy(r"""^(\s*-?\s*["']?)([\w.\-]+)(["']?\s*(?:=|:)\s*)(.*)$""")
 
 
 def mask_unparsed_line(line: str) -> str:

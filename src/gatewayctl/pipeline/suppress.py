@@ -23,9 +23,9 @@ Imports the standard library and gatewayctl.diagnostics only.
 
 from __future__ import annotations
 
-import re
 
 from gatewayctl.diagnostics import CODES, SAFE, Diagnostic, Fix, Range, Severity, code_info
+from gatewayctl.lazyre import lazy
 from gatewayctl.records import record
 
 __all__ = [
@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 MARKER = "gatewayctl:"
-_DIRECTIVE = re.compile(r"#\s*gatewayctl:\s*(?P<verb>[A-Za-z_-]*)\s*(?:\[(?P<codes>[^\]]*)\])?")
-_CODE = re.compile(r"[^,\s]+")
+_DIRECTIVE = lazy(r"#\s*gatewayctl:\s*(?P<verb>[A-Za-z_-]*)\s*(?:\[(?P<codes>[^\]]*)\])?")
+_CODE = lazy(r"[^,\s]+")
 
 
 def suppressible(code: str) -> bool:
@@ -137,7 +137,7 @@ def _close_multi(line: str, i: int, quote: str) -> int:
     return -1
 
 
-_BLOCK_SCALAR = re.compile(r"(?:^|[\s:\-])[|>][0-9+-]*\s*(?:#.*)?$")
+_BLOCK_SCALAR = lazy(r"(?:^|[\s:\-])[|>][0-9+-]*\s*(?:#.*)?$")
 
 
 def _yaml_comments(text: str) -> dict[int, int]:
@@ -299,6 +299,8 @@ def _invalid(doc, d: Directive) -> Diagnostic:
 
 
 def _bad_code(doc, d: Directive, code: str, a: int, b: int) -> Diagnostic:
+    import re
+
     shown = code if re.fullmatch(r"[A-Za-z0-9]{1,12}", code) else "this code"
     if code.upper() in CODES and code != code.upper():
         why = f"write codes in capitals: {code.upper()}"

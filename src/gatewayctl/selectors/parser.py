@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import unicodedata
 from collections.abc import Sequence
 
 from gatewayctl.diagnostics import Finding
+from gatewayctl.lazyre import lazy
 from gatewayctl.records import record
 
 # typing.TYPE_CHECKING without importing typing (a cold check does not need it).
@@ -115,7 +115,7 @@ RUST_WHITESPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-_CHANNEL = re.compile(r"[A-Za-z0-9_-]+")
+_CHANNEL = lazy(r"[A-Za-z0-9_-]+")
 _FLAG_HINT = (
     "A selector is CHANNEL=ACCOUNT, for example `lark=work`; one --channel-account value "
     "(or one list entry) holds one selector."
@@ -217,7 +217,7 @@ def _parse_text(pointer: str, text: str, selectors: list[Selector], findings: li
 # input, goes to the grammar, which stays the definition of the syntax.
 # tests/test_selectors_fastpath.py proves that both agree on every input the
 # fast path accepts.
-_ENTRY = re.compile(
+_ENTRY = lazy(
     r"\s*(?P<channel>[A-Za-z0-9_-]+)\s*=\s*"
     r"(?P<account>[^=,\s\x00-\x1f\x7f-\x9f](?:[^=,\x00-\x1f\x7f-\x9f\u2028\u2029]*[^=,\s\x00-\x1f\x7f-\x9f])?)"
     r"\s*"

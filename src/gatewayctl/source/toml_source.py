@@ -18,7 +18,6 @@ nothing from catalog, validate or later stages.
 
 from __future__ import annotations
 
-import re
 import sys
 
 
@@ -64,12 +63,13 @@ def _fast_loads():
 _fast_toml_loads = _fast_loads()
 
 from gatewayctl.diagnostics import Position, Range, pointer_join
+from gatewayctl.lazyre import lazy
 from gatewayctl.source.common import LoadResult, load_diagnostic
 from gatewayctl.source.document import Document
 from gatewayctl.source.text import LineTable
 
-_WHERE = re.compile(r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$", re.S)
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+_WHERE = lazy(r"(?s)^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$")
+_BARE_KEY = lazy(r"[A-Za-z0-9_-]+\Z")
 _REDEFINITION = (
     "Cannot overwrite a value",
     "Cannot declare",
@@ -77,7 +77,7 @@ _REDEFINITION = (
     "Cannot redefine namespace",
     "Duplicate inline table key",
 )
-_HUGE_INT = re.compile(r"[0-9_]{4300,}")
+_HUGE_INT = lazy(r"[0-9_]{4300,}")
 
 _STRING_HINT = (
     "Close the string on the same line with the quote it started with; "

@@ -13,11 +13,11 @@ step reports it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, ORIGIN_SETTINGS, TARGET_KEY, Diagnostic, Finding, pointer_join
+from gatewayctl.lazyre import lazy
 from gatewayctl.records import record
 
 SELECTOR_LIST_POINTER = "/gateway/channel_accounts"
@@ -115,7 +115,7 @@ def legacy_settings_keys(data) -> list[str]:
 
 # Keys whose string values are treated as sensitive for redaction even
 # outside the channel model (providers, tools): never echoed in any output.
-_SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|api_key|apikey|private_key|encrypt_key|credential)", re.I)
+_SENSITIVE_KEY = lazy(r"(?i)(secret|token|password|passwd|api_key|apikey|private_key|encrypt_key|credential)")
 
 
 @record

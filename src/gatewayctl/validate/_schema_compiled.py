@@ -18,13 +18,32 @@ class JsonSchemaValuesException(JsonSchemaValueException):
     pass
 
 
+class _Pattern:
+    """re.compile(source), compiled on first use; a search for \\S answered
+    by str.isspace(), which is re's \\s for str (no re import for it)."""
+
+    __slots__ = ("_source", "_compiled")
+
+    def __init__(self, source):
+        self._source = source
+        self._compiled = None
+
+    def search(self, text):
+        if self._source == "\\S":
+            return True if text and not text.isspace() else None
+        if self._compiled is None:
+            import re
+
+            self._compiled = re.compile(self._source)
+        return self._compiled.search(text)
+
+
 VERSION = "2.22.3"
-import re
 
 
 REGEX_PATTERNS = {
-    '\\S': re.compile('\\S'),
-    '^[A-Za-z0-9_][A-Za-z0-9_.-]*$': re.compile('^[A-Za-z0-9_][A-Za-z0-9_.-]*\\Z')
+    '\\S': _Pattern('\\S'),
+    '^[A-Za-z0-9_][A-Za-z0-9_.-]*$': _Pattern('^[A-Za-z0-9_][A-Za-z0-9_.-]*\\Z')
 }
 
 NoneType = type(None)

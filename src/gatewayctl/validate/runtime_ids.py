@@ -22,7 +22,6 @@ source, compile, runtime, report or cli.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from gatewayctl.catalog import normalize_account_id
 from gatewayctl.records import record
@@ -141,6 +140,8 @@ def _symbolic(prefix: str, kind: str, ref, field: str) -> RuntimeId:
 
 
 def _authority(url: str) -> str | None:
+    from urllib.parse import urlsplit  # imported when a URL is checked: most configs have none
+
     # crates/app/src/config/channels_bridge.rs:935 (host, [v6], :port)
     try:
         parts = urlsplit(url)

@@ -33,12 +33,13 @@ place must not be echoed into CI logs.
 from __future__ import annotations
 
 import os
-import re
 import sys
 
-from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, FAMILIES, load_schema, resolve, schema_file as _schema_file
+from gatewayctl.catalog import BY_TABLE, CATALOG_ONLY, FAMILIES, load_schema, resolve, schema_source
+from gatewayctl.catalog import schema_file as _schema_file
 from gatewayctl.catalog.loong import LOONG_COMMIT, known_keys
 from gatewayctl.diagnostics import MAX_DIAGNOSTICS_PER_FILE, TARGET_KEY, UNSAFE, Finding, Fix, pointer_join, pointer_split
+from gatewayctl.lazyre import lazy
 
 __all__ = ["KNOWN_SECTIONS", "check", "check_settings", "generated_module_source"]
 
@@ -232,11 +233,14 @@ def _load_fast_validator(*, schema_file: str | os.PathLike | None = None, genera
     per-user cache directory: code run from a place another user can write
     would run that user's code (the class of CVE-2024-53848).
     """
-    from gatewayctl.digest import sha256_hex
+    if schema_file is None:
+        schema_bytes, schema_sha = schema_source("config")  # read and hashed once per process
+    else:
+        from gatewayctl.digest import sha256_hex
 
-    with open(schema_file or _schema_file("config"), "rb") as fh:
-        schema_bytes = fh.read()
-    schema_sha = sha256_hex(schema_bytes)
+        with open(schema_file, "rb") as fh:
+            schema_bytes = fh.read()
+        schema_sha = sha256_hex(schema_bytes)
     if generated is None or os.path.abspath(generated) == os.path.abspath(_GENERATED_PATH):
         try:
             from gatewayctl.validate import _schema_compiled as module
@@ -295,6 +299,8 @@ def _generate_source(schema: dict, schema_sha: str) -> str:
     import fastjsonschema
 
     code = fastjsonschema.compile_to_code(schema, use_default=False, detailed_exceptions=False)
+    import re
+
     entry = re.search(r"^def (validate_\w+)\(", code, re.M)
     if entry is None:  # pragma: no cover - a fastjsonschema output change
         raise RuntimeError("fastjsonschema output has no validate function")
@@ -305,6 +311,17 @@ def _generate_source(schema: dict, schema_sha: str) -> str:
     if library_import not in code:  # pragma: no cover - a fastjsonschema output change
         raise RuntimeError("unexpected fastjsonschema import line in generated code")
     code = code.replace(library_import, "")
+    # re: the patterns are compiled on first use by a stand-in (header
+    # below), and `\\S` (a value must not be blank), the only one a common
+    # config meets, is answered without re at all: for str, re's \\s is
+    # exactly str.isspace() (both are Py_UNICODE_ISSPACE), so a clean check
+    # need not import re for it.
+    re_import = "import re\n"
+    if re_import not in code or "re.compile(" not in code:  # pragma: no cover - a fastjsonschema output change
+        raise RuntimeError("unexpected regex handling in generated code")
+    code = code.replace(re_import, "", 1).replace("re.compile(", "_Pattern(")
+    if re.search(r"(?<![\w.\"'])re\.", code):  # pragma: no cover - a fastjsonschema output change
+        raise RuntimeError("unexpected use of re in generated code")
     # Decimal: our loaders never produce one (TOML, YAML and JSON numbers
     # load as int and float), and importing decimal cost every cold check
     # about a millisecond. A Decimal, should one ever arrive, fails the fast
@@ -327,6 +344,20 @@ def _generate_source(schema: dict, schema_sha: str) -> str:
         f"        super().__init__(message)\n\n\n"
         f"class JsonSchemaValuesException(JsonSchemaValueException):\n"
         f"    pass\n\n\n"
+        f"class _Pattern:\n"
+        f'    """re.compile(source), compiled on first use; a search for \\\\S answered\n'
+        f'    by str.isspace(), which is re\'s \\\\s for str (no re import for it)."""\n\n'
+        f"    __slots__ = (\"_source\", \"_compiled\")\n\n"
+        f"    def __init__(self, source):\n"
+        f"        self._source = source\n"
+        f"        self._compiled = None\n\n"
+        f"    def search(self, text):\n"
+        f"        if self._source == \"\\\\S\":\n"
+        f"            return True if text and not text.isspace() else None\n"
+        f"        if self._compiled is None:\n"
+        f"            import re\n\n"
+        f"            self._compiled = re.compile(self._source)\n"
+        f"        return self._compiled.search(text)\n\n\n"
     )
     return header + code.rstrip("\n") + f"\n\n\nvalidate = {entry.group(1)}\n"
 
@@ -414,7 +445,7 @@ def _family_schema(table: str) -> dict:
 
 # -- naming things in messages
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY = lazy(r"[A-Za-z0-9_-]+")
 
 
 def _toml_key(key) -> str:
@@ -577,7 +608,7 @@ def _unknown_keys(path: list, instance, schema: dict, name: str = "config") -> l
 
 # -- GW102
 
-_INTEGER_TEXT = re.compile(r"\s*[-+]?\d+\s*")
+_INTEGER_TEXT = lazy(r"\s*[-+]?\d+\s*")
 _ID_LISTS = {"allowed_chat_ids": "chat ids", "allowed_sender_ids": "user ids", "allowed_user_ids": "user ids"}
 
 
@@ -642,7 +673,7 @@ def _bad_choice(path: list, value, choices) -> Finding:
 # -- GW104
 
 _REF_KEYS = ("env", "file", "exec")
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,19}")
+_PLAIN_NAME = lazy(r"[A-Za-z_][A-Za-z0-9_]{0,19}")
 
 
 def _secret_problem(value) -> tuple[str, str]:
@@ -816,9 +847,15 @@ def _misplaced_channel_tables(data: dict) -> list[Finding]:
 
 def _main(argv: list[str]) -> int:
     if argv == ["--regenerate"]:
+        from gatewayctl.catalog import fields_module_source
+
         with open(_GENERATED_PATH, "w", encoding="utf-8") as fh:
             fh.write(generated_module_source())
         print(f"wrote {_GENERATED_PATH}")
+        fields_path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "catalog", "_fields_compiled.py")
+        with open(fields_path, "w", encoding="utf-8") as fh:
+            fh.write(fields_module_source())
+        print(f"wrote {fields_path}")
         return 0
     print("usage: python -m gatewayctl.validate.schema --regenerate", file=sys.stderr)
     return 2

@@ -18,9 +18,9 @@ diagnostics (it needs none today).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 
+from gatewayctl.lazyre import ALNUM, CharsetName, lazy
 from gatewayctl.records import record
 
 __all__ = [
@@ -87,11 +87,11 @@ class SecretInfo:
 # loong's looks_like_compatible_env_name for explicit references in string
 # form ("$NAME", "env:NAME", "%NAME%"): a strict POSIX-ish name
 # (crates/contracts/src/secret_ref.rs:271).
-_STRICT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_STRICT_NAME = lazy(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # The looser name an env *pointer* may hold: loong's
 # looks_like_compatible_env_name in crates/app/src/config/shared.rs:801
 # (ASCII letter, digit or _ first; then also - and .).
-_POINTER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+_POINTER_NAME = CharsetName(ALNUM + "_", ALNUM + "_.-")  # [A-Za-z0-9_][A-Za-z0-9_.\-]*\Z
 _SECRET_PREFIXES = ("sk-", "rk-", "pk-", "ya29.", "bearer ", "ghp_", "glpat-")
 _TOKEN_PUNCT = frozenset("-.:/+")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -188,6 +188,8 @@ def example_env_name(family: str | None, field: str | None) -> str:
     name = "_".join(parts).upper()
     if name.endswith("_ENV"):
         name = name[:-4]
+    import re
+
     return re.sub(r"[^A-Z0-9_]", "_", name)
 
 

@@ -21,10 +21,10 @@ source, compile, runtime, report or cli.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 
 from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
+from gatewayctl.lazyre import lazy
 from gatewayctl.validate.secrets import env_name_problem
 
 __all__ = ["check_settings", "gateway_fleet", "owns_schema_finding", "fleet_sensitive_pointers", "bounds", "key_of"]
@@ -32,8 +32,8 @@ __all__ = ["check_settings", "gateway_fleet", "owns_schema_finding", "fleet_sens
 FLEET = "fleet"
 CREDENTIALS = ("username", "password")
 _CRED_ENV = {"username": "ETCD_USERNAME", "password": "ETCD_PASSWORD"}
-_HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-_PREFIX_CHARS = re.compile(r"[A-Za-z0-9/_.-]")
+_HOST_ID = lazy(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_PREFIX_CHARS = lazy(r"[A-Za-z0-9/_.-]")
 
 
 @functools.lru_cache(maxsize=1)

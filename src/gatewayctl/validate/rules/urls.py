@@ -26,20 +26,18 @@ model; never source, compile, runtime, report or cli.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 from gatewayctl.diagnostics import Finding
+from gatewayctl.lazyre import lazy
 from gatewayctl.validate.rules._common import Location, locations, secret_fields
 from gatewayctl.validate.secrets import INLINE, classify
 
 HTTP_SCHEMES = ("http", "https")
 WS_SCHEMES = ("ws", "wss")
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
-_LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+")
-_HOST_CHARS = re.compile(r"[A-Za-z0-9._\-]+")
+_LEGACY_IPV4 = lazy(r"[0-9a-fx.]+")
+_HOST_CHARS = lazy(r"[A-Za-z0-9._\-]+")
 # family -> the URL fields whose host loong checks against the outbound
 # policy, with the source line of the check.
 PRIVATE_HOST_POLICY: dict[str, frozenset[str]] = {
@@ -105,6 +103,8 @@ def is_base_url(key: str) -> bool:
 
 
 def check_url(loc: Location, key: str, raw: str, *, allow_private: bool) -> Iterator[Finding]:
+    from urllib.parse import urlsplit  # imported when a URL is checked: most configs have none
+
     text = raw.strip()
     if not text:
         return
@@ -132,6 +132,8 @@ def check_url(loc: Location, key: str, raw: str, *, allow_private: bool) -> Iter
 
     scheme = parts.scheme.lower()
     if scheme not in allowed:
+        import re
+
         shown = scheme if re.fullmatch(r"[a-z][a-z0-9+.\-]*", scheme) else "an invalid scheme"
         yield Finding(
             "GW310",
@@ -179,6 +181,8 @@ def check_url(loc: Location, key: str, raw: str, *, allow_private: bool) -> Iter
 
 def _valid_host(host: str) -> bool:
     if ":" in host:  # an IPv6 literal; urlsplit has checked the brackets
+        import ipaddress  # with urllib.parse: only a config with URLs pays for it
+
         try:
             ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
@@ -198,6 +202,8 @@ def private_host_kind(host: str) -> str | None:
     ip = _ip_of(h)
     if ip is None:
         return None
+    import ipaddress
+
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
@@ -210,6 +216,8 @@ def private_host_kind(host: str) -> str | None:
 
 
 def _ip_of(host: str):
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

@@ -30,11 +30,10 @@ never source, compile, runtime, report or cli.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 from gatewayctl.diagnostics import Finding
+from gatewayctl.lazyre import LOWER_ALNUM, CharsetName
 from gatewayctl.validate.rules._common import Location, locations
 
 SMTP_FIX = "configure a bare relay host like `smtp.example.com` or a full `smtp://` or `smtps://` URL"
@@ -220,6 +219,8 @@ _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[^\[\]\\\s]+\])"
 
 @functools.cache
 def _mailbox_patterns() -> tuple[re.Pattern, re.Pattern]:
+    import re
+
     addr = re.compile(rf"(?:{_DOT_ATOM}|{_QUOTED})@{_DOMAIN}\Z")
     name = re.compile(rf"(?:{_QUOTED}|[^<>\"@\r\n]*)\Z")
     return name, addr
@@ -284,12 +285,17 @@ def irc_server_problem(raw: str) -> str | None:
 
 
 def _scheme_label(scheme: str) -> str:
+    import re
+
     return f"{scheme}://" if re.fullmatch(r"[a-z][a-z0-9+.\-]*", scheme) else "an invalid scheme"
 
 
 def _parse_url(text: str):
     """(scheme, host, port, parts) as a WHATWG parser reads a URL of a
     non-special scheme, or None when it cannot be parsed."""
+    import re
+    from urllib.parse import urlsplit  # imported when a URL is checked: most configs have none
+
     scheme, sep, _ = text.partition(":")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme):
         return None
@@ -353,7 +359,7 @@ def _runtime_plugins(data) -> Iterator[Finding]:
             )
 
 
-_PROFILE_ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+_PROFILE_ID = CharsetName(LOWER_ALNUM, LOWER_ALNUM + "_-")  # [a-z0-9][a-z0-9_-]*\Z
 
 
 def _profile_id(raw: str) -> str | None:

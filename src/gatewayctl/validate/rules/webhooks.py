@@ -28,7 +28,6 @@ never source, compile, runtime, report or cli.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from urllib.parse import urlsplit
 
 from gatewayctl.catalog import normalize_account_id
 from gatewayctl.diagnostics import Finding
@@ -95,6 +94,8 @@ def ingress_path(fam, table, acc) -> str | None:
         return f"/ingress/line/{ident}"
     public = settings.get("public_base_url")
     if isinstance(public, str) and public.strip():
+        from urllib.parse import urlsplit  # imported when a URL is checked: most configs have none
+
         try:
             path = urlsplit(public.strip()).path
         except ValueError:
