@@ -67,6 +67,7 @@ class RunSettings:
     live_view: bool = False  # multi-channel-serve: redraw a lane table on a TTY
     reload_argv: tuple[str, ...] | None = None  # set by --detach for the background owner's SIGHUP
     preflight_timeout_s: float | None = None  # `gateway run --preflight`: probe every lane before claiming
+    host_id: str | None = None  # a fleet plan: this host's id (--host-id)
 
 
 def _err(text: str) -> None:
@@ -398,7 +399,7 @@ def run_owner(settings: RunSettings) -> int:
             _err("gateway owner not started: a lane failed its preflight (the slot was not claimed)")
             return code
     if settings.detach:
-        return _detach(plan, paths, None if settings.plan_path else reload_command(settings))
+        return _detach(plan, paths, None if settings.plan_path else reload_command(settings), host_id=settings.host_id)
 
     if settings.live_view and sys.stdout.isatty():
         view = _TableView(sys.stdout)
@@ -408,7 +409,8 @@ def run_owner(settings: RunSettings) -> int:
     failure_shown = not settings.live_view
     reload_argv = settings.reload_argv if settings.plan_path else reload_command(settings)
     owner = Owner(
-        plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd(), reload_argv=reload_argv),
+        plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd(), reload_argv=reload_argv,
+                                  host_id=settings.host_id),
         system=system, on_change=view,
     )
     try:
@@ -447,7 +449,7 @@ def reload_command(settings: RunSettings) -> tuple[str, ...]:
     return tuple(argv)
 
 
-def _detach(plan, paths, reload_argv=None) -> int:
+def _detach(plan, paths, reload_argv=None, host_id=None) -> int:
     """Start the owner as a background process fed the same plan; wait until it runs."""
     from gatewayctl.compile import planfile
     from gatewayctl.runtime import RuntimeRefused, System, load_status
@@ -469,6 +471,8 @@ def _detach(plan, paths, reload_argv=None) -> int:
     if reload_argv is not None:
         # what SIGHUP recompiles: the background owner was started from a config
         argv += ["--reload-argv", json.dumps(list(reload_argv))]
+    if host_id is not None:
+        argv += ["--host-id", host_id]
     child = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE,
@@ -566,11 +570,25 @@ def render_status(doc: dict, now_ms: int) -> str:
             lines.append(f"  reason       {doc['shutdown_reason']}")
         if doc.get("last_error") and doc.get("last_error") != doc.get("shutdown_reason"):
             lines.append(f"  last error   {doc['last_error']}")
+        fleet = doc.get("fleet")
+        if isinstance(fleet, dict):
+            state = "registered" if fleet.get("registered") else "not registered"
+            lines.append(
+                f"  fleet        host {fleet.get('host_id')} ({state}, lease ttl {fleet.get('lease_ttl_s'):g} s, "
+                f"live hosts: {', '.join(fleet.get('hosts') or []) or 'none seen'})"
+            )
+            if fleet.get("error"):
+                lines.append(f"  fleet error  {fleet['error']}")
+        standby = sum(1 for lane in doc.get("lanes") or [] if lane.get("state") == "standby")
         lines.append(
             f"  lanes        {doc['running_surface_count']} of {doc['configured_surface_count']} running"
+            + (f", {standby} standby (held by another host, or waiting for a claim)" if standby else "")
         )
         for lane in doc.get("lanes") or []:
             bits = [f"    {_lane_name(lane)}", lane["state"]]
+            where = lane.get("fleet")
+            if isinstance(where, dict) and lane["state"] == "standby":
+                bits.append(where.get("reason") or (f"held by {where.get('holder')}" if where.get("holder") else ""))
             if lane.get("pid"):
                 bits.append(f"pid {lane['pid']}")
             bits.append(f"restarts {lane['restarts']}")
@@ -833,7 +851,9 @@ def gateway() -> None:
 )
 @click.option("--reload-argv", "reload_argv", hidden=True, metavar="JSON",
               help="Internal (set by --detach): the `gatewayctl plan` argv SIGHUP recompiles with.")
-def run(session, detach, preflight, preflight_timeout, reload_argv, **opts):
+@click.option("--host-id", "host_id", metavar="ID",
+              help="A fleet plan: this host's id (else $GATEWAYCTL_HOST_ID, else [fleet] host_id, else the host name).")
+def run(session, detach, preflight, preflight_timeout, reload_argv, host_id, **opts):
     """Own the selected lanes in the foreground until stopped.
 
     Each lane runs its worker as a child process in its own process group,
@@ -851,8 +871,19 @@ def run(session, detach, preflight, preflight_timeout, reload_argv, **opts):
         detach=detach,
         preflight_timeout_s=preflight_timeout if preflight else None,
         reload_argv=_parse_reload_argv(reload_argv),
+        host_id=_host_id(host_id),
     )
     sys.exit(run_owner(settings))
+
+
+def _host_id(text):
+    import re
+
+    if text is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", text):
+        raise click.UsageError(f"--host-id {text!r}: use 1-64 letters, digits, '.', '_' or '-', starting alphanumeric")
+    return text
 
 
 def _parse_reload_argv(text):

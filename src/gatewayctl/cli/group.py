@@ -35,6 +35,7 @@ _COMMANDS = {
         "preflight",
         "Probe each lane's channel API with its real credentials, without taking ownership.",
     ),
+    "fleet": ("gatewayctl.cli.fleet", "fleet", "The fleet of hosts sharing the lanes on etcd: status, release, rebalance."),
     "demo": ("gatewayctl.cli.demo", "demo", "Run the example rollout end to end against built-in fakes (offline)."),
 }
 

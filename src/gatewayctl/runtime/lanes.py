@@ -103,6 +103,11 @@ class LaneRunner:
         self.held_fds: tuple[int, ...] = ()  # descriptors the owner opened for this lane to inherit
         self.changed = True  # something a status reader would see has changed
         self.groups_changed = False  # a new process group must be recorded for reaping
+        # A fleet lane (its owner set this): exit 75 means it fenced itself
+        # (the host's lease could not be renewed in time), a hand-over.
+        self.fenced_exit_code: int | None = None
+        self.stop_reason: str | None = None  # why a fleet lane is being stopped (it then stands by)
+        self.fleet: dict | None = None  # where the fleet has this lane (holder, since, why not here)
 
     # -- the one writer of self.state ---------------------------------------
 
@@ -176,16 +181,28 @@ class LaneRunner:
             return
         self._after_failure(error)
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
         """Ask the lane to stop: SIGTERM to its whole process group."""
         if self.state == LaneState.BACKOFF:
             # BACKOFF -> STOPPED: nothing runs, just cancel the restart
             self.next_start_at = None
             self._transition(LaneState.STOPPED, "restart cancelled by shutdown")
+        elif self.state == LaneState.STANDBY:
+            # STANDBY -> STOPPED: the owner is stopping; nothing runs here
+            self._transition(LaneState.STOPPED, "standby ended by shutdown")
         elif self.state in (LaneState.STARTING, LaneState.RUNNING):
             self.system.killpg(self.pgid, signal.SIGTERM)
+            why = f" ({reason})" if reason else ""
             # STARTING/RUNNING -> STOPPING
-            self._transition(LaneState.STOPPING, f"stop requested: SIGTERM to process group {self.pgid}")
+            self._transition(LaneState.STOPPING, f"stop requested{why}: SIGTERM to process group {self.pgid}")
+            self.stop_reason = reason
+
+    def to_standby(self, note: str) -> None:
+        """A fleet lane this host does not hold (any more): no process, no restart."""
+        if self.state == LaneState.BACKOFF:
+            self.next_start_at = None
+        # STOPPED/BACKOFF -> STANDBY
+        self._transition(LaneState.STANDBY, f"standby: {note}")
 
     def kill(self) -> None:
         """SIGKILL the whole process group (grace period over, or cleanup after an exit)."""
@@ -215,8 +232,18 @@ class LaneRunner:
         # just before it exits, after the owner's last periodic read.
         self.refresh_worker_status(force=True)
         if self.state == LaneState.STOPPING:
+            if self.stop_reason is not None:
+                # STOPPING -> STANDBY: a fleet hand-over, not the owner stopping
+                self.stop_reason = None
+                self._transition(LaneState.STANDBY, f"stopped for the fleet ({text})")
+                return
             # STOPPING -> STOPPED
             self._transition(LaneState.STOPPED, f"stopped ({text})")
+            return
+        if self.fenced_exit_code is not None and returncode == self.fenced_exit_code:
+            # STARTING/RUNNING -> STANDBY: it fenced itself (see workers/fence.py)
+            self.last_error = "stopped by its fence: this host's lease was not renewed in time"
+            self._transition(LaneState.STANDBY, self.last_error)
             return
         error = self._exit_error(returncode, text)
         self.last_error = error
@@ -347,4 +374,5 @@ class LaneRunner:
             "log_path": self.log.path,
             "worker": self.worker,
             "plan_sha256": self.plan_sha256,
+            **({"fleet": self.fleet} if self.fleet is not None else {}),
         }

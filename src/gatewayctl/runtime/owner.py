@@ -65,6 +65,7 @@ class OwnerOptions:
     # started from (SIGHUP); None for an owner started from a saved plan.
     reload_argv: tuple[str, ...] | None = None
     reload_timeout_s: float = 120.0
+    host_id: str | None = None  # a fleet plan's host id (--host-id); None: $GATEWAYCTL_HOST_ID, [fleet], host name
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,7 @@ class Owner:
         self._reloading = False
         self._plans_by_sha: dict[str, LaunchPlan] = {}  # the plans lanes may read, by digest
         self._plan_fds: dict[str, int] = {}  # their sealed copies
+        self.fleet = None  # runtime.fleet.hosting.FleetHost for a plan with [fleet]
 
     # -- the one writer of self.phase ------------------------------------------
 
@@ -288,6 +290,8 @@ class Owner:
             "lanes": [r.snapshot() for r in self.lanes] if with_lanes else [],
             "last_apply": self.last_apply,
         }
+        if self.fleet is not None:
+            doc["fleet"] = self.fleet.status()
         return doc
 
     def _slot_record(self) -> dict:
@@ -327,8 +331,12 @@ class Owner:
             self._prepare_dirs()
             self._publish()
             self._start_control()
-            for runner in self.lanes:
-                runner.start()
+            if self.fleet is not None:
+                # Lanes start as the fleet grants them (the loop's _fleet_step).
+                self.fleet.start()
+            else:
+                for runner in self.lanes:
+                    runner.start()
             self._flush()
             self._loop()
         except OSError as exc:
@@ -372,6 +380,16 @@ class Owner:
             statefiles.ensure_dir(d)
         statefiles.atomic_write_bytes(self.paths.plan, planfile.dumps(self.plan))
         self.write_plan_file(self.plan, self.plan_sha256)
+        if self.plan.fleet is not None and self.fleet is None:
+            from gatewayctl.runtime.fleet.hosting import FleetHost, resolve_host_id
+
+            self.fleet = FleetHost(
+                self.plan, host_id=resolve_host_id(self.plan, self.options.host_id, self.environ),
+                token=self.token, pid=self.pid, pid_start_ticks=self.system.proc_start_ticks(self.pid),
+                started_at_ms=self.started_at_ms, version=self.options.version, plan_sha256=self.plan_sha256,
+                fence_dir=os.path.join(self.paths.runtime_dir, "fence"), environ=self.environ,
+                cwd=self.options.cwd, log=self._log, wake=self._wake,
+            )
         for lane in self.plan.lanes:
             self.lanes.append(self.make_runner(lane, self.plan_sha256))
 
@@ -387,6 +405,7 @@ class Owner:
         # Its own open file description: a lane moving the offset cannot
         # disturb another lane reading the same plan.
         lane_plan_fd = os.open(_fd_path(self._plan_fds[plan_sha256]), os.O_RDONLY | os.O_CLOEXEC)
+        fence_fds = (self.fleet.read_fds[lane.name],) if self.fleet is not None else ()
         runner = LaneRunner(
             lane,
             argv=expand_argv(lane.worker, lane, plan_path=_fd_path(lane_plan_fd), runtime_dir=self.paths.runtime_dir),
@@ -401,7 +420,7 @@ class Owner:
                 marker=self.lane_marker,
                 who=who,
             ),
-            pass_fds=(lane_plan_fd, dir_fd),
+            pass_fds=(lane_plan_fd, dir_fd, *fence_fds),
             rewind_fd=lane_plan_fd,
             user=who.uid,
             group=who.gid,
@@ -419,6 +438,10 @@ class Owner:
         )
         runner.plan_sha256 = plan_sha256
         runner.held_fds = (lane_plan_fd, dir_fd)
+        if self.fleet is not None:
+            from gatewayctl.runtime.fleet.hosting import FENCED_EXIT
+
+            runner.fenced_exit_code = FENCED_EXIT
         return runner
 
     # -- live apply: the primitives runtime/apply.py drives ---------------------
@@ -529,6 +552,12 @@ class Owner:
         """Queue an apply (any thread). (True, id) or (False, why not)."""
         from gatewayctl.runtime.apply import ApplyRequest
 
+        if self.fleet is not None:
+            return False, (
+                "live apply is not supported on a fleet host: roll the new plan out host by host "
+                "(`gatewayctl gateway stop`, then `gatewayctl gateway run --plan NEW`); its lanes move to the "
+                "other hosts meanwhile"
+            )
         with self._api_lock:
             if self.phase != RUNNING:
                 return False, f"the owner is {self.phase}, not running: an apply needs a running owner"
@@ -591,6 +620,9 @@ class Owner:
 
     def _on_hup(self) -> None:
         """SIGHUP: recompile what this owner was started from, then apply it."""
+        if self.fleet is not None:
+            self._refuse_reload("SIGHUP: live apply is not supported on a fleet host: restart it with the new plan")
+            return
         if self.options.reload_argv is None:
             self._refuse_reload(
                 "SIGHUP: this owner was started from a saved plan, so there is nothing to recompile "
@@ -821,6 +853,20 @@ class Owner:
                 if sweep or runner.state == LaneState.STARTING:
                     runner.refresh_worker_status()
                 runner.tick()
+            fleet_wake: list[float] = []
+            if self.fleet is not None:
+                fatal = self.fleet.fatal()
+                if fatal is not None:
+                    self._fail(f"{self.label} failed: {fatal}")
+                    self._drain_lanes()
+                    return
+                fleet_wake = self.fleet.step(self.lanes, now, running=self.phase in (STARTING, RUNNING))
+                for runner in self.lanes:
+                    view = self.fleet.lane_status(runner.lane.name)
+                    if view != runner.fleet:
+                        runner.fleet = view
+                        runner.changed = True
+                self._dirty = True if self.fleet.status_changed() else self._dirty
             if self._hup:
                 self._hup = False
                 self._on_hup()
@@ -832,14 +878,15 @@ class Owner:
                 self._fail(self._failure_message(failed))
                 self._drain_lanes()
                 return
-            if self.phase == STARTING and all(r.state == LaneState.RUNNING for r in self.lanes):
+            settled = (LaneState.RUNNING, LaneState.STANDBY) if self.fleet is not None else (LaneState.RUNNING,)
+            if self.phase == STARTING and all(r.state in settled for r in self.lanes):
                 # STARTING -> RUNNING: every lane is up
                 self._set_phase(RUNNING)
             if now >= next_beat:
                 next_beat = now + self.options.heartbeat_s
                 self._heartbeat()
             self._flush()
-            deadlines = [next_poll, next_beat, next_sweep]
+            deadlines = [next_poll, next_beat, next_sweep, *fleet_wake]
             deadlines += [r.next_start_at for r in self.lanes if r.next_start_at is not None]
             if self._apply_gen is not None or self._pending_apply is not None:
                 deadlines.append(now + 0.05)  # an apply advances a step per iteration
@@ -970,6 +1017,10 @@ class Owner:
 
     def _finalize(self) -> None:
         """The contract's order: heartbeat off, final status, stop request, slot, token."""
+        if self.fleet is not None:
+            # The lanes are gone: give every claim back at once (revoke the
+            # lease) instead of making the other hosts wait out the TTL.
+            self.fleet.close()
         if self._control is not None:
             self._control.close()
             self._control = None

@@ -228,6 +228,8 @@ def public_status(record: dict, paths: RuntimePaths) -> dict:
     for key in STATUS_KEYS:
         if key in record:
             doc[key] = record[key]
+    if isinstance(record.get("fleet"), dict):
+        doc["fleet"] = record["fleet"]  # a fleet host only (no key otherwise)
     doc["runtime_dir"] = paths.runtime_dir
     doc["format_version"] = STATUS_FORMAT_VERSION
     if not isinstance(doc["lanes"], list):

@@ -35,6 +35,7 @@ class LaneState:
     BACKOFF = "backoff"  # exited unexpectedly, restart scheduled
     STOPPING = "stopping"  # asked to stop, waiting for the process to exit
     FATAL = "fatal"  # exited unexpectedly and will not be restarted
+    STANDBY = "standby"  # a fleet lane another host holds (or nobody yet): runs here only once claimed
 
 
 LANE_STATES = (
@@ -44,15 +45,21 @@ LANE_STATES = (
     LaneState.BACKOFF,
     LaneState.STOPPING,
     LaneState.FATAL,
+    LaneState.STANDBY,
 )
 
 LANE_TRANSITIONS: dict[str, frozenset[str]] = {
-    LaneState.STOPPED: frozenset({LaneState.STARTING}),
-    LaneState.STARTING: frozenset({LaneState.RUNNING, LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPING}),
-    LaneState.RUNNING: frozenset({LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPING}),
-    LaneState.BACKOFF: frozenset({LaneState.STARTING, LaneState.STOPPED, LaneState.FATAL}),
-    LaneState.STOPPING: frozenset({LaneState.STOPPED}),
+    LaneState.STOPPED: frozenset({LaneState.STARTING, LaneState.STANDBY}),
+    # STANDBY: a fenced lane exits by itself (exit 75) when its host's lease
+    # could not be renewed in time; that is a hand-over, not a failure.
+    LaneState.STARTING: frozenset(
+        {LaneState.RUNNING, LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPING, LaneState.STANDBY}
+    ),
+    LaneState.RUNNING: frozenset({LaneState.BACKOFF, LaneState.FATAL, LaneState.STOPPING, LaneState.STANDBY}),
+    LaneState.BACKOFF: frozenset({LaneState.STARTING, LaneState.STOPPED, LaneState.FATAL, LaneState.STANDBY}),
+    LaneState.STOPPING: frozenset({LaneState.STOPPED, LaneState.STANDBY}),
     LaneState.FATAL: frozenset(),
+    LaneState.STANDBY: frozenset({LaneState.STARTING, LaneState.STOPPED}),
 }
 
 # States in which the lane has a live process we are responsible for.
@@ -88,6 +95,15 @@ def health(doc: dict) -> str:
     lanes = doc.get("lanes") or []
     if doc.get("phase") != RUNNING or not lanes:
         return DEGRADED
-    if any(not isinstance(lane, dict) or lane.get("state") != LaneState.RUNNING for lane in lanes):
+    fleet = doc.get("fleet")
+    if isinstance(fleet, dict):
+        # A fleet host is healthy while it is registered and every lane it
+        # has runs here or stands by for another host.
+        if fleet.get("error") or not fleet.get("registered"):
+            return DEGRADED
+        fine = (LaneState.RUNNING, LaneState.STANDBY)
+    else:
+        fine = (LaneState.RUNNING,)
+    if any(not isinstance(lane, dict) or lane.get("state") not in fine for lane in lanes):
         return DEGRADED
     return HEALTHY
