@@ -125,7 +125,8 @@ class Fleet:
         (workdir / "gatewayctl.toml").write_text(settings_toml(etcd.endpoint, prefix, ttl_s=ttl_s))
         self.hosts: dict[str, Host] = {}
         first = Host(self, "host-a")
-        done = first.gatewayctl("plan", "--file", "gatewayctl.toml", "--out", "plan.json")
+        # --port 0: three owners on one machine cannot share the default control port
+        done = first.gatewayctl("plan", "--file", "gatewayctl.toml", "--port", "0", "--out", "plan.json")
         assert done.returncode == 0, done.stderr
         self.hosts["host-a"] = first
         for name in ("host-b", "host-c"):

@@ -126,6 +126,10 @@ class Coordinator:
         self._stopped: dict[str, float] = {}  # lane -> when the owner last saw it without a process
         self._giving_up_at: dict[str, float] = {}  # lane -> when the hand-over began
         self._release_seen: dict[str, tuple] = {}  # lane -> (request, first seen, host asked)
+        self._hosts_seen: frozenset = frozenset()
+        self._hosts_changed_at = 0.0
+        self._startup_done = False
+        self._settled_at = 0.0  # fallback delays count from here at the earliest
 
     # -- the owner's side ---------------------------------------------------
 
@@ -340,6 +344,8 @@ class Coordinator:
                     self.backend.release(lane)
                 except BackendUnavailable:
                     continue  # the next tick tries again; the lane stays stopped
+                except LeaseLost:
+                    pass  # the lease is gone, and the lane key with it
                 self._cooldown[lane] = now + max(b.settle_s, b.poll_s * 4)
                 self._lose(lane, "released")
                 changed = True
@@ -349,8 +355,8 @@ class Coordinator:
             if lane in self._state.grants and request.get("lease") == lease:
                 self._give_up(lane, f"fleet release requested by {request.get('by') or 'someone'}")
                 changed = True
-        settled = now - self._state.registered_mono >= b.settle_s
         hosts = {h: dict(rec.lanes) for h, rec in view.hosts.items()}
+        settled = self._settled(now, frozenset(hosts))
         holders = {lane: h.host_id for lane, h in view.holders.items() if h.host_id in hosts}
         if self._seen_rebalance is None:
             self._seen_rebalance = view.rebalance_generation
@@ -410,7 +416,7 @@ class Coordinator:
             if now < self._cooldown.get(lane, 0.0):
                 views[lane] = LaneView(None, None, "handed over: waiting for another host to take it")
                 continue
-            if now - first_seen < delay:
+            if now - max(first_seen, self._settled_at) < delay:
                 views[lane] = LaneView(None, None, f"unheld: {preferred} should take it first")
                 continue
             since_ms = self._now_ms()
@@ -441,6 +447,22 @@ class Coordinator:
                     self._state.lanes[lane] = v
                     changed = True
         return changed
+
+    def _settled(self, now: float, hosts: frozenset) -> bool:
+        """After registering, a host claims nothing until the set of live
+        hosts has stayed the same for ``settle_s`` (so hosts started together
+        share the lanes, however slowly each came up), for at most a TTL
+        more. Once settled it stays settled: a failover is not delayed."""
+        if hosts != self._hosts_seen:
+            self._hosts_seen, self._hosts_changed_at = hosts, now
+        if self._startup_done:
+            return True
+        b = self.budget
+        since = now - self._state.registered_mono
+        if since >= b.settle_s and (now - self._hosts_changed_at >= b.settle_s or since >= b.ttl_s + b.settle_s):
+            self._startup_done = True
+            self._settled_at = now
+        return self._startup_done
 
     def _adopt(self, lane: str, holder: Holder, renewal: Renewal) -> None:
         stop, dead = self._deadlines(renewal)

@@ -19,7 +19,7 @@ import socket
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import LaunchPlan, fleet_budget
 from gatewayctl.runtime import statefiles
-from gatewayctl.runtime.fleet.backend import EtcdBackend, HostRecord
+from gatewayctl.runtime.fleet.backend import EtcdBackend, HostRecord, LeaseLost
 from gatewayctl.runtime.fleet.coordinator import Coordinator
 from gatewayctl.runtime.lanes import LaneRunner
 from gatewayctl.runtime.states import LaneState
@@ -124,9 +124,13 @@ class FleetHost:
             state = runner.state
             if grant is not None and now_mono < grant.stop_mono:
                 if state in (LaneState.STOPPED, LaneState.STANDBY):
+                    try:
+                        env = self.lane_env(name)
+                    except LeaseLost:
+                        continue  # lost between the grant and now: the next step sees it
                     if state == LaneState.STOPPED:
                         runner.to_standby("waiting for its fleet claim")
-                    runner.env.update(self.lane_env(name))
+                    runner.env.update(env)
                     runner.start()
                 wake_at.append(grant.stop_mono)
             else:
