@@ -13,7 +13,7 @@ from gatewayctl import catalog
 from gatewayctl.cli.main import cli
 from gatewayctl.cli.schema import SCHEMA_NAMES
 
-NAMES = ("config", "settings", "plan", "plandiff", "status")
+NAMES = ("config", "settings", "plan", "plandiff", "status", "fleetstatus")
 
 
 def test_names_are_the_documented_ones():

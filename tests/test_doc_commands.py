@@ -54,6 +54,9 @@ NOT_RUNNABLE: dict[str, str] = {
     "rollout against the built-in fakes",
     r"^kill -HUP": "signals a running owner started from a config (real credentials); tests/test_apply_rollout.py "
     "sends SIGHUP to owners (foreground and --detach) running against the built-in fakes",
+    r"gatewayctl fleet (status|release|rebalance)": "needs a live fleet: an etcd and owners running a plan with "
+    "[fleet]; tests/test_fleet_hosts.py runs status, release and rebalance against a real etcd on 127.0.0.1 and "
+    "three owners",
     r"gatewayctl preflight": "probes each channel's real API with its real credentials (network)",
     r"^TOKEN=|Authorization: Bearer": "needs a running owner on the default port 26306 (real credentials); "
     "tests/test_gateway_owner.py and tests/test_runtime_units.py drive the control API",

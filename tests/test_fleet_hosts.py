@@ -7,9 +7,12 @@ second WhatsApp reply). Every scenario ends with zero overlaps.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.fakes import flow
@@ -19,6 +22,9 @@ from tests.support import poll
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fleet")]
 
 TELEGRAM = "telegram/bot_123456"
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+FLEET_STATUS_SCHEMA = json.loads((SCHEMAS / "fleetstatus.schema.json").read_text())
+STATUS_SCHEMA = json.loads((SCHEMAS / "status.schema.json").read_text())
 
 
 @pytest.fixture
@@ -56,6 +62,16 @@ def test_three_hosts_six_lanes_two_each_every_lane_answers_no_overlap(fleet):
     standby = [ln for ln in st["lanes"] if ln["state"] == "standby"]
     assert len(standby) == 4 and all(ln["fleet"]["holder"] not in (None, "host-a") for ln in standby)
     assert st["health"] == "healthy" and st["fleet"]["registered"] is True
+    jsonschema.Draft7Validator(STATUS_SCHEMA).validate(st)
+    doc = fleet.fleet_status()
+    jsonschema.Draft7Validator(FLEET_STATUS_SCHEMA).validate(doc)
+    assert {h["host_id"]: len(h["holds"]) for h in doc["hosts"]} == {"host-a": 2, "host-b": 2, "host-c": 2}
+    assert all(len(lane["standby"]) == 2 for lane in doc["lanes"])
+    # The human view names every lane's holder.
+    text = fleet.hosts["host-b"].gatewayctl("fleet", "status", "--plan", "plan.json")
+    assert text.returncode == 0, text.stderr
+    for lane, host in holders.items():
+        assert any(line.startswith(lane) and host in line for line in text.stdout.splitlines()), text.stdout
     assert_no_overlap(fleet)
 
 

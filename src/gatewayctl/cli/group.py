@@ -89,6 +89,8 @@ def cli() -> None:
       11  gateway status: running but degraded (a lane is not running)
       12  saved plan made by another gatewayctl version (re-create it)
       13  gateway apply: refused, or failed and rolled back
+      14  fleet: etcd cannot be reached
+      15  fleet release: no other host took the lane in time
       70  internal error (a bug; GATEWAYCTL_DEBUG=1 shows the traceback)
       75  lane serve: stopped by its fleet deadline (lease not renewed in time)
       130 interrupted by Ctrl-C (gateway run: a stop request, exit 0)

@@ -1,4 +1,4 @@
-"""`gatewayctl schema config|settings|plan|status`: print a shipped JSON Schema.
+"""`gatewayctl schema config|settings|plan|plandiff|status|fleetstatus`: print a shipped JSON Schema.
 
 Owns only the command. The files themselves live in schemas/ (shipped as
 package data) and are located through gatewayctl.catalog.schema_path, so
@@ -14,7 +14,7 @@ import click
 
 from gatewayctl.cli import exitcodes
 
-SCHEMA_NAMES = ("config", "settings", "plan", "plandiff", "status")
+SCHEMA_NAMES = ("config", "settings", "plan", "plandiff", "status", "fleetstatus")
 
 
 @click.command(
@@ -33,6 +33,7 @@ def schema(name: str, show_path: bool) -> None:
     plan      a saved launch plan (gatewayctl plan --out)
     plandiff  `gatewayctl plan diff --json`
     status    the gateway owner's status.json
+    fleetstatus  `gatewayctl fleet status --json`
 
     \b
     Examples:
