@@ -85,17 +85,25 @@ def test_sigkill_of_a_holder_moves_its_lanes_within_the_bound_and_messages_are_a
     time.sleep(1.0)
     killed_at = time.monotonic()
     kill_hard(victim)
-    moved = poll(lambda: (fleet.holders().get(TELEGRAM) in survivors) or None, TTL_S + 15, interval=0.1)
-    assert moved, fleet.fleet_status()
+    lane = traffic.lanes[0]
+    time.sleep(0.5)  # its lanes die with it (parent-death signal); a reply already on its way may still land
+    old = set(lane.sent)
+    first = poll(lambda: min((t for text, t in list(lane.first_seen.items()) if text not in old), default=None),
+                 TTL_S + 30, interval=0.01)
+    assert first is not None, fleet.fleet_status()
+    took = first - killed_at
+    assert fleet.holders().get(TELEGRAM) in survivors
     fleet.wait_all_served(hosts=survivors)
-    took = time.monotonic() - killed_at
     traffic.stop_sending()
     poll(lambda: traffic.all_answered() or len(traffic.lost().get("telegram", [])) <= 1, 15, interval=0.2)
     traffic.close()
+    # The bound: the dead holder's lease expires within the TTL, a survivor
+    # sees it within a poll and starts the lane (a process and a connect;
+    # bench/bench_failover.py measures it on a quiet machine).
     assert took < TTL_S + 10, took
     # Answered once each, except at most the one in flight at the kill
     # (lost, or answered again by the new holder).
-    exceptions = len(traffic.lost().get("telegram", [])) + sum(traffic.doubled().get("telegram", {}).values())
+    exceptions = len(traffic.lost().get("telegram", [])) + len(traffic.doubled().get("telegram", {}))
     assert exceptions <= 1, (traffic.lost(), traffic.doubled())
     assert_no_overlap(fleet)
 

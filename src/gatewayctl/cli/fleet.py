@@ -127,7 +127,7 @@ def render(doc: dict) -> str:
             f"{lane['lane']:<{width}}  {lane['holder'] or '-':<{hwidth}}  {_ago(lane['since_ms'], now):<8}  "
             f"{', '.join(lane['standby']) or '-'}{extra}"
         )
-    return escape_controls("\n".join(lines)) + "\n"
+    return "".join(escape_controls(line) + "\n" for line in lines)
 
 
 @click.group("fleet", context_settings=_CONTEXT)
