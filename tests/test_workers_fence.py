@@ -313,6 +313,34 @@ def test_a_lane_resumed_after_its_deadline_sends_nothing(tmp_path, fence_file):
         assert len(err.strip().splitlines()) == 1 and "lease could not be renewed in time" in err
 
 
+@pytest.mark.slow
+def test_a_lane_stuck_in_a_turn_is_ended_at_its_dead_deadline(tmp_path, fence_file):
+    """The graceful stop would wait for the turn (the handler answers after
+    5 s); the dead deadline comes first: the watchdog ends the process, and
+    the late answer is never sent."""
+    with FakeTelegram() as tg:
+        plan_path = plans.write(plans.plan([plans.telegram_lane(tg)], plans.exec_handler(), stop_grace_s=5.0),
+                                str(tmp_path / "p.json"))
+        status = str(tmp_path / "rt" / "lane.json")
+        proc = _serve(plan_path, {"TG_TOKEN": tg.token, "GATEWAYCTL_LANE_STATUS": status}, fence_file.rfd)
+        try:
+            tg.inject(42, 7, "slow")  # the test handler answers this one after 5 s
+            assert poll(lambda: (read_json(status) or {}).get("messages_received") == 1, timeout=20)
+            fence_file.from_now(-0.1, 0.5)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == EX_FENCED, err
+        # (the handler, left without its lane, may add its own broken-pipe lines)
+        lane_lines = [ln for ln in err.splitlines() if "telegram/bot_123456" in ln]
+        assert len(lane_lines) == 1, err
+        assert lane_lines[0].startswith("lane telegram/bot_123456: the lane did not stop by its deadline (")
+        assert "could not be renewed in time; exiting with 75" in lane_lines[0]
+        assert tg.snapshot_sent() == []
+
+
 # ---------------------------------------------------------------- every family
 
 

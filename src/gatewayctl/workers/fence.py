@@ -115,8 +115,9 @@ class Fence:
     def now_ns(self) -> int:
         return self._clock_ns()
 
-    def _expired(self, what: str, late_ns: int) -> str:
-        return (f"{self.lane}: stopped before {what}: its host's lease could not be renewed in time "
+    def _expired(self, what: str | None, late_ns: int) -> str:
+        where = f"before {what}" if what else "at its deadline"
+        return (f"{self.lane}: stopped {where}: its host's lease could not be renewed in time "
                 f"(the lane's deadline passed {late_ns / 1e6:.0f} ms ago); another host may take the lane over")
 
     def _trip(self, message: str) -> str:
@@ -146,7 +147,7 @@ async def watchdog(fence: Fence, *, exit: Callable[[int], None] = os._exit,
             break
         now = fence.now_ns()
         if now >= stop_ns:
-            fence._trip(fence._expired("its deadline", now - stop_ns))
+            fence._trip(fence._expired(None, now - stop_ns))
             break
         await sleep(min((stop_ns - now) / 1e9, WATCH_EVERY_S))
     dead_ns = fence.last[1] if fence.last is not None else None
@@ -160,8 +161,9 @@ async def watchdog(fence: Fence, *, exit: Callable[[int], None] = os._exit,
             break
         await sleep(min((dead_ns - now) / 1e9, WATCH_EVERY_S))
     late_ms = 0.0 if dead_ns is None else max(0, fence.now_ns() - dead_ns) / 1e6
-    log.error("%s: the lane did not stop by its deadline (%.0f ms late): its host's lease could not be "
-              "renewed in time; exiting with %d", fence.lane, late_ms, EX_FENCED)
+    # One line; the lane's log prefix ("lane <name>: ") names the lane.
+    log.error("the lane did not stop by its deadline (%.0f ms late): its host's lease could not be "
+              "renewed in time; exiting with %d", late_ms, EX_FENCED)
     for handler in logging.getLogger("gatewayctl").handlers:
         try:
             handler.flush()
