@@ -73,3 +73,10 @@ def test_a_host_asked_to_hand_a_lane_over_is_not_preferred_for_it():
 def test_a_lane_no_live_host_has_is_nobodys():
     live = {"host-a": {"feishu/work": "x" * 64}}
     assert placement.assign_free(["matrix/default"], live, {}, {}).preferred == {}
+
+
+def test_a_host_asked_to_hand_over_still_keeps_hosts_with_another_definition_out():
+    old, new = "a" * 64, "b" * 64
+    live = {"host-a": {"feishu/work": old}, "host-b": {"feishu/work": new}}
+    assert placement.eligible_hosts("feishu/work", live, old, frozenset({"host-a"})) == []
+    assert placement.eligible_hosts("feishu/work", live, old) == ["host-a"]

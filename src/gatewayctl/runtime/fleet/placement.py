@@ -38,12 +38,14 @@ def eligible_hosts(lane: str, hosts: dict[str, dict[str, str]], recorded: str | 
     lane definitions (lane name -> definition digest); ``recorded`` is the
     definition the fleet last ran the lane with; ``excluded`` hosts were
     asked to hand the lane over."""
-    having = [h for h, lanes in hosts.items() if lane in lanes and h not in excluded]
+    having = [h for h, lanes in hosts.items() if lane in lanes]
     if recorded is not None:
         same = [h for h in having if hosts[h][lane] == recorded]
         if same:
-            return same
-    return having
+            # Even a host asked to hand the lane over keeps the others out
+            # while it lives: they would serve the lane differently.
+            return [h for h in same if h not in excluded]
+    return [h for h in having if h not in excluded]
 
 
 @dataclass(frozen=True)
