@@ -127,11 +127,11 @@ def test_release_frees_the_lane_and_keeps_its_cursor(make_backend, raw, etcd_pre
     a.register(record("host-a"))
     b.register(record("host-b"))
     assert a.claim("wecom/w1", SHA_A, 1) is not None
-    raw.put(f"{etcd_prefix}/lanes/wecom/w1/cursor", '{"offset":41}')
+    raw.put(f"{etcd_prefix}/cursors/wecom/w1", '{"offset":41}')
     assert a.release("wecom/w1") is True
     assert a.release("wecom/w1") is False
     assert "wecom/w1" not in a.view().holders
-    assert json.loads(raw.get(f"{etcd_prefix}/lanes/wecom/w1/cursor").value) == {"offset": 41}
+    assert json.loads(raw.get(f"{etcd_prefix}/cursors/wecom/w1").value) == {"offset": 41}
     taken = b.claim("wecom/w1", SHA_A, 2)
     assert taken is not None and taken.host_id == "host-b"
 
@@ -156,7 +156,7 @@ def test_an_expired_lease_frees_holders_after_the_ttl_and_the_cursor_stays(make_
     a.register(record("host-a"))
     b.register(record("host-b"))
     assert a.claim("qqbot/q1", SHA_A, 1) is not None
-    raw.put(f"{etcd_prefix}/lanes/qqbot/q1/cursor", '{"seq":7}')
+    raw.put(f"{etcd_prefix}/cursors/qqbot/q1", '{"seq":7}')
     lost_at = time.monotonic()
     # a stops renewing; b keeps renewing while it waits.
     freed = poll(lambda: b.keepalive() and "qqbot/q1" not in b.view().holders, timeout=10, interval=0.2)
@@ -164,7 +164,7 @@ def test_an_expired_lease_frees_holders_after_the_ttl_and_the_cursor_stays(make_
     assert freed
     assert 1.0 <= waited < 2 + 2.5  # etcd expires leases on its own clock, checked every 500 ms
     assert "host-a" not in b.view().hosts
-    assert json.loads(raw.get(f"{etcd_prefix}/lanes/qqbot/q1/cursor").value) == {"seq": 7}
+    assert json.loads(raw.get(f"{etcd_prefix}/cursors/qqbot/q1").value) == {"seq": 7}
     assert b.claim("qqbot/q1", SHA_A, 2) is not None
     with pytest.raises(LeaseLost, match="expired or was revoked"):
         a.keepalive()
@@ -203,6 +203,30 @@ def test_view_never_writes(make_backend, raw, etcd_prefix):
     assert all(v.revision == revision for v in views)
     assert raw.range("/", prefix=True, count_only=True).revision == revision
     assert set(views[0].holders) == {"telegram/bot1"} and set(views[0].hosts) == {"host-a"}
+
+
+def test_the_view_reads_everything_but_the_cursors(make_backend, raw, etcd_prefix):
+    # A seen-id cursor may be 100 KB and every host reads the view twice a
+    # second: the one range must leave the cursors/ subtree out.
+    a = make_backend()
+    a.register(record("host-a"))
+    a.claim("whatsapp/default", SHA_A, 1)
+    a.request_rebalance()
+    raw.put(a.lane_key("whatsapp/default", "cursor"), json.dumps({"seen": ["x" * 60] * 2000}))
+    assert a.lane_key("whatsapp/default", "cursor") == f"{etcd_prefix}/cursors/whatsapp/default"
+    seen = []
+    real = a._client.range
+
+    def spy(*args, **kw):
+        result = real(*args, **kw)
+        seen.extend(kv.key.decode() for kv in result.kvs)
+        return result
+
+    a._client.range = spy
+    view = a.view()
+    assert seen and not any("/cursors/" in key for key in seen), seen
+    assert f"{etcd_prefix}/rebalance" in seen and f"{etcd_prefix}/hosts/host-a" in seen
+    assert set(view.holders) == {"whatsapp/default"} and view.rebalance_generation == 1
 
 
 def test_a_live_other_incarnation_of_our_host_id_is_a_conflict(make_backend, raw, etcd_prefix):
@@ -327,7 +351,7 @@ def test_lane_cursor_env_points_at_the_lanes_keys_under_our_lease(make_backend, 
     assert json.loads(env[CURSOR_ENV]) == {
         "backend": "etcd",
         "endpoints": [shared_etcd.endpoint],
-        "cursor_key": f"{etcd_prefix}/lanes/telegram/bot1/cursor",
+        "cursor_key": f"{etcd_prefix}/cursors/telegram/bot1",
         "holder_key": f"{etcd_prefix}/lanes/telegram/bot1/holder",
         "lease": a.lease,
         "timeout_s": 1.5,

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from tests.fakes import flow
-from tests.fleethosts import SETTLE_S, TTL_S, Fleet, kill_hard
+from tests.fleethosts import SETTLE_S, TTL_S, Fleet, Host, kill_hard
 from tests.support import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fleet")]
@@ -188,3 +188,19 @@ def test_gateway_stop_hands_the_lanes_over_at_once_and_a_returning_host_does_not
     fleet.wait_all_served()
     assert_no_overlap(fleet)
     del holders
+
+
+def test_a_second_live_host_with_the_same_host_id_is_refused(fleet):
+    fleet.start("host-a")
+    first = fleet.hosts["host-a"]
+    assert poll(lambda: first.status().get("fleet", {}).get("registered"), 30), first.log()
+    twin = Host(fleet, "host-a")  # a cloned machine: same id, its own home
+    twin.home = fleet.dir / "twin"
+    twin.home.mkdir()
+    twin.env["GATEWAYCTL_HOME"] = str(twin.home)
+    twin.err = twin.home / "owner.err"
+    twin.start()
+    code = twin.proc.wait(TTL_S + 30)
+    assert code == 9, twin.log()
+    assert "host_id" in twin.log() and "--host-id" in twin.log(), twin.log()
+    assert first.status().get("fleet", {}).get("registered") is True

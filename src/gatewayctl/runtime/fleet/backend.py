@@ -19,9 +19,11 @@ compact JSON with sorted keys):
     P/hosts/<host_id>                    HostRecord          host's lease
     P/lanes/<family>/<account>/holder     Holder              holder's lease
     P/lanes/<family>/<account>/definition {definition_sha256, host_id, at_ms}
-    P/lanes/<family>/<account>/cursor     the lane's cursor (written by the lane, only while held)
     P/lanes/<family>/<account>/release    {by, at_ms, lease}  a request to hand the lane over
     P/rebalance                           {generation, at_ms}
+    P/cursors/<family>/<account>          the lane's cursor (written by the lane, only while held);
+                                          a subtree of its own so that reading the fleet never
+                                          transfers cursors (a seen-id list may be 100 KB)
 
 Every etcd failure becomes ``BackendUnavailable`` (nothing answered in time,
 or etcd refused) or ``LeaseLost`` (our lease is gone); messages never carry
@@ -374,6 +376,8 @@ class EtcdBackend:
         return f"{self.prefix}/hosts/{host_id}"
 
     def lane_key(self, lane: str, part: str) -> str:
+        if part == "cursor":
+            return f"{self.prefix}/cursors/{lane}"
         return f"{self.prefix}/lanes/{lane}/{part}"
 
     @property
@@ -473,7 +477,15 @@ class EtcdBackend:
 
     def view(self) -> FleetView:
         """The whole fleet in one read (one range, one revision); never writes."""
-        result = self._do("read the fleet view", lambda: self._client.range(self.prefix + "/", prefix=True))
+        # Everything under the prefix except the cursors/ subtree ("cursors0"
+        # is the first key after every "cursors/..." key; hosts/, lanes/ and
+        # rebalance sort after it).
+        result = self._do(
+            "read the fleet view",
+            lambda: self._client.range(
+                self.prefix + "/cursors0", range_end=etcd.prefix_range_end(self.prefix + "/")
+            ),
+        )
         return parse_view(self.prefix, result)
 
     def claim(self, lane: str, definition_sha256: str, since_ms: int) -> Holder | None:
@@ -640,7 +652,7 @@ def _generation(kv: etcd.KeyValue | None) -> int:
     return value if _is_int(value) and value >= 0 else 0
 
 
-_LANE_PARTS = ("holder", "definition", "cursor", "release")
+_LANE_PARTS = ("holder", "definition", "release")
 
 
 def parse_view(prefix: str, result: etcd.RangeResult) -> FleetView:
