@@ -54,6 +54,7 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
     cli_doc = selector_doc(settings.selectors)
     all_diags: list = []
     files: list[FileResult] = []
+    counted: set[str] = set()  # files' paths: a list scan here made a 1,000-file run quadratic
     sources: dict[str, tuple[str, ...]] = {}
     missing = False
 
@@ -72,8 +73,9 @@ def run_check(settings: CheckSettings, *, stdin_bytes: bytes | None = None) -> C
         all_diags.extend(result.diagnostics)
         # A gatewayctl settings file brings the loong config it names.
         for shown, loaded in result.inputs or ((result.shown, result.loaded),):
-            if any(f.path == shown for f in files):
+            if shown in counted:
                 continue  # named by two settings files, or given too: counted once
+            counted.add(shown)
             own = [d for d in result.diagnostics if d.path == shown]
             has_error = any(d.is_error for d in own) or (settings.strict and bool(own))
             files.append(FileResult(shown, valid=not has_error, loaded=loaded))
