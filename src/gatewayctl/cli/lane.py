@@ -1,19 +1,15 @@
 """``gatewayctl lane serve``: the built-in lane worker the gateway owner runs.
 
-Thin on purpose: options in, workers.serve.serve() runs the loop, the
-outcome becomes an exit code here (and only here) with a one-line reason
-on stderr.
+Thin on purpose: options in, cli/lanerun.py runs workers.serve.serve()
+and turns the outcome into an exit code with a one-line reason on stderr
+(the same function cli/fastlane.py calls without click).
 """
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from gatewayctl.cli import exitcodes
-
-LANE_FAILED = 1  # the lane cannot run: missing secret, rejected token, 409, ...
+from gatewayctl.cli.lanerun import LANE_FAILED  # noqa: F401 - its documented home was here
 
 
 @click.group("lane")
@@ -33,16 +29,6 @@ def serve(plan_path: str, lane_key: str) -> None:
     on stderr when the lane cannot run; 75 when a fleet lane stopped by its
     deadline (GATEWAYCTL_LANE_FENCE_FD).
     """
-    from gatewayctl.workers.serve import serve as run
+    from gatewayctl.cli.lanerun import execute
 
-    outcome = run(plan_path, lane_key)
-    if outcome.kind == "ok":
-        sys.exit(exitcodes.OK)
-    click.echo(f"gatewayctl lane serve: {outcome.message}", err=True)
-    if outcome.kind == "plan":
-        sys.exit(exitcodes.PLAN_ERROR_EXIT.get(outcome.plan_error, exitcodes.PLAN_UNREADABLE))
-    if outcome.kind == "usage":
-        sys.exit(exitcodes.USAGE)
-    if outcome.kind == "fenced":
-        sys.exit(exitcodes.LANE_FENCED)
-    sys.exit(LANE_FAILED)
+    execute(plan_path, lane_key)  # shared with cli/fastlane.py, the click-free path lanes take

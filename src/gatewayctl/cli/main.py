@@ -29,7 +29,12 @@ def main(argv=None) -> None:
     try:
         from gatewayctl.cli.fastcheck import fast_check
 
-        fast_check(sys.argv[1:] if argv is None else list(argv))  # exits when it handled the command line
+        args = sys.argv[1:] if argv is None else list(argv)
+        fast_check(args)  # exits when it handled the command line
+        if args[:2] == ["lane", "serve"]:
+            from gatewayctl.cli.fastlane import fast_lane
+
+            fast_lane(args)  # a built-in lane: exits when it handled the command line
         from gatewayctl.cli.group import cli
 
         # Not standalone: click's own loop turns Ctrl-C into "Aborted!" and

@@ -20,7 +20,7 @@ reply through the open platform API.
   cached ``tenant_access_token``, refreshed before it expires and once more
   when the API says the token is invalid.
 
-Imports httpx, cryptography, the standard library and sibling worker modules.
+Imports httpx, cryptography (webhook mode only), the standard library and sibling worker modules.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import re
 from collections import OrderedDict
 
 import httpx
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gatewayctl.workers import httpclient
 from gatewayctl.compile.plan import DEFAULT_WEBHOOK_BIND
@@ -88,6 +87,8 @@ def decrypt(encrypt_key: str, encrypted: str) -> bytes:
         raise ValueError("encrypt is not base64") from None
     if len(raw) < 32 or len(raw) % 16:
         raise ValueError("encrypt has the wrong length")
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     key = hashlib.sha256(encrypt_key.encode("utf-8")).digest()
     decryptor = Cipher(algorithms.AES(key), modes.CBC(raw[:16])).decryptor()
     padded = decryptor.update(raw[16:]) + decryptor.finalize()
@@ -148,6 +149,10 @@ class FeishuLane:
                 parse_bind(self.bind)
             except ValueError as exc:
                 raise LaneFailure(f"{lane.name}: {exc}") from None
+            # Only webhook mode decrypts callbacks: cryptography (about 8 MiB
+            # of a lane's unique memory) is loaded here, before the first
+            # callback, and never by a websocket-mode lane.
+            import cryptography.hazmat.primitives.ciphers  # noqa: F401
         elif self.mode != "websocket":
             raise LaneFailure(f"{lane.name}: unknown feishu mode {self.mode!r} (websocket or webhook)")
         self.client = client
