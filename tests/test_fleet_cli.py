@@ -13,6 +13,7 @@ import pytest
 
 from gatewayctl.cli import exitcodes
 from tests.etcd_server import free_ports
+from tests.support import LANES_AS_ROOT_SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,7 @@ def settings(endpoint: str) -> str:
     return f"""loong_config = "gateway-rollout.toml"
 channel_accounts = ["lark=work", "telegram=bot_123456", "wecom=alerts"]
 stop_grace_s = 2
-
+{LANES_AS_ROOT_SETTINGS}
 [handler]
 echo = true
 
@@ -77,3 +78,14 @@ def test_host_id_is_checked_before_anything_runs(workdir):
     done = gatewayctl(workdir, "gateway", "run", "--host-id", "bad id/../x")
     assert done.returncode == exitcodes.USAGE and "--host-id" in done.stderr
     assert not (workdir / "home").exists()
+
+
+def test_an_etcd_credential_that_does_not_resolve_fails_the_owner_with_a_message(workdir):
+    text = settings("http://127.0.0.1:2379").replace(
+        'lease_ttl_s = 6\n', 'lease_ttl_s = 6\nusername = { env = "HOME" }\npassword = { env = "GW_TEST_ETCD_PASSWORD_UNSET" }\n')
+    (workdir / "gatewayctl.toml").write_text(text)
+    env_before = os.environ.pop("GW_TEST_ETCD_PASSWORD_UNSET", None)
+    assert env_before is None
+    done = gatewayctl(workdir, "gateway", "run", "--port", "0")
+    assert done.returncode == exitcodes.OWNER_FAILED, done.stderr
+    assert "GW_TEST_ETCD_PASSWORD_UNSET" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -43,22 +43,20 @@ def _fleet_plan(opts):
 
 
 def _backend(plan):
-    from gatewayctl.compile.plan import fleet_budget
-    from gatewayctl.runtime.fleet.backend import EtcdBackend
-    from gatewayctl.runtime.fleet.hosting import _secret
     import os
 
-    fleet = plan.fleet
-    budget = fleet_budget(fleet.lease_ttl_s, plan.stop_grace_s, fleet.settle_s)
+    from gatewayctl.runtime.fleet.backend import BackendUnavailable
+    from gatewayctl.runtime.fleet.hosting import make_backend
+    from gatewayctl.workers.base import LaneFailure
+
     try:
-        return EtcdBackend(
-            list(fleet.endpoints), fleet.prefix, fleet.lease_ttl_s, timeout_s=budget.request_timeout_s,
-            username=_secret(plan, fleet.username, os.environ, os.getcwd()),
-            password=_secret(plan, fleet.password, os.environ, os.getcwd()),
-        )
-    except Exception as exc:  # a secret that does not resolve (LaneFailure)
-        _err(f"error: {getattr(exc, 'message', None) or exc}")
+        return make_backend(plan, os.environ, os.getcwd())
+    except (BackendUnavailable, LaneFailure) as exc:  # an endpoint refused, a credential that does not resolve
+        _err(f"error: {exc.message}")
         sys.exit(exitcodes.FLEET_UNAVAILABLE)
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        sys.exit(exitcodes.USAGE)
 
 
 def _unavailable(exc) -> None:

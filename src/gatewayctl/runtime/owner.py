@@ -381,17 +381,26 @@ class Owner:
         statefiles.atomic_write_bytes(self.paths.plan, planfile.dumps(self.plan))
         self.write_plan_file(self.plan, self.plan_sha256)
         if self.plan.fleet is not None and self.fleet is None:
+            from gatewayctl.runtime.fleet.backend import BackendUnavailable
             from gatewayctl.runtime.fleet.hosting import FleetHost, resolve_host_id
+            from gatewayctl.workers.base import LaneFailure
 
-            self.fleet = FleetHost(
-                self.plan, host_id=resolve_host_id(self.plan, self.options.host_id, self.environ),
-                token=self.token, pid=self.pid, pid_start_ticks=self.system.proc_start_ticks(self.pid),
-                started_at_ms=self.started_at_ms, version=self.options.version, plan_sha256=self.plan_sha256,
-                fence_dir=os.path.join(self.paths.runtime_dir, "fence"), environ=self.environ,
-                cwd=self.options.cwd, log=self._log, wake=self._wake,
-            )
+            try:
+                self.fleet = self._fleet_host(FleetHost, resolve_host_id)
+            except (BackendUnavailable, LaneFailure, ValueError) as exc:
+                # a credential that does not resolve, endpoints the client refuses
+                raise RuntimeRefused(f"cannot join the fleet: {getattr(exc, 'message', None) or exc}") from None
         for lane in self.plan.lanes:
             self.lanes.append(self.make_runner(lane, self.plan_sha256))
+
+    def _fleet_host(self, FleetHost, resolve_host_id):
+        return FleetHost(
+            self.plan, host_id=resolve_host_id(self.plan, self.options.host_id, self.environ),
+            token=self.token, pid=self.pid, pid_start_ticks=self.system.proc_start_ticks(self.pid),
+            started_at_ms=self.started_at_ms, version=self.options.version, plan_sha256=self.plan_sha256,
+            fence_dir=os.path.join(self.paths.runtime_dir, "fence"), environ=self.environ,
+            cwd=self.options.cwd, log=self._log, wake=self._wake,
+        )
 
     def make_runner(self, lane: Lane, plan_sha256: str) -> LaneRunner:
         """A runner for ``lane`` of the plan whose digest is ``plan_sha256``

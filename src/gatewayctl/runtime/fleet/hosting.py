@@ -19,7 +19,7 @@ import socket
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import LaunchPlan, fleet_budget
 from gatewayctl.runtime import statefiles
-from gatewayctl.runtime.fleet.backend import EtcdBackend, HostRecord, LeaseLost
+from gatewayctl.runtime.fleet.backend import HostRecord, LeaseLost
 from gatewayctl.runtime.fleet.coordinator import Coordinator
 from gatewayctl.runtime.lanes import LaneRunner
 from gatewayctl.runtime.states import LaneState
@@ -56,6 +56,27 @@ def _secret(plan: LaunchPlan, ref, environ, cwd) -> str | None:
     return _resolve_one(plan, _Where, ref, environ, cwd, [])
 
 
+def make_backend(plan: LaunchPlan, environ, cwd, budget=None):
+    """The plan's fleet backend. The owner and the `fleet` commands only
+    ever see the Backend interface (runtime/fleet/backend.py); another
+    coordination service is one more entry here (and in the settings
+    schema's ``backend`` enum), not a change to the owner."""
+    from gatewayctl.runtime.fleet.backend import EtcdBackend
+
+    fleet = plan.fleet
+    budget = budget or fleet_budget(fleet.lease_ttl_s, plan.stop_grace_s, fleet.settle_s)
+    factories = {"etcd": EtcdBackend}
+    factory = factories.get(fleet.backend)
+    if factory is None:  # the schema admits only known backends: a plan from a newer gatewayctl
+        raise ValueError(f"fleet backend {fleet.backend!r} is not supported by this gatewayctl")
+    return factory(
+        list(fleet.endpoints), fleet.prefix, fleet.lease_ttl_s,
+        timeout_s=budget.request_timeout_s,
+        username=_secret(plan, fleet.username, environ, cwd),
+        password=_secret(plan, fleet.password, environ, cwd),
+    )
+
+
 class FleetHost:
     def __init__(self, plan: LaunchPlan, *, host_id: str, token: str, pid: int, pid_start_ticks: int | None,
                  started_at_ms: int, version: str, plan_sha256: str, fence_dir: str, environ, cwd,
@@ -67,12 +88,7 @@ class FleetHost:
         self.budget = fleet_budget(fleet.lease_ttl_s, plan.stop_grace_s, fleet.settle_s)
         self.definitions = planfile.lane_definition_digests(plan)
         if backend is None:
-            backend = EtcdBackend(
-                list(fleet.endpoints), fleet.prefix, fleet.lease_ttl_s,
-                timeout_s=self.budget.request_timeout_s,
-                username=_secret(plan, fleet.username, environ, cwd),
-                password=_secret(plan, fleet.password, environ, cwd),
-            )
+            backend = make_backend(plan, environ, cwd, self.budget)
         self.backend = backend
         statefiles.ensure_dir(fence_dir)
         self._write_fds: dict[str, int] = {}
