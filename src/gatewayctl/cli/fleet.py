@@ -59,6 +59,21 @@ def _backend(plan):
         sys.exit(exitcodes.USAGE)
 
 
+def _one_call(opts, call):
+    """The plan's fleet, and ``call(backend)`` on a backend that is closed
+    afterwards; etcd unreachable is exit 14."""
+    from gatewayctl.runtime.fleet.backend import BackendUnavailable
+
+    plan = _fleet_plan(opts)
+    backend = _backend(plan)
+    try:
+        return plan, call(backend)
+    except BackendUnavailable as exc:
+        _unavailable(exc)
+    finally:
+        backend.close()
+
+
 def _unavailable(exc) -> None:
     _err(f"error: etcd: {getattr(exc, 'message', None) or exc}")
     sys.exit(exitcodes.FLEET_UNAVAILABLE)
@@ -144,16 +159,7 @@ def fleet() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable (schema: `gatewayctl schema fleetstatus`).")
 def status(as_json, **opts):
     """Show every lane of the fleet: its holder, since when, the standby hosts. Reads only."""
-    from gatewayctl.runtime.fleet.backend import BackendUnavailable
-
-    plan = _fleet_plan(opts)
-    backend = _backend(plan)
-    try:
-        view = backend.view()
-    except BackendUnavailable as exc:
-        _unavailable(exc)
-    finally:
-        backend.close()
+    plan, view = _one_call(opts, lambda backend: backend.view())
     doc = fleet_document(plan, view, time.time_ns() // 1_000_000)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -230,16 +236,7 @@ def rebalance(**opts):
     """Spread the lanes evenly over the live hosts again: hosts holding more
     than their share hand the excess over. Lanes never move back by
     themselves after a failover; this is how they do."""
-    from gatewayctl.runtime.fleet.backend import BackendUnavailable
-
-    plan = _fleet_plan(opts)
-    backend = _backend(plan)
-    try:
-        generation = backend.request_rebalance()
-    except BackendUnavailable as exc:
-        _unavailable(exc)
-    finally:
-        backend.close()
+    _, generation = _one_call(opts, lambda backend: backend.request_rebalance())
     sys.stdout.write(f"rebalance requested (generation {generation}): see `gatewayctl fleet status`\n")
     sys.exit(exitcodes.OK)
 
