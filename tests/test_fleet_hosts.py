@@ -19,7 +19,9 @@ from tests.fakes import flow
 from tests.fleethosts import SETTLE_S, TTL_S, Fleet, Host, kill_hard
 from tests.support import poll
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fleet")]
+# Slow (each waits out settle delays or a TTL), but independent: every test
+# has its own etcd, fakes and free ports, so they spread over the workers.
+pytestmark = pytest.mark.slow
 
 TELEGRAM = "telegram/bot_123456"
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
