@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gatewayctl.cli import fastlane, lanerun
 from gatewayctl.cli.group import cli
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +78,7 @@ def test_fast_path_reads_what_click_reads(monkeypatch):
 _token = st.sampled_from(["--plan", "--lane", "--plan=p", "--lane=l", "p.json", "telegram", "-x", "--help", "--", "="])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_token, max_size=6))
 def test_whatever_the_fast_path_reads_click_reads_alike(tail):
     import pytest

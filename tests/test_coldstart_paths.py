@@ -20,6 +20,7 @@ from hypothesis import given, settings, strategies as st
 from gatewayctl import catalog
 from gatewayctl.lazyre import ALNUM, LOWER_ALNUM, CharsetName, lazy
 from gatewayctl.validate import _schema_compiled
+from tests.support import examples
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "examples" / "gateway-rollout.toml"
@@ -52,7 +53,7 @@ def test_clean_check_of_the_seed_imports_none_of_the_heavy_modules():
 _names = st.text(alphabet=LOWER_ALNUM + "-_A.Zé ", max_size=12)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(_names)
 def test_already_normal_is_the_regex_it_replaces(text):
     expected = re.fullmatch(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*", text) is not None
@@ -61,7 +62,7 @@ def test_already_normal_is_the_regex_it_replaces(text):
         assert catalog.normalize_account_id(text) == text
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(st.text(alphabet=ALNUM + "_.-/ é\n", max_size=10))
 def test_charset_names_are_the_regexes_they_replace(text):
     pointer = CharsetName(ALNUM + "_", ALNUM + "_.-")
