@@ -15,10 +15,13 @@ lane's worker says it is connected, lets it idle, and reads
 - PSS splits each shared page among the processes that map it, so the PSS
   of all processes adds up to what the host really spends.
 
-To say what dominates, two reference interpreters of the same venv are
-measured in the same run, idle: `python -c` (bare) and one that imported
-asyncio (what every lane needs before its own code). A lane's USS beyond
-the asyncio reference is its own modules and data.
+Built-in lanes are forked from the lane template (runtime/template.py), a
+process that imported the lanes' libraries once: a lane's USS is what it
+wrote to after the fork (its event loop, clients, buffers, and the shared
+pages it touched), not a whole interpreter. To say what a lane would cost
+on its own, two reference interpreters of the same venv are measured in the
+same run, idle: `python -c` (bare) and one that imported asyncio. The host
+total counts the owner, the template and every lane.
 
 Goal (issue 17): a lane at most 12 MiB USS; the idle six-lane host (owner
 and lanes) under 120 MiB PSS in total. Samples are taken `--samples` times
@@ -57,6 +60,16 @@ def smaps_rollup(pid: int) -> dict[str, int] | None:
             out[name] = int(rest.split()[0]) * 1024
     out["Uss"] = out.get("Private_Clean", 0) + out.get("Private_Dirty", 0)
     return out
+
+
+def _other(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        cmd = b""
+    if b"gatewayctl.runtime.template" in cmd:
+        return "lane template"  # the process lanes are forked from (runtime/template.py)
+    return f"pid {pid} (other child)"
 
 
 def descendants(root: int) -> list[int]:
@@ -141,7 +154,7 @@ def main() -> None:
                 for pid in pids:
                     got = smaps_rollup(pid)
                     if got is not None:
-                        samples.setdefault(label.get(pid, f"pid {pid} (other child)"), []).append(got)
+                        samples.setdefault(label.get(pid) or _other(pid), []).append(got)
                 for name, proc in refs.items():
                     got = smaps_rollup(proc.pid)
                     if got is not None:
@@ -168,7 +181,7 @@ def main() -> None:
     total_rss = sum(med[n]["Rss"] for n in gateway)
     total_pss = sum(med[n]["Pss"] for n in gateway)
     total_uss = sum(med[n]["Uss"] for n in gateway)
-    print(f"  {'total (owner + lanes)':<26} {mib(total_rss)} {mib(total_pss)} {mib(total_uss)}")
+    print(f"  {'total (owner, template, lanes)':<26} {mib(total_rss)} {mib(total_pss)} {mib(total_uss)}")
     if lanes:
         worst = max(lanes, key=lambda n: med[n]["Uss"])
         lane_uss = statistics.median(med[n]["Uss"] for n in lanes)
@@ -176,9 +189,9 @@ def main() -> None:
         print(f"  lane USS: median {lane_uss / MiB:.1f} MiB, largest {worst} {med[worst]['Uss'] / MiB:.1f} MiB  (goal <= 12)")
         print(f"  host PSS: {total_pss / MiB:.1f} MiB  (goal < 120)")
         print(
-            f"  what dominates a lane's USS: {base / MiB:.1f} MiB is an interpreter with asyncio imported "
-            f"(bare interpreter {med['python (bare)']['Uss'] / MiB:.1f}); "
-            f"the lane's own modules and state add {(lane_uss - base) / MiB:.1f} MiB (median lane)"
+            f"  for scale: an interpreter of its own with asyncio imported is {base / MiB:.1f} MiB USS "
+            f"(bare {med['python (bare)']['Uss'] / MiB:.1f}); a lane forked from the template "
+            f"({'measured' if 'lane template' in med else 'NOT running'}) owns {lane_uss / MiB:.1f} MiB (median lane)"
         )
 
 

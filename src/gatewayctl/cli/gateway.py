@@ -409,7 +409,7 @@ def run_owner(settings: RunSettings) -> int:
     failure_shown = not settings.live_view
     reload_argv = settings.reload_argv if settings.plan_path else reload_command(settings)
     owner = Owner(
-        plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd(), reload_argv=reload_argv,
+        plan, paths, OwnerOptions(version=__version__, cwd=os.getcwd(), reload_argv=reload_argv, lane_template=True,
                                   host_id=settings.host_id),
         system=system, on_change=view,
     )

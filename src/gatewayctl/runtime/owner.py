@@ -65,6 +65,10 @@ class OwnerOptions:
     # started from (SIGHUP); None for an owner started from a saved plan.
     reload_argv: tuple[str, ...] | None = None
     reload_timeout_s: float = 120.0
+    # Fork built-in lanes from one template process that imported their
+    # libraries once (runtime/template.py): the pages are shared. The
+    # command line turns it on; in-process tests of the loop keep exec.
+    lane_template: bool = False
     host_id: str | None = None  # a fleet plan's host id (--host-id); None: $GATEWAYCTL_HOST_ID, [fleet], host name
 
 
@@ -253,6 +257,8 @@ class Owner:
         self._plans_by_sha: dict[str, LaunchPlan] = {}  # the plans lanes may read, by digest
         self._plan_fds: dict[str, int] = {}  # their sealed copies
         self.fleet = None  # runtime.fleet.hosting.FleetHost for a plan with [fleet]
+        self._template = None  # runtime.template.LaneTemplate while it runs
+        self._lane_system = self.system  # what runners spawn through (TemplatedSystem with a template)
 
     # -- the one writer of self.phase ------------------------------------------
 
@@ -328,6 +334,7 @@ class Owner:
             self._setup_loop()
             if self.options.handle_signals:
                 old_handlers = self._install_signals()
+            self._start_template()
             self._prepare_dirs()
             self._publish()
             self._start_control()
@@ -353,9 +360,38 @@ class Owner:
             self._finalize()
             if old_handlers:
                 self._restore_signals(old_handlers)
+            self._stop_template()
             self._teardown_loop()
             self._close_held()
         return OwnerResult(self.phase, self.shutdown_reason, self.last_error)
+
+    def _start_template(self) -> None:
+        """Start the lane template (before the control thread: the owner is
+        still single-threaded). Without one, lanes are exec'd."""
+        if not self.options.lane_template or os.environ.get("GATEWAYCTL_LANE_TEMPLATE") == "0":
+            return
+        from gatewayctl.runtime.template import LaneTemplate, TemplatedSystem
+
+        env = base_environment(self.environ)
+        env["GATEWAYCTL_LANE_MARK"] = self.lane_marker  # in every forked lane's /proc environ
+        self._template = LaneTemplate.start(env, self.system)
+        if self._template is None:
+            self._log("lane template did not start; lanes are exec'd one by one")
+            return
+        self._lane_system = TemplatedSystem(self.system, self._template)
+        self._selector.register(self._template.fileno(), selectors.EVENT_READ, None)
+
+    def _stop_template(self) -> None:
+        if self._template is None:
+            return
+        if not self._template.dead:
+            try:
+                self._selector.unregister(self._template.fileno())
+            except (KeyError, ValueError):
+                pass
+        self._lane_system.template = None
+        self._template.close()
+        self._template = None
 
     def _close_held(self) -> None:
         """Close what the lanes inherit: their plan and directory descriptors
@@ -435,7 +471,7 @@ class Owner:
             group=who.gid,
             cwd=self.options.cwd,
             policy=plan.restart,
-            system=self.system,
+            system=self._lane_system,
             log=LaneLog(
                 self.paths.lane_log(lane.family, lane.account_id),
                 self.options.log_max_bytes,
@@ -816,6 +852,17 @@ class Owner:
                         pass
                 except (BlockingIOError, InterruptedError):
                     pass
+                continue
+            if self._template is not None and fd == self._template.fileno():
+                # Exit reports of forked lanes: what SIGCHLD is for exec'd ones.
+                self._template.drain()
+                if self._template.dead:
+                    try:
+                        self._selector.unregister(fd)
+                        self._log("lane template exited; lanes are exec'd one by one from now on")
+                    except (KeyError, ValueError):
+                        pass
+                self._child_event = True
                 continue
             runner = self._fd_lane.get(fd)
             try:

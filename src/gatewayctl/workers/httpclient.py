@@ -24,6 +24,7 @@ library.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import httpx
 
@@ -106,6 +107,25 @@ class BoundedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+_ssl_context = None
+_ssl_context_key = None
+
+
+def default_ssl_context():
+    """The verifying SSL context every client of this process shares.
+
+    httpx builds one per client (the CA bundle parsed again each time, a
+    megabyte or two); one per process is enough, and a lane forked from
+    the lane template (runtime/template.py) shares the template's. Built
+    as httpx builds it, so SSL_CERT_FILE and SSL_CERT_DIR still count; a
+    change of either builds it again."""
+    global _ssl_context, _ssl_context_key
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    if _ssl_context is None or key != _ssl_context_key:
+        _ssl_context, _ssl_context_key = httpx.create_ssl_context(), key
+    return _ssl_context
+
+
 def client(*, max_bytes: int = MAX_RESPONSE_BYTES, **kwargs) -> httpx.AsyncClient:
     """An httpx.AsyncClient whose every request is bounded (see module doc).
 
@@ -113,6 +133,7 @@ def client(*, max_bytes: int = MAX_RESPONSE_BYTES, **kwargs) -> httpx.AsyncClien
     variables keep working: passing ``transport=`` would switch the
     environment's proxies off), then each of its transports, the default
     one and every proxy mount, is wrapped."""
+    kwargs.setdefault("verify", default_ssl_context())
     c = httpx.AsyncClient(**kwargs)
     inner, mounts = getattr(c, "_transport", None), getattr(c, "_mounts", None)
     if not isinstance(inner, httpx.AsyncBaseTransport) or not isinstance(mounts, dict):
