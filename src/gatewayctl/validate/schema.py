@@ -200,10 +200,18 @@ def _non_finite_numbers(data: dict) -> list[Finding]:
 
 
 def _has_float(node) -> bool:
+    # Exact types first (what every loader gives for scalars), then the
+    # mapping and sequence subclasses (YAML's); map() spares a generator
+    # frame per value on the one walk a clean file pays for.
+    kind = type(node)
+    if kind is str or kind is int or kind is bool:
+        return False
+    if kind is float:
+        return True
     if isinstance(node, dict):
-        return any(_has_float(v) for v in node.values())
+        return any(map(_has_float, node.values()))
     if isinstance(node, list):
-        return any(_has_float(v) for v in node)
+        return any(map(_has_float, node))
     return isinstance(node, float)
 
 

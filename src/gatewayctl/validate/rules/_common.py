@@ -31,12 +31,26 @@ class Location:
         return pointer_join(*self.tokens, *more)
 
 
+_last: tuple = (None, ())  # (the data, its locations): every rule asks again for the same file
+
+
 def locations(data) -> Iterator[Location]:
     """Every channel table and account table present in the data, in
     document order. Ill-typed tables are skipped, and so are the tables of
     catalog-only families (zalo, zalo-personal, webchat): loong has no
     config struct for them (crates/app/src/config/runtime.rs:110) and never
-    reads them, so nothing in them can be wrong for loong."""
+    reads them, so nothing in them can be wrong for loong.
+
+    A file's rules (about twenty) all walk the same data, which nothing
+    changes while they run: the walk is done once per data object."""
+    global _last
+    cached = _last  # one read: another thread may replace it meanwhile
+    if cached[0] is not data:
+        cached = _last = (data, tuple(_walk(data)))
+    return iter(cached[1])
+
+
+def _walk(data) -> Iterator[Location]:
     if not isinstance(data, Mapping):
         return
     for table_name, table in data.items():
