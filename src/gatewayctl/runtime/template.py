@@ -159,8 +159,10 @@ class LaneTemplate:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def _wait_message(self) -> dict | None:
-        """Block (the socket's timeout) for the next message that is not an exit report."""
+    def _next(self, *, block: bool) -> dict | None:
+        """The next message that is not an exit report (those are recorded on
+        the way). None when the template is gone or, not blocking, when
+        nothing more has arrived."""
         while True:
             msg = self.reader.take()
             if msg is not None:
@@ -171,7 +173,14 @@ class LaneTemplate:
             if self.reader.eof:
                 self._lost()
                 return None
+            before = len(self.reader.buf)
             self.reader.fill()
+            if not block and len(self.reader.buf) == before and not self.reader.eof:
+                return None
+
+    def _wait_message(self) -> dict | None:
+        """Block (the socket's timeout) for the next message that is not an exit report."""
+        return self._next(block=True)
 
     def _record_exit(self, msg: dict) -> None:
         pid, status = msg.get("exit"), msg.get("status")
@@ -192,19 +201,8 @@ class LaneTemplate:
         if self.dead:
             return
         self.sock.setblocking(False)
-        while True:
-            msg = self.reader.take()
-            if msg is not None:
-                if "exit" in msg:
-                    self._record_exit(msg)
-                continue
-            if self.reader.eof:
-                self._lost()
-                return
-            before = len(self.reader.buf)
-            self.reader.fill()
-            if len(self.reader.buf) == before and not self.reader.eof:
-                return
+        while self._next(block=False) is not None:
+            pass  # only exit reports come unasked
 
     def spawn(self, argv, env, cwd, output_fd, *, pass_fds=(), user=None, group=None):
         """Fork a built-in lane from the template; OSError when the template cannot."""
