@@ -121,6 +121,11 @@ def _want_color(flag: bool | None, stream=None) -> bool:
     return want_color(flag, sys.stdout if stream is None else stream)
 
 
+# Set by cli.main when gatewayctl runs as its own process (never for a
+# caller that runs main() inside its own interpreter, such as the tests).
+END_PROCESS = False
+
+
 def execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, color, jobs=0) -> None:
     """Lint ``files`` and exit with check's exit code. The caller has
     refused an empty ``files`` and a second '-' (usage errors). ``jobs``
@@ -142,4 +147,9 @@ def execute(files, fmt, strict, channel_accounts, selectors, stdin_filename, col
     outcome = run_check(settings, stdin_bytes=stdin_bytes)
     sys.stdout.write(outcome.output)
     sys.stdout.flush()
+    if END_PROCESS:
+        # Nothing is left to do but free memory the kernel frees anyway:
+        # tearing down the interpreter after a thousand files costs 10-15 ms.
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
     sys.exit(outcome.exit_code)

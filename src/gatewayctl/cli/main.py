@@ -30,6 +30,13 @@ def main(argv=None) -> None:
         from gatewayctl.cli.fastcheck import fast_check
 
         args = sys.argv[1:] if argv is None else list(argv)
+        if argv is None:
+            # The process's own command line (not a caller in this
+            # interpreter): check may end the process without tearing the
+            # interpreter down once its output is flushed.
+            from gatewayctl.cli import checkrun
+
+            checkrun.END_PROCESS = True
         fast_check(args)  # exits when it handled the command line
         if args[:2] == ["lane", "serve"]:
             from gatewayctl.cli.fastlane import fast_lane
