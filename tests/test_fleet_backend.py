@@ -205,6 +205,21 @@ def test_view_never_writes(make_backend, raw, etcd_prefix):
     assert set(views[0].holders) == {"telegram/bot1"} and set(views[0].hosts) == {"host-a"}
 
 
+def test_records_whose_host_id_is_not_a_host_id_are_not_hosts_or_holders(make_backend, raw, etcd_prefix):
+    # Another etcd writer is not trusted: a host id becomes a key segment
+    # and is printed in every status, so an escape sequence in one is a
+    # malformed record, left out like any other.
+    a = make_backend()
+    a.register(record("host-a"))
+    bad = dict(record("host-b").to_json(), host_id="host-\x1b[2Jb")
+    raw.put(f"{etcd_prefix}/hosts/host-\x1b[2Jb", json.dumps(bad))
+    holder = {"lane": "telegram/bot1", "host_id": "evil\x1b]0;x\x07", "token": "t", "lease": 1,
+              "definition_sha256": SHA_A, "since_ms": 1}
+    raw.put(f"{etcd_prefix}/lanes/telegram/bot1/holder", json.dumps(holder))
+    view = a.view()
+    assert set(view.hosts) == {"host-a"} and view.holders == {}
+
+
 def test_the_view_reads_everything_but_the_cursors(make_backend, raw, etcd_prefix):
     # A seen-id cursor may be 100 KB and every host reads the view twice a
     # second: the one range must leave the cursors/ subtree out.

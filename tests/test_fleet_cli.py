@@ -89,3 +89,13 @@ def test_an_etcd_credential_that_does_not_resolve_fails_the_owner_with_a_message
     done = gatewayctl(workdir, "gateway", "run", "--port", "0")
     assert done.returncode == exitcodes.OWNER_FAILED, done.stderr
     assert "GW_TEST_ETCD_PASSWORD_UNSET" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_host_id_from_the_environment_is_checked_like_the_option(workdir):
+    (workdir / "gatewayctl.toml").write_text(settings("http://127.0.0.1:2379"))
+    env = dict(os.environ, NO_COLOR="1", GATEWAYCTL_HOME=str(workdir / "home"), GATEWAYCTL_HOST_ID="racks/a")
+    done = subprocess.run([sys.executable, "-m", "gatewayctl", "gateway", "run", "--port", "0"], cwd=workdir,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == exitcodes.OWNER_FAILED, done.stderr
+    assert "$GATEWAYCTL_HOST_ID 'racks/a' is not a fleet host id" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -110,6 +110,17 @@ def all_names() -> tuple[str, ...]:
 
 _SEP_RUN = lazy(r"[-_]{2,}")
 
+# A fleet host's id: what `[fleet] host_id`, `gateway run --host-id`,
+# $GATEWAYCTL_HOST_ID and the host name must look like, and what a host
+# record read back from etcd must carry (it becomes a key segment and is
+# shown in status). The settings schema's pattern says the same.
+HOST_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_HOST_ID = lazy(HOST_ID_PATTERN + r"\Z")
+
+
+def is_host_id(value) -> bool:
+    return isinstance(value, str) and _HOST_ID.match(value) is not None
+
 
 _ID_CHARS = LOWER_ALNUM + "-_"
 

@@ -877,11 +877,11 @@ def run(session, detach, preflight, preflight_timeout, reload_argv, host_id, **o
 
 
 def _host_id(text):
-    import re
+    from gatewayctl.catalog import is_host_id
 
     if text is None:
         return None
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", text):
+    if not is_host_id(text):
         raise click.UsageError(f"--host-id {text!r}: use 1-64 letters, digits, '.', '_' or '-', starting alphanumeric")
     return text
 

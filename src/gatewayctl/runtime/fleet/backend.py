@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gatewayctl.catalog import is_host_id
 from gatewayctl.runtime.fleet import etcd
 from gatewayctl.runtime.system import System
 
@@ -129,6 +130,7 @@ class HostRecord:
         ticks = d.get("pid_start_ticks")
         if not (
             all(_is_str(d.get(k)) for k in ("host_id", "token", "boot_id", "version", "plan_sha256"))
+            and is_host_id(d["host_id"])  # a key segment here, and shown in every status
             and _is_int(d.get("pid"))
             and _is_int(d.get("started_at_ms"))
             and (ticks is None or _is_int(ticks))
@@ -174,6 +176,7 @@ class Holder:
             return None
         if not (
             all(_is_str(d.get(k)) for k in ("lane", "host_id", "token", "definition_sha256"))
+            and is_host_id(d["host_id"])
             and _is_int(d.get("lease"))
             and _is_int(d.get("since_ms"))
         ):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 
+from gatewayctl.catalog import is_host_id
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import LaunchPlan, fleet_budget
 from gatewayctl.runtime import statefiles
@@ -38,11 +39,22 @@ def boot_id() -> str:
 
 
 def resolve_host_id(plan: LaunchPlan, override: str | None, environ) -> str:
-    """``--host-id``, else $GATEWAYCTL_HOST_ID, else ``[fleet] host_id``, else the host name."""
-    for candidate in (override, environ.get(HOST_ID_ENV), plan.fleet.host_id if plan.fleet else None):
+    """``--host-id``, else $GATEWAYCTL_HOST_ID, else ``[fleet] host_id``, else
+    the host name; ValueError when the one chosen is not a host id (it
+    becomes an etcd key segment)."""
+    candidates = (("--host-id", override), (f"${HOST_ID_ENV}", environ.get(HOST_ID_ENV)),
+                  ("[fleet] host_id", plan.fleet.host_id if plan.fleet else None),
+                  ("the host name", socket.gethostname()))
+    for source, candidate in candidates:
         if candidate and candidate.strip():
-            return candidate.strip()
-    return socket.gethostname() or "localhost"
+            host_id = candidate.strip()
+            if not is_host_id(host_id):
+                raise ValueError(
+                    f"{source} {host_id!r} is not a fleet host id (1-64 letters, digits, '.', '_' or '-', starting "
+                    "with a letter or digit): pass --host-id or set [fleet] host_id"
+                )
+            return host_id
+    raise ValueError("this host has no name to use as its fleet host id: pass --host-id or set [fleet] host_id")
 
 
 def _secret(plan: LaunchPlan, ref, environ, cwd) -> str | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
+from gatewayctl.catalog import is_host_id
 from gatewayctl.diagnostics import TARGET_KEY, Finding, pointer_join
 from gatewayctl.lazyre import lazy
 from gatewayctl.validate.secrets import env_name_problem
@@ -32,7 +33,6 @@ __all__ = ["check_settings", "gateway_fleet", "owns_schema_finding", "fleet_sens
 FLEET = "fleet"
 CREDENTIALS = ("username", "password")
 _CRED_ENV = {"username": "ETCD_USERNAME", "password": "ETCD_PASSWORD"}
-_HOST_ID = lazy(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _PREFIX_CHARS = lazy(r"[A-Za-z0-9/_.-]")
 
 
@@ -264,7 +264,7 @@ def _seconds(table: Mapping) -> list[Finding]:
 
 def _host_id(table: Mapping) -> list[Finding]:
     value = table.get("host_id")
-    if not isinstance(value, str) or _HOST_ID.match(value):
+    if not isinstance(value, str) or is_host_id(value):
         return []
     if not value:
         why = "is empty"
