@@ -6,14 +6,14 @@ from __future__ import annotations
 
 
 import os
-import struct
 import time
 
 import pytest
 
 from gatewayctl.compile.plan import fleet_budget
 from gatewayctl.runtime.fleet.backend import EtcdBackend, HostRecord, read_boot_id
-from gatewayctl.runtime.fleet.coordinator import FENCE_FORMAT, Coordinator
+from gatewayctl.runtime.fleet.coordinator import Coordinator
+from gatewayctl.workers.fence import FENCE_FORMAT
 from tests.support import poll
 
 pytestmark = pytest.mark.slow  # waits out settle delays and TTLs
@@ -51,7 +51,7 @@ class Host:
         return self.coordinator.status()["registered"]
 
     def fence(self, lane):
-        return struct.unpack(FENCE_FORMAT, os.pread(self.fence_fds[lane], 16, 0))
+        return FENCE_FORMAT.unpack(os.pread(self.fence_fds[lane], FENCE_FORMAT.size, 0))
 
     def close(self, resign=True):
         if self.closed:

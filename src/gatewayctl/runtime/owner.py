@@ -368,7 +368,7 @@ class Owner:
     def _start_template(self) -> None:
         """Start the lane template (before the control thread: the owner is
         still single-threaded). Without one, lanes are exec'd."""
-        if not self.options.lane_template or os.environ.get("GATEWAYCTL_LANE_TEMPLATE") == "0":
+        if not self.options.lane_template or self.environ.get("GATEWAYCTL_LANE_TEMPLATE") == "0":
             return
         from gatewayctl.runtime.template import LaneTemplate, TemplatedSystem
 
@@ -422,21 +422,17 @@ class Owner:
             from gatewayctl.workers.base import LaneFailure
 
             try:
-                self.fleet = self._fleet_host(FleetHost, resolve_host_id)
+                self.fleet = FleetHost(
+                    self.plan, host_id=resolve_host_id(self.plan, self.options.host_id, self.environ),
+                    token=self.token, pid=self.pid, pid_start_ticks=self.system.proc_start_ticks(self.pid),
+                    started_at_ms=self.started_at_ms, version=self.options.version, plan_sha256=self.plan_sha256,
+                    paths=self.paths, environ=self.environ, cwd=self.options.cwd, log=self._log, wake=self._wake,
+                )
             except (BackendUnavailable, LaneFailure, ValueError) as exc:
-                # a credential that does not resolve, endpoints the client refuses
+                # a credential that does not resolve, endpoints the client refuses, a host id that is none
                 raise RuntimeRefused(f"cannot join the fleet: {getattr(exc, 'message', None) or exc}") from None
         for lane in self.plan.lanes:
             self.lanes.append(self.make_runner(lane, self.plan_sha256))
-
-    def _fleet_host(self, FleetHost, resolve_host_id):
-        return FleetHost(
-            self.plan, host_id=resolve_host_id(self.plan, self.options.host_id, self.environ),
-            token=self.token, pid=self.pid, pid_start_ticks=self.system.proc_start_ticks(self.pid),
-            started_at_ms=self.started_at_ms, version=self.options.version, plan_sha256=self.plan_sha256,
-            fence_dir=os.path.join(self.paths.runtime_dir, "fence"), environ=self.environ,
-            cwd=self.options.cwd, log=self._log, wake=self._wake,
-        )
 
     def make_runner(self, lane: Lane, plan_sha256: str) -> LaneRunner:
         """A runner for ``lane`` of the plan whose digest is ``plan_sha256``
@@ -484,9 +480,9 @@ class Owner:
         runner.plan_sha256 = plan_sha256
         runner.held_fds = (lane_plan_fd, dir_fd)
         if self.fleet is not None:
-            from gatewayctl.runtime.fleet.hosting import FENCED_EXIT
+            from gatewayctl.workers.fence import EX_FENCED
 
-            runner.fenced_exit_code = FENCED_EXIT
+            runner.fenced_exit_code = EX_FENCED
         return runner
 
     # -- live apply: the primitives runtime/apply.py drives ---------------------
@@ -917,12 +913,8 @@ class Owner:
                     self._drain_lanes()
                     return
                 fleet_wake = self.fleet.step(self.lanes, now, running=self.phase in (STARTING, RUNNING))
-                for runner in self.lanes:
-                    view = self.fleet.lane_status(runner.lane.name)
-                    if view != runner.fleet:
-                        runner.fleet = view
-                        runner.changed = True
-                self._dirty = True if self.fleet.status_changed() else self._dirty
+                if self.fleet.status_changed():
+                    self._dirty = True
             if self._hup:
                 self._hup = False
                 self._on_hup()

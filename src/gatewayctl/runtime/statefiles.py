@@ -120,6 +120,15 @@ class RuntimePaths:
     def lane_status(self, family: str, account: str) -> str:
         return os.path.join(self.lane_dir(family, account), "status.json")
 
+    @property
+    def fence_dir(self) -> str:
+        """Fleet lanes' deadline files: the owner's (0700 like the runtime
+        directory); a lane only gets a read-only descriptor of its own."""
+        return os.path.join(self.runtime_dir, "fence")
+
+    def lane_fence(self, family: str, account: str) -> str:
+        return os.path.join(self.fence_dir, f"{_safe_name(family)}-{_safe_name(account)}")
+
 
 def _others_can_replace(st: os.stat_result) -> bool:
     """Group or others may rename entries of this directory (write without the sticky bit)."""

@@ -28,7 +28,6 @@ Imports the plan and the runtime's own modules only.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,14 +43,12 @@ from gatewayctl.runtime.fleet.backend import (
     LeaseLost,
     Renewal,
 )
-
-FENCE_FORMAT = "<qq"  # stop_ns, dead_ns (CLOCK_MONOTONIC nanoseconds)
-FENCE_SIZE = struct.calcsize(FENCE_FORMAT)
-
+from gatewayctl.workers.fence import FENCE_FORMAT
 
 def write_fence(fd: int, stop_mono: float, dead_mono: float) -> None:
-    """One pwrite of both deadlines (16 bytes at offset 0: never torn)."""
-    os.pwrite(fd, struct.pack(FENCE_FORMAT, int(stop_mono * 1e9), int(dead_mono * 1e9)), 0)
+    """One pwrite of both deadlines (16 bytes at offset 0: never torn), in
+    the format the lane reads (workers/fence.py)."""
+    os.pwrite(fd, FENCE_FORMAT.pack(int(stop_mono * 1e9), int(dead_mono * 1e9)), 0)
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,13 @@ from gatewayctl.catalog import is_host_id
 from gatewayctl.compile import planfile
 from gatewayctl.compile.plan import LaunchPlan, fleet_budget
 from gatewayctl.runtime import statefiles
-from gatewayctl.runtime.fleet.backend import HostRecord, LeaseLost
+from gatewayctl.runtime.fleet.backend import HostRecord, LeaseLost, read_boot_id
 from gatewayctl.runtime.fleet.coordinator import Coordinator
 from gatewayctl.runtime.lanes import LaneRunner
 from gatewayctl.runtime.states import LaneState
+from gatewayctl.workers.fence import ENV_FENCE_FD
 
 HOST_ID_ENV = "GATEWAYCTL_HOST_ID"
-FENCE_FD_ENV = "GATEWAYCTL_LANE_FENCE_FD"
-FENCED_EXIT = 75  # a lane that fenced itself (workers/fence.py EX_FENCED)
-
-
-def boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
 
 
 def resolve_host_id(plan: LaunchPlan, override: str | None, environ) -> str:
@@ -91,7 +82,7 @@ def make_backend(plan: LaunchPlan, environ, cwd, budget=None):
 
 class FleetHost:
     def __init__(self, plan: LaunchPlan, *, host_id: str, token: str, pid: int, pid_start_ticks: int | None,
-                 started_at_ms: int, version: str, plan_sha256: str, fence_dir: str, environ, cwd,
+                 started_at_ms: int, version: str, plan_sha256: str, paths: statefiles.RuntimePaths, environ, cwd,
                  log, wake, backend=None):
         fleet = plan.fleet
         self.plan = plan
@@ -102,18 +93,17 @@ class FleetHost:
         if backend is None:
             backend = make_backend(plan, environ, cwd, self.budget)
         self.backend = backend
-        statefiles.ensure_dir(fence_dir)
+        statefiles.ensure_dir(paths.fence_dir)
         self._write_fds: dict[str, int] = {}
         self.read_fds: dict[str, int] = {}
         for lane in plan.lanes:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{lane.family}-{lane.account_id}")
-            path = os.path.join(fence_dir, safe)
+            path = paths.lane_fence(lane.family, lane.account_id)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             os.ftruncate(fd, 16)
             self._write_fds[lane.name] = fd
             self.read_fds[lane.name] = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         record = HostRecord(
-            host_id=host_id, token=token, boot_id=boot_id(), pid=pid, pid_start_ticks=pid_start_ticks,
+            host_id=host_id, token=token, boot_id=read_boot_id(), pid=pid, pid_start_ticks=pid_start_ticks,
             started_at_ms=started_at_ms, version=version, lanes=dict(self.definitions), plan_sha256=plan_sha256,
         )
         self.coordinator = Coordinator(
@@ -121,13 +111,14 @@ class FleetHost:
             log=log, wake=wake,
         )
         self._log = log
+        self._last_status: dict | None = None
 
     # -- the owner's calls ------------------------------------------------------
 
     def lane_env(self, lane_name: str) -> dict[str, str]:
         """What a fleet lane's process gets besides the usual: its fence, and
         where its cursor lives (etcd, guarded by this host's lease)."""
-        env = {FENCE_FD_ENV: str(self.read_fds[lane_name])}
+        env = {ENV_FENCE_FD: str(self.read_fds[lane_name])}
         env.update(self.backend.lane_cursor_env(lane_name))
         fleet = self.plan.fleet
         for ref in (fleet.username, fleet.password):
@@ -173,6 +164,10 @@ class FleetHost:
                 elif fence is not None and runner.has_process:
                     wake_at.append(fence.dead_mono)
             self.coordinator.lane_stopped(name, not runner.has_process)
+            where = self.coordinator.lane_view(name)
+            if where != runner.fleet:
+                runner.fleet = where  # shown in status: holder, since, why not here
+                runner.changed = True
         return wake_at
 
     def _why(self, name: str) -> str:
@@ -186,12 +181,9 @@ class FleetHost:
 
     def status_changed(self) -> bool:
         current = self.coordinator.status()
-        changed = current != getattr(self, "_last_status", None)
+        changed = current != self._last_status
         self._last_status = current
         return changed
-
-    def lane_status(self, name: str) -> dict | None:
-        return self.coordinator.lane_view(name)
 
     def close(self) -> None:
         self.coordinator.close(resign=True)
